@@ -1,0 +1,49 @@
+"""Errors that tell the user what to do: each carries a ``help`` text."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base error; ``help`` says what the user should do next."""
+
+    help: str = ""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        if help is not None:
+            self.help = help
+
+    def user_message(self) -> str:
+        return f"{self}\n{self.help}" if self.help else str(self)
+
+
+class ModelMissingError(AssistantError):
+    help = "Install the offline models with `make models` (or `python -m assistant.setup_models`)."
+
+
+class BadInputError(AssistantError):
+    help = "Check the file or text and try again; nothing already stored was changed."
+
+
+class NotFoundError(AssistantError):
+    help = "Run `assistant list` to see the stored article ids."
+
+
+class StoreError(AssistantError):
+    help = "Check the data dir (--data-dir) or the Chroma server settings (ASSISTANT_CHROMA__HOST/PORT)."
+
+
+class ReplayMissError(AssistantError):
+    help = "Record the calls first with `--record` (or ASSISTANT_LLM__CACHE=record), or turn replay off."
+
+
+class LLMError(AssistantError):
+    help = "Check the model settings (ASSISTANT_LLM__BACKEND, ASSISTANT_LLM__BASE_URL) or run `make models`."
+
+
+class StructuredOutputError(LLMError):
+    """The model did not produce parseable output after all retries."""
+
+    def __init__(self, message: str, attempts: list[str]) -> None:
+        super().__init__(message)
+        self.attempts = attempts

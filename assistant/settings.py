@@ -1,0 +1,94 @@
+"""One settings object for the whole assistant (env prefix ``ASSISTANT_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChromaSettings(_Section):
+    host: str | None = Field(None, description="Chroma server host; unset = embedded PersistentClient in the data dir")
+    port: int = Field(8000, description="Chroma server port (server mode only)")
+    collection: str = Field("passages", description="Name of the passage collection")
+
+
+class ChunkSettings(_Section):
+    encoding: str = Field("cl100k_base", description="tiktoken encoding used to size passages")
+    max_tokens: int = Field(200, ge=20, le=2000, description="Target passage size in tokens")
+    overlap_tokens: int = Field(30, ge=0, le=500, description="Tokens repeated between consecutive passages")
+
+
+class IngestSettings(_Section):
+    max_file_bytes: int = Field(10_000_000, description="Files larger than this are refused")
+    extensions: tuple[str, ...] = Field(
+        (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf"),
+        description="File types picked up when a folder is ingested",
+    )
+
+
+class RetrieveSettings(_Section):
+    k: int = Field(5, ge=1, le=100, description="Passages returned by default")
+    candidates: int = Field(40, ge=1, description="Candidates taken from each retriever before fusion")
+    rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant")
+
+
+class LLMSettings(_Section):
+    backend: Literal["local", "openai"] = Field("local", description="Chat backend: in-process GGUF or an OpenAI-compatible endpoint")
+    preset: Literal["1.5b", "0.5b"] = Field("1.5b", description="Local model preset (0.5b is faster, weaker)")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    api_key: str | None = Field(None, description="API key for the OpenAI-compatible endpoint")
+    model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible endpoint")
+    temperature: float = Field(0.0, description="Sampling temperature")
+    max_tokens: int = Field(512, description="Maximum tokens generated per call")
+    n_ctx: int = Field(4096, description="Context window of the local model")
+    n_threads: int | None = Field(None, description="CPU threads for the local model (default: all cores)")
+    cache: Literal["off", "record", "replay", "auto"] = Field(
+        "off", description="Replay cache: record calls, replay only (miss = error), or auto (replay, else call and record)"
+    )
+    cache_dir: Path | None = Field(None, description="Replay cache folder (default: <data dir>/llm-cache)")
+    judge: bool = Field(False, description="Ask the chat model as an extra claim judge (never overrules code checks)")
+    retries: int = Field(2, ge=0, le=5, description="Re-asks after unparseable structured output")
+
+
+class AppSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the web app binds to")
+    port: int = Field(7860, description="Port of the web app")
+    auth_file: Path | None = Field(None, description="File of user:password lines; enables login")
+    max_upload_mb: float = Field(10.0, description="Largest upload accepted by the web app")
+    concurrency: int = Field(2, description="Model calls run at once (Gradio queue)")
+
+
+class Settings(BaseSettings):
+    """Settings read from ``ASSISTANT_*`` variables (nested with ``__``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where Chroma, the style book and caches live")
+    model_dir: Path = Field(PROJECT_ROOT / "models", description="Where `make models` puts the GGUF files")
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def stylebook_path(self) -> Path:
+        return self.data_dir / "stylebook.yaml"
+
+    @property
+    def llm_cache_dir(self) -> Path:
+        return self.llm.cache_dir or (self.data_dir / "llm-cache")

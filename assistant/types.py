@@ -1,0 +1,103 @@
+"""Typed records passed between stages (ingest → store → retrieve → generate → verify)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Verdict = Literal["supported", "unsupported", "contradicted", "unverified"]
+
+
+class Article(BaseModel):
+    """One cleaned article; ``offsets[i]`` is the index in ``raw`` of ``text[i]``."""
+
+    id: str
+    title: str = ""
+    url: str = ""
+    published: str = ""
+    source: str = ""
+    raw: str
+    text: str
+    offsets: list[int] = Field(default_factory=list, repr=False)
+
+    def to_raw(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of ``text`` to the same span in ``raw``."""
+        if not self.offsets:
+            return start, end
+        if start >= len(self.offsets):
+            return len(self.raw), len(self.raw)
+        last = self.offsets[max(start, end - 1)] + 1 if end > start else self.offsets[start]
+        return self.offsets[start], last
+
+
+class Passage(BaseModel):
+    """A chunk of an article; ``start``/``end`` are offsets into the article's raw text."""
+
+    id: str
+    article_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    tokens: int
+    title: str = ""
+    url: str = ""
+
+
+class ScoredPassage(BaseModel):
+    passage: Passage
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+class Citation(BaseModel):
+    passage_id: str
+    quote: str = ""
+
+
+class SentenceResult(BaseModel):
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    verdict: Verdict = "unsupported"
+    reason: str = ""
+
+
+class Summary(BaseModel):
+    article_id: str
+    model: str
+    sentences: list[SentenceResult]
+    extractive_fallback: bool = False
+
+
+class Evidence(BaseModel):
+    passage_id: str
+    article_id: str
+    quote: str
+
+
+class ClaimResult(BaseModel):
+    text: str
+    start: int
+    end: int
+    verdict: Verdict
+    evidence: list[Evidence] = Field(default_factory=list)
+    reason: str = ""
+    judge: str | None = None
+
+
+class TypoFlag(BaseModel):
+    text: str
+    start: int
+    end: int
+    suggestion: str
+    kind: Literal["name", "word", "doubled", "style"]
+    reason: str
+    score: float = 1.0
+
+
+class CheckReport(BaseModel):
+    article_id: str
+    claims: list[ClaimResult] = Field(default_factory=list)
+    typos: list[TypoFlag] = Field(default_factory=list)
