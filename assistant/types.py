@@ -50,6 +50,8 @@ class ScoredPassage(BaseModel):
     score: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    dense_score: float | None = None  # cosine similarity
+    lexical_score: float | None = None  # BM25
 
 
 class Citation(BaseModel):

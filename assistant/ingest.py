@@ -1,0 +1,355 @@
+"""Ingest: read files into Articles (boilerplate removed, offsets kept) and split them into Passages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from assistant.errors import BadInputError
+from assistant.settings import ChunkSettings, IngestSettings
+from assistant.tokens import get_encoding
+from assistant.types import Article, Passage
+
+# Page furniture that is not part of the story. Matched per line, only on short lines.
+_BOILERPLATE = [
+    re.compile(r"^(updated|published|last updated|posted|first published)(\s+on)?\s*:?.*$", re.I),
+    re.compile(r"^(by|curated by|written by|edited by|reported by|compiled by)\s*:?\s+\S.*$", re.I),
+    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.I),
+    re.compile(r"^(advertisement|sponsored|also read|read more|read also|share this( article)?|follow us.*)\s*:?.*$", re.I),
+]
+_CAPTION = re.compile(r"(\(|\b)(photo|image|picture|file photo|credit|photograph)\s*:\s*[^.]{0,60}\)?\s*$", re.I)
+_MAX_BOILERPLATE_LEN = 100
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file."""
+
+    path: str
+    articles: list[Article] = field(default_factory=list)
+    error: str | None = None
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:80] or "article"
+
+
+def _is_boilerplate(line: str, next_line: str | None, seen: set[str]) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if stripped in seen and len(stripped) < 200:
+        return True  # repeated furniture such as a second "Updated on:" line
+    if len(stripped) <= _MAX_BOILERPLATE_LEN and any(p.match(stripped) for p in _BOILERPLATE):
+        return True
+    if len(stripped) < 200 and _CAPTION.search(stripped):
+        return True
+    # A caption is often printed twice: bare, then with its credit ("... Photo: PTI").
+    if next_line is not None and len(stripped) < 200:
+        nxt = next_line.strip()
+        if nxt != stripped and nxt.startswith(stripped) and _CAPTION.search(nxt):
+            return True
+    return False
+
+
+def clean_text(raw: str) -> tuple[str, list[int]]:
+    """Drop page boilerplate; return the cleaned text and, per cleaned char, its offset in ``raw``."""
+    lines: list[tuple[int, str]] = []
+    pos = 0
+    for line in raw.splitlines(keepends=True):
+        lines.append((pos, line))
+        pos += len(line)
+    out: list[str] = []
+    offsets: list[int] = []
+    seen: set[str] = set()
+    for i, (start, line) in enumerate(lines):
+        body = line.rstrip("\r\n")
+        if not body.strip():
+            continue
+        nxt = next((ln for _, ln in lines[i + 1 :] if ln.strip()), None)
+        if _is_boilerplate(body, nxt, seen):
+            seen.add(body.strip())
+            continue
+        seen.add(body.strip())
+        lead = len(body) - len(body.lstrip())
+        text = body.strip()
+        if out:
+            # Every kept line is its own paragraph: news pages put one paragraph per line.
+            out.append("\n\n")
+            offsets.extend([start - 1] * 2)
+        out.append(text)
+        offsets.extend(range(start + lead, start + lead + len(text)))
+    return "".join(out), offsets
+
+
+def _guess_title(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:200] if len(line) < 200 and not line.endswith(".") else fallback
+    return fallback
+
+
+def make_article(raw: str, article_id: str, title: str = "", url: str = "", published: str = "", source: str = "") -> Article:
+    """Build an Article from raw text, removing boilerplate."""
+    if not raw.strip():
+        raise BadInputError(f"article {article_id!r} has no text")
+    text, offsets = clean_text(raw)
+    if not text.strip():
+        raise BadInputError(f"article {article_id!r} has only page boilerplate, no story text")
+    return Article(
+        id=article_id,
+        title=title or _guess_title(text, article_id),
+        url=url,
+        published=published,
+        source=source,
+        raw=raw,
+        text=text,
+        offsets=offsets,
+    )
+
+
+# ---------------------------------------------------------------- file readers
+
+
+def _read_bytes(path: Path, settings: IngestSettings) -> bytes:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BadInputError(f"cannot read: {exc.strerror or exc}") from exc
+    if size > settings.max_file_bytes:
+        raise BadInputError(f"file is {size:,} bytes, over the limit of {settings.max_file_bytes:,} (ASSISTANT_INGEST__MAX_FILE_BYTES)")
+    if size == 0:
+        raise BadInputError("file is empty")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise BadInputError("file looks binary (contains NUL bytes); give a text, HTML, JSON or PDF file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8") from exc
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """Visible text of an HTML page (scripts, styles and navigation dropped) and its title."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "nav", "footer", "header", "aside", "form", "iframe", "svg"]):
+        tag.decompose()
+    title = ""
+    if soup.title and soup.title.string:
+        title = soup.title.string.strip()
+    h1 = soup.find("h1")
+    if h1 and h1.get_text(strip=True):
+        title = h1.get_text(" ", strip=True)
+    root = soup.find("article") or soup.body or soup
+    blocks = []
+    for el in root.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote", "figcaption", "pre", "td"]):
+        if el.find(["p", "li", "blockquote"]):
+            continue  # its children are visited on their own
+        text = " ".join(el.get_text(" ", strip=True).split())
+        if text:
+            blocks.append(text)
+    if not blocks:
+        blocks = [" ".join(line.split()) for line in root.get_text("\n").splitlines() if line.strip()]
+    return "\n\n".join(blocks), title
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    try:
+        from pypdf import PdfReader
+    except ImportError as exc:  # pragma: no cover
+        raise BadInputError("PDF support needs pypdf: `pip install pypdf`") from exc
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        return "\n\n".join((page.extract_text() or "") for page in reader.pages)
+    except Exception as exc:  # pypdf raises many types for broken files
+        raise BadInputError(f"cannot read PDF: {exc}") from exc
+
+
+def _records_to_articles(records: Iterable[tuple[int, object]], stem: str, source: str) -> list[Article]:
+    articles = []
+    for n, rec in records:
+        if not isinstance(rec, dict):
+            raise BadInputError(f"record {n} is not a JSON object")
+        body = rec.get("article") or rec.get("text")
+        if not isinstance(body, str) or not body.strip():
+            raise BadInputError(f"record {n} has no 'article' or 'text' field with text")
+        rid = str(rec.get("id") or f"{stem}-{n}")
+        articles.append(
+            make_article(
+                body,
+                slugify(rid) if rec.get("id") is None else rid,
+                title=str(rec.get("title") or ""),
+                url=str(rec.get("url") or ""),
+                published=str(rec.get("published") or ""),
+                source=source,
+            )
+        )
+    return articles
+
+
+def read_file(path: Path, settings: IngestSettings | None = None) -> list[Article]:
+    """Read one file into Articles; raise BadInputError saying what is wrong with it."""
+    settings = settings or IngestSettings()
+    suffix = path.suffix.lower()
+    if suffix not in settings.extensions:
+        raise BadInputError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(settings.extensions)}")
+    data = _read_bytes(path, settings)
+    stem = slugify(path.stem)
+    source = str(path)
+    if suffix == ".pdf":
+        if not data.startswith(b"%PDF"):
+            raise BadInputError("not a PDF file (no %PDF header)")
+        return [make_article(_pdf_text(data), stem, source=source)]
+    text = _decode(data)
+    if not text.strip():
+        raise BadInputError("file has only whitespace")
+    if suffix in (".html", ".htm"):
+        body, title = html_to_text(text)
+        return [make_article(body, stem, title=title, source=source)]
+    if suffix == ".json":
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        items = obj if isinstance(obj, list) else [obj]
+        return _records_to_articles(enumerate(items), stem, source)
+    if suffix == ".jsonl":
+        records = []
+        for n, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                records.append((n, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise BadInputError(f"invalid JSON on line {n + 1}: {exc.msg}") from exc
+        return _records_to_articles(records, stem, source)
+    return [make_article(text, stem, source=source)]
+
+
+def iter_files(paths: Iterable[Path], settings: IngestSettings | None = None) -> Iterator[Path]:
+    """Expand folders into the supported files they contain (sorted, recursive)."""
+    settings = settings or IngestSettings()
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in settings.extensions and not child.name.startswith("."):
+                    yield child
+        else:
+            yield path
+
+
+def read_files(paths: Iterable[Path], settings: IngestSettings | None = None) -> Iterator[FileResult]:
+    """Read every file; a bad file yields a FileResult with ``error`` instead of stopping the batch."""
+    for path in iter_files(paths, settings):
+        try:
+            if not path.exists():
+                raise BadInputError("no such file")
+            yield FileResult(str(path), articles=read_file(path, settings))
+        except BadInputError as exc:
+            yield FileResult(str(path), error=str(exc))
+
+
+# ---------------------------------------------------------------- splitting
+
+_SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+
+
+def _units(text: str) -> list[tuple[int, int, bool]]:
+    """Sentence-sized spans of ``text``: (start, end, starts_paragraph)."""
+    units = []
+    for para in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]+)*", text):
+        pstart = para.start()
+        last = 0
+        first = True
+        body = para.group()
+        for m in _SENT_END.finditer(body):
+            units.append((pstart + last, pstart + m.start() + len(m.group().rstrip()), first))
+            last = m.end()
+            first = False
+        if last < len(body):
+            units.append((pstart + last, pstart + len(body), first))
+    return units
+
+
+def split_passages(article: Article, chunk: ChunkSettings | None = None) -> list[Passage]:
+    """Split an article into paragraph-aware passages of about ``chunk.max_tokens`` tokens."""
+    chunk = chunk or ChunkSettings()
+    enc = get_encoding(chunk.encoding)
+    text = article.text
+
+    def ntok(s: str) -> int:
+        return len(enc.encode(s, disallowed_special=()))
+
+    # Sentences longer than a passage are cut at word boundaries.
+    units: list[tuple[int, int, bool, int]] = []
+    for start, end, para in _units(text):
+        n = ntok(text[start:end])
+        if n <= chunk.max_tokens:
+            units.append((start, end, para, n))
+            continue
+        words = list(re.finditer(r"\S+", text[start:end]))
+        piece_start, count = start + words[0].start(), 0
+        for w in words:
+            wt = ntok(w.group()) + 1
+            if count + wt > chunk.max_tokens and count:
+                units.append((piece_start, start + prev_end, para, count))
+                para, piece_start, count = False, start + w.start(), 0
+            count += wt
+            prev_end = w.end()
+        units.append((piece_start, start + prev_end, para, count))
+
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(units):
+        j, total = i, 0
+        while j < len(units) and (total + units[j][3] <= chunk.max_tokens or j == i):
+            # Prefer to end at a paragraph break once the passage is reasonably full.
+            if j > i and units[j][2] and total >= chunk.max_tokens * 0.6:
+                break
+            total += units[j][3]
+            j += 1
+        spans.append((units[i][0], units[j - 1][1]))
+        if j >= len(units):
+            break
+        # Overlap: repeat the trailing sentences that fit in ``overlap_tokens``.
+        back, carried = j, 0
+        while back - 1 > i and carried + units[back - 1][3] <= chunk.overlap_tokens:
+            back -= 1
+            carried += units[back][3]
+        i = back if back > i else j
+
+    passages = []
+    for index, (start, end) in enumerate(spans):
+        body = text[start:end]
+        digest = hashlib.sha1(body.encode()).hexdigest()[:8]
+        raw_start, raw_end = article.to_raw(start, end)
+        passages.append(
+            Passage(
+                id=f"{article.id}#p{index}-{digest}",
+                article_id=article.id,
+                index=index,
+                text=body,
+                start=raw_start,
+                end=raw_end,
+                tokens=ntok(body),
+                title=article.title,
+                url=article.url,
+            )
+        )
+    return passages

@@ -1,0 +1,115 @@
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) rankings fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from typing import Sequence
+
+import numpy as np
+
+from assistant.embed import Embedder
+from assistant.settings import RetrieveSettings
+from assistant.store import Store
+from assistant.types import Passage, ScoredPassage
+
+_STOPWORDS = frozenset(
+    """a an and are as at be been but by for from had has have he her his i in is it its of on or our she
+    that the their them they this to was we were what when where which who will with would you your""".split()
+)
+_WORD = re.compile(r"[\w][\w'’-]*")
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-cased words and numbers without stop words; possessives folded ("Putin's" → "putin")."""
+    out = []
+    for tok in _WORD.findall(text.lower()):
+        tok = re.sub(r"['’]s$", "", tok).strip("'’-")
+        if tok and tok not in _STOPWORDS:
+            out.append(tok)
+    return out
+
+
+class BM25:
+    """Okapi BM25 over an inverted index; scoring touches only the postings of the query terms."""
+
+    def __init__(self, docs: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lengths = np.zeros(len(docs), dtype=np.float32)
+        for i, doc in enumerate(docs):
+            counts = Counter(lexical_tokens(doc))
+            lengths[i] = sum(counts.values())
+            for term, tf in counts.items():
+                postings[term].append((i, tf))
+        self.n = len(docs)
+        avg = float(lengths.mean()) if self.n else 1.0
+        self.norm = k1 * (1 - b + b * lengths / (avg or 1.0))
+        self.index = {
+            t: (np.array([d for d, _ in p], dtype=np.int64), np.array([f for _, f in p], dtype=np.float32))
+            for t, p in postings.items()
+        }
+
+    def scores(self, query: str) -> np.ndarray:
+        out = np.zeros(self.n, dtype=np.float32)
+        for term in set(lexical_tokens(query)):
+            if term not in self.index:
+                continue
+            ids, tf = self.index[term]
+            idf = math.log(1 + (self.n - len(ids) + 0.5) / (len(ids) + 0.5))
+            out[ids] += idf * tf * (self.k1 + 1) / (tf + self.norm[ids])
+        return out
+
+
+class Retriever:
+    """Searches a Store with dense and BM25 rankings fused by RRF."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: RetrieveSettings | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings or RetrieveSettings()
+        self._bm25: BM25 | None = None
+        self._passages: list[Passage] = []
+        self._revision = -1
+
+    def _lexical(self) -> tuple[BM25, list[Passage]]:
+        if self._bm25 is None or self._revision != self.store.revision:
+            self._passages = self.store.all_passages()
+            self._bm25 = BM25([p.text for p in self._passages])
+            self._revision = self.store.revision
+        return self._bm25, self._passages
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        exclude_articles: Sequence[str] = (),
+        only_article: str | None = None,
+    ) -> list[ScoredPassage]:
+        """Top-k passages for ``query``; ``score`` is the fused RRF score, with each ranker's own score kept."""
+        k = k or self.settings.k
+        n = max(self.settings.candidates, k)
+        vector = self.embedder.embed([query])[0]
+        dense = self.store.query(vector, n, exclude_articles=exclude_articles, only_article=only_article)
+        bm25, passages = self._lexical()
+        lexical: list[tuple[Passage, float]] = []
+        if passages:
+            scores = bm25.scores(query)
+            excluded = set(exclude_articles)
+            top = np.argsort(-scores)[: n * 4 if (excluded or only_article) else n]
+            for i in top:
+                p = passages[i]
+                if scores[i] <= 0 or p.article_id in excluded or (only_article and p.article_id != only_article):
+                    continue
+                lexical.append((p, float(scores[i])))
+                if len(lexical) >= n:
+                    break
+        fused: dict[str, ScoredPassage] = {}
+        for rank, (p, sim) in enumerate(dense):
+            fused[p.id] = ScoredPassage(passage=p, score=1 / (self.settings.rrf_k + rank + 1), dense_rank=rank, dense_score=sim)
+        for rank, (p, s) in enumerate(lexical):
+            hit = fused.setdefault(p.id, ScoredPassage(passage=p, score=0.0))
+            hit.score += 1 / (self.settings.rrf_k + rank + 1)
+            hit.lexical_rank, hit.lexical_score = rank, s
+        return sorted(fused.values(), key=lambda h: -h.score)[:k]

@@ -1,0 +1,51 @@
+"""Shared fixtures: real Chroma in a temp dir, a fast deterministic embedder, the sample data."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from assistant.embed import HashingEmbedder
+from assistant.service import Assistant
+from assistant.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+EVAL_DATA = SHARED / "eval-data"
+SEED = EVAL_DATA / "seed-article-putin-trump.txt"
+EXAMPLES = ROOT / "examples" / "articles"
+
+
+class CountingEmbedder(HashingEmbedder):
+    """HashingEmbedder that records how many texts it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def embed(self, texts):
+        self.calls.append(len(texts))
+        return super().embed(texts)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def assistant(settings: Settings, embedder: CountingEmbedder) -> Assistant:
+    return Assistant(settings, embedder=embedder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,148 @@
+"""Real Chroma (embedded, temp dir): ingest, skip unchanged, replace changed, remove, bad files keep data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import NotFoundError, StoreError
+from assistant.service import Assistant
+from assistant.store import Store
+from assistant.embed import HashingEmbedder
+from tests.conftest import EXAMPLES, SEED
+
+
+def test_ingest_sample_corpus(assistant):
+    report = assistant.ingest([EXAMPLES])
+    assert not report.failed
+    ids = {a.id for a in assistant.store.list_articles()}
+    assert {"budget-approved", "harbour-vote", "study-published", "floating-berth-opens"} <= ids
+    passages = assistant.store.get_passages("budget-approved")
+    assert passages and all(p.article_id == "budget-approved" for p in passages)
+    assert assistant.store.count() == sum(a.passages for a in assistant.store.list_articles())
+
+
+def test_reingest_unchanged_embeds_nothing(assistant, embedder):
+    assistant.ingest([SEED])
+    before = sum(embedder.calls)
+    report = assistant.ingest([SEED])
+    assert report.articles == {"seed-article-putin-trump": "unchanged"}
+    assert sum(embedder.calls) == before
+
+
+def test_changed_file_replaces_old_passages(assistant, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("Headline one\n\nThe council met on Monday. It approved the plan.\n")
+    assistant.ingest([path])
+    old = {p.id for p in assistant.store.get_passages("story")}
+    path.write_text("Headline one\n\nThe council met on Tuesday. It rejected the plan.\n")
+    report = assistant.ingest([path])
+    assert report.articles["story"] == "replaced"
+    new = assistant.store.get_passages("story")
+    assert {p.id for p in new}.isdisjoint(old)
+    assert "Tuesday" in new[0].text
+    assert assistant.store.count() == len(new)
+
+
+def test_remove_article(assistant):
+    assistant.ingest([EXAMPLES])
+    n = assistant.store.remove("harbour-vote")
+    assert n >= 1
+    assert "harbour-vote" not in {a.id for a in assistant.store.list_articles()}
+    assert not assistant.store.get_passages("harbour-vote")
+    with pytest.raises(NotFoundError):
+        assistant.store.remove("harbour-vote")
+
+
+def test_bad_files_reported_rest_ingested_stored_data_kept(assistant, tmp_path, monkeypatch):
+    assistant.ingest([SEED])
+    stored_before = {p.id for p in assistant.store.get_passages("seed-article-putin-trump")}
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "empty.txt").write_bytes(b"")
+    (batch / "binary.txt").write_bytes(b"\x00\xff\x00 binary")
+    (batch / "latin1.txt").write_bytes("caf\u00e9".encode("latin-1"))
+    (batch / "huge.txt").write_text("big " * 5000)
+    (batch / "locked.txt").write_text("This file cannot be read.")
+    (batch / "good.txt").write_text("Good story\n\nThe harbour reopened on Friday after repairs.")
+    # A file that becomes unreadable (root ignores chmod, so simulate the OS refusing the read).
+    real_read = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    assistant.settings.ingest.max_file_bytes = 10_000
+    # The stored seed article is re-sent with a broken copy under the same name: it must survive.
+    broken_seed = batch / "seed-article-putin-trump.txt"
+    broken_seed.write_bytes(b"\x00\x00")
+    report = assistant.ingest([batch, tmp_path / "missing.txt"])
+    errors = {Path(f.path).name: f.error for f in report.failed}
+    assert set(errors) == {"empty.txt", "binary.txt", "latin1.txt", "huge.txt", "locked.txt", "seed-article-putin-trump.txt", "missing.txt"}
+    assert "empty" in errors["empty.txt"]
+    assert "binary" in errors["binary.txt"]
+    assert "UTF-8" in errors["latin1.txt"]
+    assert "over the limit" in errors["huge.txt"]
+    assert "Permission denied" in errors["locked.txt"]
+    assert "no such file" in errors["missing.txt"]
+    assert report.articles == {"good": "added"}
+    assert {p.id for p in assistant.store.get_passages("seed-article-putin-trump")} == stored_before
+
+
+def test_failed_embedding_keeps_old_passages(assistant, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("Headline\n\nThe mayor opened the bridge on Monday.")
+    assistant.ingest([path])
+    old = {p.id for p in assistant.store.get_passages("story")}
+
+    class Broken(HashingEmbedder):
+        def embed(self, texts):
+            raise RuntimeError("embedding backend crashed")
+
+    assistant.store.embedder = Broken()
+    path.write_text("Headline\n\nThe mayor closed the bridge on Tuesday.")
+    with pytest.raises(RuntimeError):
+        assistant.ingest([path])
+    assert {p.id for p in assistant.store.get_passages("story")} == old
+
+
+def test_store_refuses_other_embedder(settings):
+    Store(settings, HashingEmbedder(dim=256))
+
+    class Other(HashingEmbedder):
+        name = "other-embedder"
+
+    with pytest.raises(StoreError, match="other-embedder"):
+        Store(settings, Other())
+
+
+def test_data_persists_across_clients(settings, embedder):
+    Assistant(settings, embedder=embedder).ingest([SEED])
+    again = Assistant(settings, embedder=embedder)
+    assert [a.id for a in again.store.list_articles()] == ["seed-article-putin-trump"]
+    article = again.store.get_article("seed-article-putin-trump")
+    assert "Zeelenskyy" in article.text
+
+
+def test_hybrid_search_finds_rare_name(assistant):
+    assistant.ingest([EXAMPLES, SEED])
+    hits = assistant.retriever.search("Vandermolen", k=3)
+    assert hits[0].passage.text.count("Vandermolen") >= 1
+    assert hits[0].lexical_rank is not None and hits[0].lexical_rank <= 1
+    excluded = assistant.retriever.search("Vandermolen", k=5, exclude_articles=["harbour-vote", "floating-berth-opens"])
+    assert all(h.passage.article_id not in {"harbour-vote", "floating-berth-opens"} for h in excluded)
+    only = assistant.retriever.search("budget", k=5, only_article="budget-approved")
+    assert only and all(h.passage.article_id == "budget-approved" for h in only)
+
+
+def test_search_sees_new_articles_in_same_process(assistant, tmp_path):
+    assistant.ingest([SEED])
+    assistant.retriever.search("Putin")
+    path = tmp_path / "new.txt"
+    path.write_text("Zanzibar ferry\n\nThe Zanzibar ferry sank near the port.")
+    assistant.ingest([path])
+    assert assistant.retriever.search("Zanzibar ferry", k=1)[0].passage.article_id == "new"
