@@ -125,6 +125,106 @@ def remove(article_id: Annotated[str, typer.Argument(help="Article id from `assi
     typer.echo(f"removed {article_id} ({n} passages)")
 
 
+def _read_draft(path: Path) -> str:
+    from assistant.ingest import read_file
+
+    articles = read_file(path, State.settings.ingest)
+    if len(articles) != 1:
+        raise typer.BadParameter(f"{path} holds {len(articles)} articles; give one article or ingest it and use its id")
+    return articles[0].raw
+
+
+@app.command()
+def summarize(
+    article_id: Annotated[Optional[str], typer.Argument(help="Stored article id (see `assistant list`)")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Summarise a file without storing it")] = None,
+    sentences: Annotated[int, typer.Option("--sentences", "-n", min=1, max=15)] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cited summary: every sentence names its passage and is verified in code."""
+    from assistant.summarize import render_text
+
+    if (article_id is None) == (file is None):
+        raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
+    a = State.assistant()
+    summary = a.summarize(article_id=article_id, text=_read_draft(file) if file else None, sentences=sentences)
+    if as_json:
+        data = summary.model_dump(include={"article_id", "model", "extractive_fallback"})
+        data["sentences"] = [s.model_dump() for s in summary.sentences]
+        _echo_json(data)
+    else:
+        typer.echo(render_text(summary))
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about the stored articles")],
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Answer from the stored articles with inline [n] citations (streamed)."""
+    from assistant.types import Answer
+
+    answer = None
+    for item in State.assistant().ask_stream(question, k=k):
+        if isinstance(item, Answer):
+            answer = item
+        elif not as_json:
+            typer.echo(item, nl=False)
+    assert answer is not None
+    if as_json:
+        _echo_json(answer.model_dump(include={"question", "answer", "citations", "verdicts", "model", "answered"}))
+        return
+    typer.echo("")
+    for v in answer.verdicts:
+        if v.verdict != "supported":
+            typer.echo(f"  ⚠ unsupported: {v.text}  ({v.reason})")
+    for c in answer.citations:
+        typer.echo(f"[{c.n}] {c.passage_id}: \"{c.quote}\"")
+
+
+@app.command()
+def check(
+    article_id: Annotated[Optional[str], typer.Argument(help="Stored article id")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Check a file (not stored)")] = None,
+    judge: Annotated[Optional[bool], typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Claims checked against the rest of the corpus, and misspelt names / typos with suggestions."""
+    from assistant.check import render_text
+
+    if (article_id is None) == (file is None):
+        raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
+    report = State.assistant().check(article_id=article_id, text=_read_draft(file) if file else None, judge=judge)
+    if as_json:
+        _echo_json(report.model_dump())
+    else:
+        typer.echo(render_text(report))
+
+
+@stylebook_app.command("add")
+def stylebook_add(
+    name: Annotated[str, typer.Argument(help="A spelling to accept (never flagged again)")],
+    variants: Annotated[Optional[list[str]], typer.Option("--variant", help="Known wrong spellings of NAME")] = None,
+) -> None:
+    """Accept a name, or record the preferred spelling with its variants."""
+    a = State.assistant()
+    book = a.stylebook()
+    if variants:
+        book.add_preferred(name, list(variants))
+    else:
+        book.add_allowed(name)
+    book.save(a.settings.stylebook_path)
+    typer.echo(f"style book updated: {a.settings.stylebook_path}")
+
+
+@stylebook_app.command("show")
+def stylebook_show() -> None:
+    """Print the style book."""
+    path = State.settings.stylebook_path
+    typer.echo(path.read_text() if path.exists() else f"(empty: {path} does not exist yet)")
+
+
 def main() -> None:
     """Console-script entry point: user errors print their help text and exit 2."""
     try:

@@ -88,9 +88,27 @@ class Retriever:
         only_article: str | None = None,
     ) -> list[ScoredPassage]:
         """Top-k passages for ``query``; ``score`` is the fused RRF score, with each ranker's own score kept."""
-        k = k or self.settings.k
+        return self.search_many([query], k, exclude_articles, only_article)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int | None = None,
+        exclude_articles: Sequence[str] = (),
+        only_article: str | None = None,
+    ) -> list[list[ScoredPassage]]:
+        """``search`` for several queries, embedding them in one batch."""
+        if not queries:
+            return []
+        vectors = self.embedder.embed(list(queries))
+        return [
+            self._search(q, v, k or self.settings.k, exclude_articles, only_article) for q, v in zip(queries, vectors)
+        ]
+
+    def _search(
+        self, query: str, vector: np.ndarray, k: int, exclude_articles: Sequence[str], only_article: str | None
+    ) -> list[ScoredPassage]:
         n = max(self.settings.candidates, k)
-        vector = self.embedder.embed([query])[0]
         dense = self.store.query(vector, n, exclude_articles=exclude_articles, only_article=only_article)
         bm25, passages = self._lexical()
         lexical: list[tuple[Passage, float]] = []

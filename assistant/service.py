@@ -7,12 +7,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable
 
+from typing import Iterator
+
 from assistant.embed import Embedder, default_embedder
 from assistant.errors import AssistantError, BadInputError
 from assistant.ingest import FileResult, iter_files, read_file
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import Store, UpsertStatus
+from assistant.types import Answer, Article, CheckReport, Passage, Summary
 
 
 @dataclass
@@ -80,3 +83,77 @@ class Assistant:
             if on_file:
                 on_file(result)
         return report
+
+    # ------------------------------------------------------------ generation and checks
+
+    @property
+    def chat(self):
+        """The configured chat model (local GGUF, OpenAI-compatible, with the replay cache applied)."""
+        if self._chat is None:
+            from assistant.llm import get_chat_model
+
+            self._chat = get_chat_model(self.settings)
+        return self._chat
+
+    def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
+        """A stored article with its passages, or pasted text split the same way (not stored)."""
+        from assistant.ingest import make_article, split_passages
+
+        if article_id:
+            return self.store.get_article(article_id), self.store.get_passages(article_id)
+        if text is None or not text.strip():
+            raise BadInputError("nothing to work on: give an article id, a file or some text")
+        article = make_article(text, "draft", title=title)
+        return article, split_passages(article, self.settings.chunk)
+
+    def summarize(self, article_id: str | None = None, text: str | None = None, sentences: int = 5) -> Summary:
+        """A cited summary; every sentence verified against the passages it cites."""
+        from assistant.summarize import summarize_article
+
+        article, passages = self.resolve_article(article_id, text)
+        return summarize_article(article, passages, self.chat, self.settings, sentences=sentences)
+
+    def ask_stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
+        """Answer text as it is generated, then the verified Answer as the last item."""
+        from assistant.qa import answer_stream
+
+        yield from answer_stream(question, self.retriever, self.chat, self.settings, k=k)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        answer = None
+        for item in self.ask_stream(question, k=k):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def check(self, article_id: str | None = None, text: str | None = None, judge: bool | None = None) -> CheckReport:
+        """Claim verdicts against the rest of the corpus, and typo / misspelt-name flags."""
+        from assistant.check import check_article
+
+        article, _ = self.resolve_article(article_id, text)
+        use_judge = self.settings.llm.judge if judge is None else judge
+        return check_article(
+            article,
+            retriever=self.retriever if self.store.count() else None,
+            corpus=self.corpus_names(),
+            stylebook=self.stylebook(),
+            chat=self.chat if use_judge else None,
+        )
+
+    def corpus_names(self):
+        """Name spellings across the stored corpus, cached on disk per store content."""
+        from assistant.check import load_corpus_names
+
+        return load_corpus_names(self)
+
+    def stylebook(self):
+        from assistant.stylebook import StyleBook
+
+        return StyleBook.load(self.settings.stylebook_path)
+
+    def accept_spelling(self, name: str) -> None:
+        """An editor accepts a spelling: it is never flagged again."""
+        book = self.stylebook()
+        book.add_allowed(name)
+        book.save(self.settings.stylebook_path)

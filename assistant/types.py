@@ -103,3 +103,21 @@ class CheckReport(BaseModel):
     article_id: str
     claims: list[ClaimResult] = Field(default_factory=list)
     typos: list[TypoFlag] = Field(default_factory=list)
+
+
+class AnswerCitation(BaseModel):
+    n: int
+    passage_id: str
+    article_id: str
+    quote: str = ""
+
+
+class Answer(BaseModel):
+    """An answer with inline [n] citations; ``answered`` is False when the articles do not answer."""
+
+    question: str
+    answer: str
+    citations: list[AnswerCitation] = Field(default_factory=list)
+    verdicts: list[SentenceResult] = Field(default_factory=list)
+    model: str = ""
+    answered: bool = True

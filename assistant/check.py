@@ -1,0 +1,122 @@
+"""Fact-check one article: claim verdicts against the rest of the corpus, and typo / name flags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from assistant.errors import AssistantError
+from assistant.retrieve import Retriever
+from assistant.stylebook import StyleBook
+from assistant.types import Article, CheckReport, ClaimResult, TypoFlag
+from assistant.typos import CorpusNames, find_typos
+from assistant.verify import check_claim, is_checkworthy, split_sentences
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
+
+log = logging.getLogger(__name__)
+EVIDENCE_K = 5
+
+
+def check_claims(article: Article, retriever: Retriever | None, chat=None) -> list[ClaimResult]:
+    """Verdicts for the check-worthy sentences of ``article``, with evidence from other articles only."""
+    spans = [(s, e) for s, e in split_sentences(article.text) if is_checkworthy(article.text[s:e])]
+    sentences = [article.text[s:e].strip() for s, e in spans]
+    evidence = (
+        retriever.search_many(sentences, k=EVIDENCE_K, exclude_articles=[article.id]) if retriever else [[] for _ in sentences]
+    )
+    results = []
+    for (start, end), sentence, hits in zip(spans, sentences, evidence):
+        result = check_claim(sentence, hits)
+        lead = len(article.text[start:end]) - len(article.text[start:end].lstrip())
+        raw_start, raw_end = article.to_raw(start + lead, start + lead + len(sentence))
+        result = result.model_copy(update={"text": sentence, "start": raw_start, "end": raw_end})
+        if chat is not None and hits:
+            result = _ask_judge(result, hits, chat)
+        results.append(result)
+    return results
+
+
+def _ask_judge(result: ClaimResult, hits, chat) -> ClaimResult:
+    """Add the LLM judge's view; it is shown beside the code's verdict and never overrules a mismatch."""
+    from assistant.llm import complete_json
+    from assistant.prompts import JudgeOutput, render
+
+    try:
+        messages = render("judge", claim=result.text, evidence=[{"id": h.passage.id, "text": h.passage.text} for h in hits[:3]])
+        out = complete_json(chat, messages, JudgeOutput, retries=1)
+    except AssistantError as exc:
+        return result.model_copy(update={"judge": f"judge unavailable: {exc}"})
+    note = f"{out.verdict}: {out.reason}"
+    if result.verdict == "contradicted" and out.verdict == "supported":
+        note += " (overruled: the code found a mismatch)"
+    return result.model_copy(update={"judge": note})
+
+
+def check_typos(article: Article, corpus: CorpusNames | None, stylebook: StyleBook | None) -> list[TypoFlag]:
+    """Typo and misspelt-name flags with offsets into the article's raw text."""
+    flags = []
+    for flag in find_typos(article.text, corpus=corpus, stylebook=stylebook):
+        start, end = article.to_raw(flag.start, flag.end)
+        flags.append(flag.model_copy(update={"start": start, "end": end}))
+    return flags
+
+
+def check_article(
+    article: Article,
+    retriever: Retriever | None = None,
+    corpus: CorpusNames | None = None,
+    stylebook: StyleBook | None = None,
+    chat=None,
+) -> CheckReport:
+    """Both checks on one article."""
+    return CheckReport(
+        article_id=article.id,
+        claims=check_claims(article, retriever, chat=chat),
+        typos=check_typos(article, corpus, stylebook),
+    )
+
+
+def load_corpus_names(assistant: "Assistant") -> CorpusNames:
+    """Name counts over the stored articles, cached in the data dir until the corpus changes."""
+    infos = assistant.store.list_articles()
+    fingerprint = hashlib.sha256(json.dumps([(i.id, i.ingested_at) for i in infos]).encode()).hexdigest()[:16]
+    cache = assistant.settings.data_dir / "corpus-names.json"
+    if cache.exists():
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("fingerprint") == fingerprint:
+                return CorpusNames.from_json(data["names"])
+        except (OSError, ValueError, KeyError):
+            log.warning("ignoring unreadable corpus-name cache %s", cache)
+    names = CorpusNames.from_texts(assistant.store.get_article(i.id).text for i in infos)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint, "names": names.to_json()}))
+        tmp.replace(cache)
+    except OSError:
+        log.warning("could not write corpus-name cache %s", cache)
+    return names
+
+
+def render_text(report: CheckReport) -> str:
+    """Readable report: claims with verdicts and evidence, then typos with suggestions."""
+    icon = {"supported": "✓", "contradicted": "✗", "unverified": "?", "unsupported": "⚠"}
+    lines = [f"Fact-check of {report.article_id}", "", f"Claims ({len(report.claims)}):"]
+    for c in report.claims:
+        lines.append(f"  {icon.get(c.verdict, '-')} {c.verdict.upper():<12} [{c.start}-{c.end}] {c.text}")
+        lines.append(f"      reason: {c.reason}")
+        for e in c.evidence:
+            lines.append(f"      evidence ({e.passage_id}): \"{e.quote}\"")
+        if c.judge:
+            lines.append(f"      LLM judge: {c.judge}")
+    lines += ["", f"Typos and names ({len(report.typos)}):"]
+    for t in report.typos:
+        lines.append(f"  {t.text!r} → {t.suggestion!r}  [{t.start}-{t.end}] ({t.kind}) {t.reason}")
+    if not report.typos:
+        lines.append("  none found")
+    return "\n".join(lines)

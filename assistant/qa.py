@@ -1,0 +1,94 @@
+"""Question answering over retrieved passages with inline [n] citations, verified in code."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from rapidfuzz import fuzz
+
+from assistant.llm import model_name
+from assistant.prompts import NO_ANSWER, render
+from assistant.retrieve import Retriever, lexical_tokens
+from assistant.settings import Settings
+from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPassage, SentenceResult
+from assistant.verify import split_sentences, verify_citations
+
+# Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
+MIN_DENSE = 0.30
+_MARK = re.compile(r"\[(\d+)\]")
+
+
+def relevant(question: str, hits: list[ScoredPassage]) -> list[ScoredPassage]:
+    """Keep hits that plausibly bear on the question (dense similarity or shared content words)."""
+    qwords = set(lexical_tokens(question))
+    keep = []
+    for h in hits:
+        shared = qwords & set(lexical_tokens(h.passage.text))
+        if (h.dense_score or 0) >= MIN_DENSE or len(shared) >= max(2, len(qwords) // 2):
+            keep.append(h)
+    return keep
+
+
+def best_quote(sentence: str, passage: Passage) -> str:
+    """The passage sentence closest to ``sentence`` (what the citation rests on)."""
+    spans = split_sentences(passage.text) or [(0, len(passage.text))]
+    texts = [passage.text[s:e].strip() for s, e in spans]
+    return max(texts, key=lambda t: fuzz.token_set_ratio(sentence, t))
+
+
+def build_answer(question: str, text: str, passages: list[Passage], model: str) -> Answer:
+    """Map [n] markers to passages and verify each answer sentence against what it cites."""
+    text = text.strip()
+    if not text or NO_ANSWER.lower().rstrip(".") in text.lower():
+        return Answer(question=question, answer=NO_ANSWER, model=model, answered=False)
+    by_id = {p.id: p for p in passages}
+    citations: dict[int, AnswerCitation] = {}
+    verdicts: list[SentenceResult] = []
+    for start, end in split_sentences(text):
+        sentence = text[start:end].strip()
+        numbers = [int(n) for n in _MARK.findall(sentence)]
+        plain = _MARK.sub("", sentence).strip()
+        if not plain:
+            continue
+        cited: list[Citation] = []
+        for n in numbers:
+            if 1 <= n <= len(passages):
+                p = passages[n - 1]
+                quote = best_quote(plain, p)
+                cited.append(Citation(passage_id=p.id, quote=quote))
+                citations.setdefault(n, AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=quote))
+            else:
+                cited.append(Citation(passage_id=f"[{n}]", quote=""))
+        verdicts.append(verify_citations(plain, cited, by_id))
+    return Answer(
+        question=question,
+        answer=text,
+        citations=sorted(citations.values(), key=lambda c: c.n),
+        verdicts=verdicts,
+        model=model,
+    )
+
+
+def answer_stream(
+    question: str, retriever: Retriever, chat, settings: Settings, k: int | None = None
+) -> Iterator[str | Answer]:
+    """Yield answer text as the model writes it, then the verified Answer."""
+    if not question.strip():
+        from assistant.errors import BadInputError
+
+        raise BadInputError("the question is empty")
+    hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))
+    if not hits:
+        yield NO_ANSWER
+        yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)
+        return
+    passages = [h.passage for h in hits]
+    messages = render("ask", question=question, passages=[{"id": p.id, "text": p.text, "title": p.title} for p in passages])
+    parts: list[str] = []
+    for chunk in chat.stream(messages):
+        token = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
+        if token:
+            parts.append(token)
+            yield token
+    yield build_answer(question, "".join(parts), passages, model_name(chat))

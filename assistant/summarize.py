@@ -1,0 +1,137 @@
+"""Cited summaries: the model drafts sentences with passage ids and quotes; code verifies each one."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from assistant.errors import StructuredOutputError
+from assistant.llm import complete_json, model_name
+from assistant.prompts import DraftOutput, DraftSentence, render
+from assistant.settings import Settings
+from assistant.tokens import count_tokens
+from assistant.types import Article, Citation, Passage, SentenceResult, Summary
+from assistant.verify import split_sentences, verify_citations
+
+# Room kept in the context window for the instructions and the reply's JSON.
+_PROMPT_OVERHEAD = 450
+
+
+def _alias(index: int) -> str:
+    # Small models copy short ids far more reliably than "article-slug#p3-1a2b3c4d".
+    return f"P{index + 1}"
+
+
+def _resolve_id(raw: str, aliases: dict[str, str], passages: dict[str, Passage]) -> str:
+    key = raw.strip().strip("[]#").strip()
+    if key in passages:
+        return key
+    if key.upper() in aliases:
+        return aliases[key.upper()]
+    if re.fullmatch(r"\d+", key) and f"P{key}" in aliases:
+        return aliases[f"P{key}"]
+    return key  # unknown: kept as given so the verifier reports it
+
+
+def section_budget(settings: Settings) -> int:
+    """Passage tokens that fit in one summarize prompt."""
+    return max(200, settings.llm.n_ctx - settings.llm.max_tokens - _PROMPT_OVERHEAD)
+
+
+def _sections(passages: list[Passage], budget: int) -> list[list[Passage]]:
+    sections: list[list[Passage]] = [[]]
+    used = 0
+    for p in passages:
+        if sections[-1] and used + p.tokens > budget:
+            sections.append([])
+            used = 0
+        sections[-1].append(p)
+        used += p.tokens
+    return sections
+
+
+def _draft(chat, passages: list[Passage], aliases_of: dict[str, str], n: int, retries: int) -> list[DraftSentence]:
+    view = [{"id": aliases_of[p.id], "text": p.text} for p in passages]
+    messages = render("summarize", passages=view, n_sentences=n)
+    out = complete_json(chat, messages, DraftOutput, retries=retries)
+    return out.sentences[: max(n, 1)]
+
+
+def _merge(chat, sections: list[list[DraftSentence]], n: int, retries: int) -> list[DraftSentence]:
+    view = [[s.model_dump() for s in section] for section in sections]
+    out = complete_json(chat, render("summarize_merge", sections=view, n_sentences=n), DraftOutput, retries=retries)
+    return out.sentences[: max(n, 1)]
+
+
+def extractive_sentences(article: Article, passages: list[Passage], n: int) -> list[SentenceResult]:
+    """The article's first ``n`` story sentences, each citing the passage that holds it."""
+    out: list[SentenceResult] = []
+    for start, end in split_sentences(article.text):
+        sentence = article.text[start:end].strip()
+        # Skip headlines, labels and bullet fragments: a lead sentence has a verb-sized length and ends in punctuation.
+        if len(sentence.split()) < 6 or sentence[-1] not in ".!?\"'”’":
+            continue
+        holder = next((p for p in passages if sentence in p.text), None)
+        if holder is None:
+            continue
+        out.append(SentenceResult(text=sentence, citations=[Citation(passage_id=holder.id, quote=sentence)]))
+        if len(out) == n:
+            break
+    return out
+
+
+def summarize_article(article: Article, passages: list[Passage], chat, settings: Settings, sentences: int = 5) -> Summary:
+    """Summarise ``article`` in about ``sentences`` cited sentences; fall back to a labelled extractive summary."""
+    by_id = {p.id: p for p in passages}
+    aliases_of = {p.id: _alias(i) for i, p in enumerate(passages)}
+    aliases = {a: pid for pid, a in aliases_of.items()}
+    retries = settings.llm.retries
+    fallback = False
+    name = model_name(chat)
+    try:
+        budget = section_budget(settings)
+        sections = _sections(passages, budget)
+        if len(sections) == 1:
+            drafts = _draft(chat, passages, aliases_of, sentences, retries)
+        else:
+            per = max(2, math.ceil(sentences / len(sections)) + 1)
+            partial = [_draft(chat, s, aliases_of, per, retries) for s in sections]
+            drafts = _merge(chat, partial, sentences, retries)
+        results = [
+            SentenceResult(
+                text=d.text.strip(),
+                citations=[Citation(passage_id=_resolve_id(pid, aliases, by_id), quote=d.quote) for pid in d.passage_ids],
+            )
+            for d in drafts
+            if d.text.strip()
+        ]
+        if not results:
+            raise StructuredOutputError("the model returned no sentences", attempts=[])
+    except StructuredOutputError:
+        results = extractive_sentences(article, passages, sentences)
+        fallback, name = True, f"extractive-fallback (model {name} gave no valid output)"
+    verified = [verify_citations(r.text, r.citations, by_id, article_id=article.id) for r in results]
+    return Summary(article_id=article.id, model=name, sentences=verified, extractive_fallback=fallback)
+
+
+def render_text(summary: Summary) -> str:
+    """Plain-text summary with footnotes listing each cited passage."""
+    lines = []
+    if summary.extractive_fallback:
+        lines.append("[extractive fallback: the model did not produce a valid summary]")
+    notes: dict[str, int] = {}
+    quotes: dict[int, str] = {}
+    for s in summary.sentences:
+        marks = []
+        for c in s.citations:
+            n = notes.setdefault(c.passage_id, len(notes) + 1)
+            quotes.setdefault(n, c.quote)
+            marks.append(f"[{n}]")
+        flag = "" if s.verdict == "supported" else f"  ⚠ {s.verdict.upper()}: {s.reason}"
+        lines.append(f"- {s.text} {''.join(marks)}{flag}")
+    if notes:
+        lines.append("")
+        for pid, n in notes.items():
+            lines.append(f"[{n}] {pid}: \"{quotes[n]}\"")
+    lines.append(f"\nmodel: {summary.model}")
+    return "\n".join(lines)

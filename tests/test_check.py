@@ -1,0 +1,89 @@
+"""`assistant check`: claims against the sample corpus and name flags, with real Chroma, MiniLM and spaCy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.service import Assistant
+from tests.conftest import EXAMPLES, SEED
+from tests.test_cli import run
+
+DRAFT = (
+    "Harbour plan draft\n\n"
+    "Vellmar city council approved a harbour renewal budget of 55 million euros on Tuesday.\n\n"
+    "Councillor Tobias Okafor, who leads the opposition Labour group, voted against the plan.\n\n"
+    "The floating berth has room for 14 boats and cost 380,000 euros.\n\n"
+    "A new tram line to the airport will open in 2031, the transport minister said.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Assistant:
+    from assistant.settings import Settings
+
+    a = Assistant(Settings(data_dir=tmp_path_factory.mktemp("corpus")))
+    a.ingest([EXAMPLES])
+    return a
+
+
+def _claim(report, needle):
+    return next(c for c in report.claims if needle in c.text)
+
+
+def test_changed_number_is_contradicted_with_quote(corpus):
+    report = corpus.check(text=DRAFT)
+    claim = _claim(report, "55 million")
+    assert claim.verdict == "contradicted"
+    assert claim.evidence and claim.evidence[0].article_id == "budget-approved"
+    assert "42 million euros" in claim.evidence[0].quote
+    assert "55" in claim.reason and "42" in claim.reason
+    assert DRAFT[claim.start : claim.end] == claim.text
+
+
+def test_changed_name_is_contradicted(corpus):
+    claim = _claim(corpus.check(text=DRAFT), "Labour group")
+    assert claim.verdict == "contradicted"
+    assert "Green" in claim.evidence[0].quote
+
+
+def test_matching_claim_supported_and_unrelated_unverified(corpus):
+    report = corpus.check(text=DRAFT)
+    assert _claim(report, "14 boats").verdict == "supported"
+    assert _claim(report, "tram line").verdict == "unverified"
+
+
+def test_stored_article_is_not_its_own_evidence(corpus):
+    report = corpus.check(article_id="harbour-vote")
+    for claim in report.claims:
+        assert all(e.article_id != "harbour-vote" for e in claim.evidence)
+    # The sample article misspells the mayor's name; the corpus spells it right three times.
+    flags = {t.text: t for t in report.typos}
+    assert flags["Halvorrsen"].suggestion == "Halvorsen"
+    article = corpus.store.get_article("harbour-vote")
+    flag = flags["Halvorrsen"]
+    assert article.raw[flag.start : flag.end] == "Halvorrsen"
+
+
+def test_accepting_a_spelling_stops_the_flag(corpus):
+    corpus.accept_spelling("Halvorrsen")
+    try:
+        assert "Halvorrsen" not in {t.text for t in corpus.check(article_id="harbour-vote").typos}
+    finally:
+        corpus.settings.stylebook_path.unlink()
+
+
+def test_cli_check_seed_with_empty_corpus(tmp_path):
+    out = json.loads(run("--data-dir", str(tmp_path / "empty"), "check", "--file", str(SEED), "--json").stdout)
+    assert set(out) >= {"article_id", "claims", "typos"}
+    flagged = {t["text"]: t for t in out["typos"]}
+    assert flagged["Zeelenskyy"]["suggestion"] in {"Zelenskyy", "Zelensky", "Zelenskiy"}
+    raw = SEED.read_text()
+    t = flagged["Zeelenskyy"]
+    assert raw[t["start"] : t["end"]] == "Zeelenskyy"
+    for name in ["Ushakov", "Witkoff", "Interfax", "Kremlin", "Volodymyr", "Putin", "Trump"]:
+        assert not any(name in f for f in flagged), name
+    assert out["claims"] and all(c["verdict"] == "unverified" for c in out["claims"])
+    for c in out["claims"]:
+        assert raw[c["start"] : c["end"]] == c["text"]
