@@ -80,7 +80,7 @@ def check_article(
     )
 
 
-def load_corpus_names(assistant: "Assistant") -> CorpusNames:
+def load_corpus_names(assistant: Assistant) -> CorpusNames:
     """Name counts over the stored articles, cached in the data dir until the corpus changes."""
     infos = assistant.store.list_articles()
     fingerprint = hashlib.sha256(json.dumps([(i.id, i.ingested_at) for i in infos]).encode()).hexdigest()[:16]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ class State:
 
 @app.callback()
 def _root(
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data folder (default ./data or ASSISTANT_DATA_DIR)")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data folder (default ./data or ASSISTANT_DATA_DIR)")] = None,
 ) -> None:
     """Offline newsroom assistant: cited summaries, claim checks and typo flags."""
     settings = Settings()
@@ -136,8 +136,8 @@ def _read_draft(path: Path) -> str:
 
 @app.command()
 def summarize(
-    article_id: Annotated[Optional[str], typer.Argument(help="Stored article id (see `assistant list`)")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="Summarise a file without storing it")] = None,
+    article_id: Annotated[str | None, typer.Argument(help="Stored article id (see `assistant list`)")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Summarise a file without storing it")] = None,
     sentences: Annotated[int, typer.Option("--sentences", "-n", min=1, max=15)] = 5,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -159,7 +159,7 @@ def summarize(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the stored articles")],
-    k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer from the stored articles with inline [n] citations (streamed)."""
@@ -185,9 +185,9 @@ def ask(
 
 @app.command()
 def check(
-    article_id: Annotated[Optional[str], typer.Argument(help="Stored article id")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="Check a file (not stored)")] = None,
-    judge: Annotated[Optional[bool], typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
+    article_id: Annotated[str | None, typer.Argument(help="Stored article id")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Check a file (not stored)")] = None,
+    judge: Annotated[bool | None, typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Claims checked against the rest of the corpus, and misspelt names / typos with suggestions."""
@@ -205,7 +205,7 @@ def check(
 @stylebook_app.command("add")
 def stylebook_add(
     name: Annotated[str, typer.Argument(help="A spelling to accept (never flagged again)")],
-    variants: Annotated[Optional[list[str]], typer.Option("--variant", help="Known wrong spellings of NAME")] = None,
+    variants: Annotated[list[str] | None, typer.Option("--variant", help="Known wrong spellings of NAME")] = None,
 ) -> None:
     """Accept a name, or record the preferred spelling with its variants."""
     a = State.assistant()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from assistant.errors import BadInputError
 from assistant.settings import ChunkSettings, IngestSettings
@@ -16,12 +16,12 @@ from assistant.types import Article, Passage
 
 # Page furniture that is not part of the story. Matched per line, only on short lines.
 _BOILERPLATE = [
-    re.compile(r"^(updated|published|last updated|posted|first published)(\s+on)?\s*:?.*$", re.I),
-    re.compile(r"^(by|curated by|written by|edited by|reported by|compiled by)\s*:?\s+\S.*$", re.I),
-    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.I),
-    re.compile(r"^(advertisement|sponsored|also read|read more|read also|share this( article)?|follow us.*)\s*:?.*$", re.I),
+    re.compile(r"^(updated|published|last updated|posted|first published)(\s+on)?\s*:?.*$", re.IGNORECASE),
+    re.compile(r"^(by|curated by|written by|edited by|reported by|compiled by)\s*:?\s+\S.*$", re.IGNORECASE),
+    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.IGNORECASE),
+    re.compile(r"^(advertisement|sponsored|also read|read more|read also|share this( article)?|follow us.*)\s*:?.*$", re.IGNORECASE),
 ]
-_CAPTION = re.compile(r"(\(|\b)(photo|image|picture|file photo|credit|photograph)\s*:\s*[^.]{0,60}\)?\s*$", re.I)
+_CAPTION = re.compile(r"(\(|\b)(photo|image|picture|file photo|credit|photograph)\s*:\s*[^.]{0,60}\)?\s*$", re.IGNORECASE)
 _MAX_BOILERPLATE_LEN = 100
 
 

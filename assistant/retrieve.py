@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,8 +15,7 @@ from assistant.store import Store
 from assistant.types import Passage, ScoredPassage
 
 _STOPWORDS = frozenset(
-    """a an and are as at be been but by for from had has have he her his i in is it its of on or our she
-    that the their them they this to was we were what when where which who will with would you your""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "for", "from", "had", "has", "have", "he", "her", "his", "i", "in", "is", "it", "its", "of", "on", "or", "our", "she", "that", "the", "their", "them", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "will", "with", "would", "you", "your"]
 )
 _WORD = re.compile(r"[\w][\w'’-]*")
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
-
-from typing import Iterator
 
 from assistant.embed import Embedder, default_embedder
 from assistant.errors import AssistantError, BadInputError

@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from assistant.embed import Embedder
 from assistant.errors import NotFoundError, StoreError
 from assistant.ingest import make_article, split_passages
-from assistant.settings import ChunkSettings, Settings
+from assistant.settings import Settings
 from assistant.types import Article, Passage
 
 UpsertStatus = Literal["added", "replaced", "unchanged"]

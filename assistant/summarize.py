@@ -9,7 +9,6 @@ from assistant.errors import StructuredOutputError
 from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
-from assistant.tokens import count_tokens
 from assistant.types import Article, Citation, Passage, SentenceResult, Summary
 from assistant.verify import split_sentences, verify_citations
 

@@ -107,6 +107,103 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
     return result
 
 
+def _dev_rows() -> list[dict]:
+    return [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
+
+
+def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
+    """Check an ~800-word article against an ``n_articles`` corpus (no LLM); models loaded before timing."""
+    from assistant.ingest import make_article
+    from assistant.service import Assistant
+    from assistant.settings import Settings
+
+    rows = _dev_rows()
+    target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
+    assistant = Assistant(Settings(data_dir=corpus_dir))
+    store = assistant.store
+    t0 = time.perf_counter()
+    have = {a.id for a in store.list_articles()}
+    n = 0
+    for copy in range(n_articles // len(rows) + 1):
+        for row in rows:
+            if n >= n_articles:
+                break
+            n += 1
+            aid = f"{row['id']}-{copy}"
+            if row is target or aid in have:
+                continue
+            store.upsert_article(make_article(f"Copy {copy}\n\n{row['article']}", aid))
+    build = time.perf_counter() - t0
+    draft = target["article"]
+    t1 = time.perf_counter()
+    assistant.check(text=draft)  # loads spaCy, the lexicons and the corpus-name index
+    warm = time.perf_counter() - t1
+    times = []
+    report = None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        report = assistant.check(text=draft)
+        times.append(time.perf_counter() - t)
+    return {
+        "corpus_articles": len(store.list_articles()),
+        "corpus_passages": store.count(),
+        "corpus_build_seconds": round(build, 1),
+        "draft_words": len(draft.split()),
+        "claims_checked": len(report.claims),
+        "typo_flags": len(report.typos),
+        "first_check_seconds_incl_loading": round(warm, 2),
+        "check_p50_s": round(statistics.median(times), 3),
+        "check_max_s": round(max(times), 3),
+    }
+
+
+def bench_generate(preset: str, repeats: int) -> dict:
+    """Local model: summary latency and generation speed on the seed article; ask time to first token."""
+    from assistant.llm import get_chat_model
+    from assistant.service import Assistant
+    from assistant.settings import LLMSettings, Settings
+
+    seed = ROOT.parent / "shared" / "eval-data" / "seed-article-putin-trump.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), llm=LLMSettings(preset=preset))
+        chat = get_chat_model(settings, cache="off")
+        assistant = Assistant(settings, chat=chat)
+        assistant.ingest([seed])
+        t = time.perf_counter()
+        chat.invoke("Say OK.")  # loads the GGUF
+        load = time.perf_counter() - t
+        summaries = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            summary = assistant.summarize(article_id="seed-article-putin-trump", sentences=5)
+            summaries.append((time.perf_counter() - t, summary))
+        t = time.perf_counter()
+        gen = chat.invoke("Write five sentences about harbours.")
+        gen_s = time.perf_counter() - t
+        usage = gen.usage_metadata or {}
+        ttfts = []
+        for q in ["Who floated a three-way meeting?", "When is the sanctions deadline?"]:
+            t = time.perf_counter()
+            for item in assistant.ask_stream(q):
+                if isinstance(item, str) and item.strip():
+                    ttfts.append(time.perf_counter() - t)
+                    break
+        best = min(s for s, _ in summaries)
+        last = summaries[-1][1]
+        return {
+            "preset": preset,
+            "model_load_s": round(load, 1),
+            "summary_seconds": [round(s, 1) for s, _ in summaries],
+            "summary_best_s": round(best, 1),
+            "summary_sentences": len(last.sentences),
+            "summary_supported": sum(s.verdict == "supported" for s in last.sentences),
+            "extractive_fallback": last.extractive_fallback,
+            "free_text_output_tokens": usage.get("output_tokens"),
+            "free_text_tokens_per_s": round((usage.get("output_tokens") or 0) / gen_s, 1),
+            "ask_first_token_s": [round(x, 2) for x in ttfts],
+        }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -114,9 +211,20 @@ def main(argv: list[str] | None = None) -> None:
     ing.add_argument("--articles", type=int, default=300)
     ing.add_argument("--search-passages", type=int, default=10_000)
     ing.add_argument("--queries", type=int, default=200)
+    chk = sub.add_parser("check", help="fact-check time for an ~800-word article against a corpus")
+    chk.add_argument("--articles", type=int, default=1000)
+    chk.add_argument("--repeats", type=int, default=5)
+    chk.add_argument("--corpus-dir", type=Path, default=ROOT / ".build" / "bench-corpus", help="kept between runs")
+    gen = sub.add_parser("generate", help="local model: summary latency, tokens/s, time to first token")
+    gen.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
+    gen.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
     if args.what == "ingest":
         result = bench_ingest(args.articles, args.search_passages, args.queries)
+    elif args.what == "check":
+        result = bench_check(args.articles, args.repeats, args.corpus_dir)
+    else:
+        result = bench_generate(args.preset, args.repeats)
     for key, value in result.items():
         print(f"{key:>24}: {value}")
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from assistant.embed import HashingEmbedder
 from assistant.errors import NotFoundError, StoreError
 from assistant.service import Assistant
 from assistant.store import Store
-from assistant.embed import HashingEmbedder
 from tests.conftest import EXAMPLES, SEED
 
 

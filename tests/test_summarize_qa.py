@@ -8,7 +8,7 @@ import pytest
 
 from assistant.llm import FakeChatModel
 from assistant.service import Assistant
-from assistant.settings import LLMSettings, Settings
+from assistant.settings import LLMSettings
 from assistant.summarize import render_text
 from tests.conftest import EXAMPLES, SEED
 
