@@ -1,0 +1,95 @@
+"""The editors' style book: load/save, variants, allowlist, and refusing malformed files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import BadInputError
+from assistant.stylebook import StyleBook
+
+
+def test_missing_file_is_an_empty_book(tmp_path: Path) -> None:
+    book = StyleBook.load(tmp_path / "nope.yaml")
+    assert len(book) == 0
+    assert book.variant_of("Zelensky") is None
+    assert not book.is_allowed("Witkoff")
+
+
+def test_round_trip_and_lookups(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "stylebook.yaml"
+    book = StyleBook()
+    book.add_preferred("Zelenskyy", ["Zelensky", "Zelenskiy"])
+    book.add_allowed("Witkoff")
+    book.save(path)
+
+    again = StyleBook.load(path)
+    assert again.variant_of("Zelensky") == "Zelenskyy"
+    assert again.variant_of("ZELENSKIY") == "Zelenskyy"  # variants match case-insensitively
+    assert again.variant_of("Zelenskyy") is None
+    assert again.is_allowed("Witkoff")
+    assert again.is_allowed("Zelenskyy")  # the house spelling is accepted too
+    assert not again.is_allowed("Zelensky")
+    assert [p.name for p in path.parent.iterdir()] == ["stylebook.yaml"]  # no temp file left
+
+
+def test_loads_the_documented_shape(tmp_path: Path) -> None:
+    path = tmp_path / "stylebook.yaml"
+    path.write_text("preferred:\n  Zelenskyy: [Zelensky, Zelenskiy]\nallow: [Witkoff]\n")
+    book = StyleBook.load(path)
+    assert book.variant_of("Zelenskiy") == "Zelenskyy"
+    assert book.is_allowed("witkoff")
+
+
+def test_allowing_a_variant_stops_it_being_corrected() -> None:
+    book = StyleBook({"Zelenskyy": ["Zelensky", "Zelenskiy"]})
+    book.add_allowed("Zelensky")
+    assert book.variant_of("Zelensky") is None
+    assert book.variant_of("Zelenskiy") == "Zelenskyy"
+    assert book.is_allowed("Zelensky")
+
+
+def test_newest_preferred_decision_wins() -> None:
+    book = StyleBook({"Zelensky": ["Zelenskiy"]}, allow=["Zelenskyy"])
+    book.add_preferred("Zelenskyy", ["Zelensky"])
+    # The former house spelling becomes a variant and brings its own variants along.
+    assert book.variant_of("Zelensky") == "Zelenskyy"
+    assert book.variant_of("Zelenskiy") == "Zelenskyy"
+    assert "Zelensky" not in book.preferred
+    book.add_preferred("Zelenskyy", ["Zelenskyi"])
+    assert book.variant_of("Zelenskyi") == book.variant_of("Zelensky") == "Zelenskyy"
+
+
+def test_malformed_yaml_is_refused_and_the_file_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "stylebook.yaml"
+    bad = "preferred:\n  Zelenskyy: [Zelensky, Zelenskiy\nallow: [Witkoff]\n"
+    path.write_text(bad)
+    with pytest.raises(BadInputError) as info:
+        StyleBook.load(path)
+    assert "stylebook.yaml" in str(info.value) and "line" in str(info.value)
+    assert info.value.help  # tells the editor what to do
+    assert path.read_text() == bad
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "- just\n- a list\n",
+        "preferred: [Zelenskyy]\n",
+        "preferred:\n  Zelenskyy: {a: b}\n",
+        "allow: {Witkoff: yes}\n",
+        "prefered:\n  Zelenskyy: [Zelensky]\n",
+    ],
+)
+def test_wrong_shape_is_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "stylebook.yaml"
+    path.write_text(content)
+    with pytest.raises(BadInputError):
+        StyleBook.load(path)
+    assert path.read_text() == content
+
+
+def test_empty_names_are_refused() -> None:
+    with pytest.raises(BadInputError):
+        StyleBook().add_allowed("  ")
