@@ -162,7 +162,7 @@ def ask(
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Answer from the stored articles with inline [n] citations (streamed)."""
+    """Answer from the stored articles with inline numbered citations (streamed)."""
     from assistant.types import Answer
 
     answer = None
@@ -223,6 +223,34 @@ def stylebook_show() -> None:
     """Print the style book."""
     path = State.settings.stylebook_path
     typer.echo(path.read_text() if path.exists() else f"(empty: {path} does not exist yet)")
+
+
+@app.command("eval")
+def eval_suite(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML (datasets, tasks, gates), e.g. eval/suites/dev.yaml")],
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="An earlier results.json: list items that got worse")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json, report.md (+ PNG) and junit.xml")] = Path("eval-out"),
+    record: Annotated[bool, typer.Option("--record", help="Run the model and record its calls into the suite's cache dir")] = False,
+    replay: Annotated[bool, typer.Option("--replay", help="Replay recorded calls only; no model is loaded, a miss is an error")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Score a suite: ROUGE vs Lead-3, citations, consistency, typos, QA, latency. Exit 1 if a gate fails."""
+    from assistant.evaluate import run_suite
+
+    if record and replay:
+        raise typer.BadParameter("give --record or --replay, not both")
+    mode = "record" if record else "replay" if replay else None
+    result = run_suite(suite, out, cache=mode, baseline=baseline, settings=State.settings, progress=not quiet)
+    for gate in result.gates:
+        typer.echo(gate.message, err=not gate.passed)
+    if "baseline" in result.results:
+        b = result.results["baseline"]
+        typer.echo(f"baseline: {b['regressed_items']} of {b['compared_items']} items got worse ({len(b['regressions'])} scores)")
+    typer.echo(f"reports: {out / 'results.json'}, {out / 'report.md'}, {out / 'junit.xml'}")
+    if result.failed:
+        names = ", ".join(f"{g.gate.expr} (value {g.value:.4f})" if g.value is not None else g.gate.expr for g in result.failed)
+        typer.echo(f"FAILED gates: {names}", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ DRAFT = (
     "Vellmar city council approved a harbour renewal budget of 55 million euros on Tuesday.\n\n"
     "Councillor Tobias Okafor, who leads the opposition Labour group, voted against the plan.\n\n"
     "The floating berth has room for 14 boats and cost 380,000 euros.\n\n"
+    "Mayor Ingrid Halvorsen said the money would rebuild the southern quay.\n\n"
     "A new tram line to the airport will open in 2031, the transport minister said.\n"
 )
 
@@ -46,6 +47,12 @@ def test_changed_name_is_contradicted(corpus):
     claim = _claim(corpus.check(text=DRAFT), "Labour group")
     assert claim.verdict == "contradicted"
     assert "Green" in claim.evidence[0].quote
+
+
+def test_antonym_flip_is_contradicted(corpus):
+    claim = _claim(corpus.check(text=DRAFT), "southern quay")
+    assert claim.verdict == "contradicted"
+    assert "northern" in claim.reason
 
 
 def test_matching_claim_supported_and_unrelated_unverified(corpus):
