@@ -234,7 +234,10 @@ def eval_suite(
     replay: Annotated[bool, typer.Option("--replay", help="Replay recorded calls only; no model is loaded, a miss is an error")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> None:
-    """Score a suite: ROUGE vs Lead-3, citations, consistency, typos, QA, latency. Exit 1 if a gate fails."""
+    """Score a suite: ROUGE vs Lead-3, citations, consistency, typos, QA, latency. Exit 1 if a gate fails.
+
+    Without --record or --replay the model runs live (ASSISTANT_LLM__CACHE=auto replays what is recorded).
+    """
     from assistant.evaluate import run_suite
 
     if record and replay:
