@@ -10,7 +10,12 @@ from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
 from assistant.types import Article, Citation, Passage, SentenceResult, Summary
-from assistant.verify import split_sentences, verify_citations
+from assistant.verify import QUOTE_MIN_SCORE, _quote_score, split_sentences, verify_citations
+
+# A passage sentence this close to a summary sentence (rapidfuzz token_set_ratio) is its support.
+ALIGN_MIN_SCORE = 75
+# Summary sentences this close to an earlier one are repeats (small models loop).
+DUPLICATE_SCORE = 85
 
 # Room kept in the context window for the instructions and the reply's JSON.
 _PROMPT_OVERHEAD = 450
@@ -79,6 +84,51 @@ def extractive_sentences(article: Article, passages: list[Passage], n: int) -> l
     return out
 
 
+def _passage_sentences(passage: Passage) -> list[str]:
+    return [passage.text[a:b].strip() for a, b in split_sentences(passage.text)] or [passage.text]
+
+
+def repair_citations(sentence: SentenceResult, passages: list[Passage]) -> tuple[SentenceResult, str]:
+    """Replace a quote the model did not copy verbatim by the passage sentence that matches the summary sentence.
+
+    Small models paraphrase their "quotes". Code then looks for the sentence of the article that
+    the summary sentence restates (the cited passage first, then the rest of the article); the
+    verifier still checks names, numbers and wording against it. Returns the note to show.
+    """
+    from rapidfuzz import fuzz
+
+    by_id = {p.id: p for p in passages}
+    broken = [
+        c for c in sentence.citations
+        if c.passage_id in by_id and c.quote.strip() and _quote_score(c.quote, by_id[c.passage_id].text) < QUOTE_MIN_SCORE
+    ]
+    if not sentence.citations or (not broken and all(c.passage_id in by_id for c in sentence.citations)):
+        return sentence, ""
+    cited = [by_id[c.passage_id] for c in sentence.citations if c.passage_id in by_id]
+    others = [p for p in passages if p not in cited]
+    for pool, where in ((cited, "the cited passage"), (others, "another passage of the article")):
+        best = max(
+            ((fuzz.token_set_ratio(sentence.text, s), s, p) for p in pool for s in _passage_sentences(p)),
+            default=None,
+            key=lambda x: x[0],
+        )
+        if best and best[0] >= ALIGN_MIN_SCORE:
+            _, quote, passage = best
+            fixed = sentence.model_copy(update={"citations": [Citation(passage_id=passage.id, quote=quote)]})
+            return fixed, f"quote re-aligned by code to {where}"
+    return sentence, ""
+
+
+def _dedupe(sentences: list[SentenceResult]) -> list[SentenceResult]:
+    from rapidfuzz import fuzz
+
+    kept: list[SentenceResult] = []
+    for s in sentences:
+        if all(fuzz.token_set_ratio(s.text, k.text) < DUPLICATE_SCORE for k in kept):
+            kept.append(s)
+    return kept
+
+
 def summarize_article(article: Article, passages: list[Passage], chat, settings: Settings, sentences: int = 5) -> Summary:
     """Summarise ``article`` in about ``sentences`` cited sentences; fall back to a labelled extractive summary."""
     by_id = {p.id: p for p in passages}
@@ -109,7 +159,13 @@ def summarize_article(article: Article, passages: list[Passage], chat, settings:
     except StructuredOutputError:
         results = extractive_sentences(article, passages, sentences)
         fallback, name = True, f"extractive-fallback (model {name} gave no valid output)"
-    verified = [verify_citations(r.text, r.citations, by_id, article_id=article.id) for r in results]
+    verified = []
+    for r in _dedupe(results):
+        fixed, note = repair_citations(r, passages)
+        checked = verify_citations(fixed.text, fixed.citations, by_id, article_id=article.id)
+        if note:
+            checked = checked.model_copy(update={"reason": f"{checked.reason} ({note})"})
+        verified.append(checked)
     return Summary(article_id=article.id, model=name, sentences=verified, extractive_fallback=fallback)
 
 

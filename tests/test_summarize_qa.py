@@ -119,3 +119,23 @@ def test_ask_model_says_no_answer(helper, fake):
     fake.enqueue(NO_ANSWER)
     answer = helper.ask("Who won the harbour rowing race?")
     assert not answer.answered and answer.citations == []
+
+
+def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
+    fake.enqueue(
+        _draft(
+            ("The vote passed by 19 votes to 12.", ["P1"], "the vote was passed 19-12"),
+            ("The vote passed by 19 votes to 12 in the council.", ["P1"], "The vote passed by 19 votes to 12."),
+            ("Okafor said the council had not studied the salt marsh.", ["P1"], "Okafor had concerns"),
+        )
+    )
+    summary = helper.summarize(article_id="budget-approved", sentences=3)
+    assert len(summary.sentences) == 2  # the near-repeat is dropped
+    first = summary.sentences[0]
+    assert first.verdict == "supported"
+    assert first.citations[0].quote == "The vote passed by 19 votes to 12."
+    assert "re-aligned by code" in first.reason
+    # A realigned quote still has to carry the sentence's names and numbers.
+    fake.enqueue(_draft(("The vote passed by 21 votes to 12.", ["P1"], "passed narrowly")))
+    again = helper.summarize(article_id="budget-approved", sentences=1)
+    assert again.sentences[0].verdict == "unsupported" and "21" in again.sentences[0].reason
