@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -51,7 +52,7 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2-onnx-int8"
     dim = 384
 
-    def __init__(self, max_length: int = 256, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(self, max_length: int = 256, batch_size: int = 8, threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -63,8 +64,9 @@ class MiniLMEmbedder:
         self.tokenizer.enable_truncation(max_length=max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        # ORT's default pool spins and oversubscribes when other work shares the cores.
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.batch_size = batch_size

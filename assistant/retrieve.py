@@ -99,16 +99,21 @@ class Retriever:
         """``search`` for several queries, embedding them in one batch."""
         if not queries:
             return []
-        vectors = self.embedder.embed(list(queries))
-        return [
-            self._search(q, v, k or self.settings.k, exclude_articles, only_article) for q, v in zip(queries, vectors)
-        ]
-
-    def _search(
-        self, query: str, vector: np.ndarray, k: int, exclude_articles: Sequence[str], only_article: str | None
-    ) -> list[ScoredPassage]:
+        k = k or self.settings.k
         n = max(self.settings.candidates, k)
-        dense = self.store.query(vector, n, exclude_articles=exclude_articles, only_article=only_article)
+        vectors = self.embedder.embed(list(queries))
+        dense = self.store.query_many(vectors, n, exclude_articles=exclude_articles, only_article=only_article)
+        return [self._fuse(q, d, k, n, exclude_articles, only_article) for q, d in zip(queries, dense)]
+
+    def _fuse(
+        self,
+        query: str,
+        dense: list[tuple[Passage, float]],
+        k: int,
+        n: int,
+        exclude_articles: Sequence[str],
+        only_article: str | None,
+    ) -> list[ScoredPassage]:
         bm25, passages = self._lexical()
         lexical: list[tuple[Passage, float]] = []
         if passages:

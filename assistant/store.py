@@ -200,23 +200,29 @@ class Store:
         self, vector: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
     ) -> list[tuple[Passage, float]]:
         """Nearest passages by cosine similarity (1 - distance)."""
+        return self.query_many(np.asarray([vector]), n, exclude_articles, only_article)[0]
+
+    def query_many(
+        self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
+    ) -> list[list[tuple[Passage, float]]]:
+        """``query`` for several vectors in one Chroma call."""
         total = self.passages.count()
         if total == 0:
-            return []
+            return [[] for _ in range(len(vectors))]
         where: dict[str, Any] | None = None
         if only_article:
             where = {"article_id": only_article}
         elif exclude_articles:
             where = {"article_id": {"$nin": list(exclude_articles)}}
         got = self.passages.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
             n_results=min(n, total),
             where=where,
             include=["documents", "metadatas", "distances"],
         )
         return [
-            (_to_passage(i, d, m), 1.0 - float(dist))
-            for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+            [(_to_passage(i, d, m), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists)]
+            for ids, docs, metas, dists in zip(got["ids"], got["documents"], got["metadatas"], got["distances"])
         ]
 
     def _get_all(self, collection, include: list[str]) -> dict[str, list]:
