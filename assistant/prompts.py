@@ -1,0 +1,182 @@
+"""Prompts are YAML files in ``prompts/`` (system + user Jinja templates); this renders them.
+
+Templates use ``StrictUndefined``, so a missing variable is an error rather than an empty
+string. Every interpolated value passes through ``_as_data``, which defuses the tags the
+prompts use as delimiters, so article text cannot close its ``<passage>`` and pose as
+instructions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import jinja2.meta
+import yaml
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from assistant.errors import BadInputError
+from assistant.settings import PROJECT_ROOT
+
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+
+# What the ask prompt tells the model to say when the passages hold no answer; code matches it.
+NO_ANSWER = "The articles do not answer this question."
+
+_DELIMITERS = (
+    r"passages?|question|claim|evidence|sections?|sentence|article|data|instructions?"
+    r"|system|user|assistant"
+)
+_TAG = re.compile(rf"<(\s*/?\s*)({_DELIMITERS})\b", re.IGNORECASE)
+_CHAT_TOKENS = re.compile(r"<\|(im_start|im_end|endoftext|system|user|assistant)\|>", re.IGNORECASE)
+
+
+def _as_data(value: Any) -> Any:
+    # A look-alike angle bracket keeps the text readable while no longer matching our tags;
+    # chat-template control tokens are defused the same way.
+    if not isinstance(value, str):
+        return value
+    value = _TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}", value)
+    return _CHAT_TOKENS.sub(lambda m: f"‹|{m.group(1)}|›", value)
+
+
+_ENV = jinja2.Environment(
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+    finalize=_as_data,
+)
+_ENV.globals["no_answer"] = NO_ANSWER
+
+
+def _json(value: Any) -> str:
+    # Unlike Jinja's tojson this keeps apostrophes and accents readable, which small
+    # models copy back verbatim into their quotes.
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_ENV.filters["json"] = _json
+
+
+class MissingVariableError(BadInputError):
+    """A prompt was rendered without one of its variables."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt file: its templates and the variables it documents."""
+
+    name: str
+    description: str
+    system: str
+    user: str
+    variables: dict[str, str] = field(default_factory=dict)
+    output: str | None = None
+
+    def template_variables(self) -> set[str]:
+        """Variables the templates actually use (globals excluded)."""
+        names: set[str] = set()
+        for source in (self.system, self.user):
+            names |= jinja2.meta.find_undeclared_variables(_ENV.parse(source))
+        return names - set(_ENV.globals)
+
+
+def list_prompts(prompts_dir: Path = PROMPTS_DIR) -> list[str]:
+    """Names of the prompts in ``prompts_dir`` (file stems), sorted."""
+    return sorted(p.stem for p in Path(prompts_dir).glob("*.yaml"))
+
+
+@lru_cache(maxsize=64)
+def _load(path: Path, mtime: float) -> tuple[Prompt, jinja2.Template, jinja2.Template]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = {"system", "user"} - set(data or {})
+    if missing:
+        raise BadInputError(f"prompt file {path} lacks {', '.join(sorted(missing))}")
+    prompt = Prompt(
+        name=path.stem,
+        description=str(data.get("description", "")).strip(),
+        system=data["system"],
+        user=data["user"],
+        variables=dict(data.get("variables") or {}),
+        output=data.get("output"),
+    )
+    return prompt, _ENV.from_string(prompt.system), _ENV.from_string(prompt.user)
+
+
+def _path(name: str, prompts_dir: Path) -> Path:
+    path = Path(prompts_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise BadInputError(
+            f"no prompt named {name!r} in {prompts_dir}",
+            f"Known prompts: {', '.join(list_prompts(prompts_dir)) or 'none'}.",
+        )
+    return path
+
+
+def load_prompt(name: str, prompts_dir: Path = PROMPTS_DIR) -> Prompt:
+    """The parsed prompt file ``<prompts_dir>/<name>.yaml``."""
+    path = _path(name, prompts_dir)
+    return _load(path, path.stat().st_mtime)[0]
+
+
+def render(name: str, prompts_dir: Path = PROMPTS_DIR, **variables: Any) -> list[BaseMessage]:
+    """Render a prompt into ``[SystemMessage, HumanMessage]``; a missing variable raises."""
+    path = _path(name, prompts_dir)
+    _, system, user = _load(path, path.stat().st_mtime)
+    try:
+        return [
+            SystemMessage(content=system.render(**variables).strip()),
+            HumanMessage(content=user.render(**variables).strip()),
+        ]
+    except jinja2.UndefinedError as exc:
+        raise MissingVariableError(
+            f"prompt {name!r}: {exc.message}", "Pass every variable listed in the prompt file."
+        ) from exc
+
+
+# --------------------------------------------------------------------------- output schemas
+# The JSON the prompts ask for; pass these to ``llm.complete_json``. Kept small and flat
+# because small local models follow short schemas far more reliably.
+
+
+class DraftSentence(BaseModel):
+    """One summary sentence with the passages it came from and an exact supporting quote."""
+
+    text: str = Field(description="The summary sentence")
+    passage_ids: list[str] = Field(description="Ids of the passages the sentence is based on")
+    quote: str = Field(description="Words copied exactly from one of the cited passages")
+
+
+class DraftOutput(BaseModel):
+    """Reply of the ``summarize`` and ``summarize_merge`` prompts."""
+
+    sentences: list[DraftSentence]
+
+
+class JudgeOutput(BaseModel):
+    """Reply of the ``judge`` prompt."""
+
+    verdict: Literal["supported", "contradicted", "not enough info"]
+    reason: str = Field(description="One sentence saying why, naming the deciding words")
+
+
+OUTPUT_SCHEMAS: dict[str, type[BaseModel]] = {
+    "DraftOutput": DraftOutput,
+    "JudgeOutput": JudgeOutput,
+}
+
+
+def output_schema(name: str, prompts_dir: Path = PROMPTS_DIR) -> type[BaseModel] | None:
+    """The pydantic schema a prompt's reply must match, or None for free text."""
+    prompt = load_prompt(name, prompts_dir)
+    return OUTPUT_SCHEMAS[prompt.output] if prompt.output else None
