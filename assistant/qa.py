@@ -30,6 +30,32 @@ def relevant(question: str, hits: list[ScoredPassage]) -> list[ScoredPassage]:
     return keep
 
 
+def excerpt(question: str, passage: Passage, budget: int) -> str:
+    """The passage sentences that share most words with the question, in order, within ``budget`` tokens.
+
+    The local model reads prompts at ~65 tokens/s on two cores, so whole passages would put the
+    first answer word 10+ seconds away; the sentences that bear on the question are what it needs.
+    """
+    from assistant.tokens import count_tokens
+
+    qwords = set(lexical_tokens(question))
+    spans = split_sentences(passage.text) or [(0, len(passage.text))]
+    sentences = [passage.text[a:b].strip() for a, b in spans]
+    ranked = sorted(
+        range(len(sentences)),
+        key=lambda i: (-len(qwords & set(lexical_tokens(sentences[i]))), i),
+    )
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        cost = count_tokens(sentences[i])
+        if chosen and used + cost > budget:
+            continue
+        chosen.append(i)
+        used += cost
+    return " … ".join(sentences[i] for i in sorted(chosen))
+
+
 def best_quote(sentence: str, passage: Passage) -> str:
     """The passage sentence closest to ``sentence`` (what the citation rests on)."""
     spans = split_sentences(passage.text) or [(0, len(passage.text))]
@@ -78,13 +104,15 @@ def answer_stream(
         from assistant.errors import BadInputError
 
         raise BadInputError("the question is empty")
-    hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))
+    hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))[: settings.retrieve.answer_passages]
     if not hits:
         yield NO_ANSWER
         yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)
         return
     passages = [h.passage for h in hits]
-    messages = render("ask", question=question, passages=[{"id": p.id, "text": p.text, "title": p.title} for p in passages])
+    budget = max(40, settings.retrieve.answer_context_tokens // len(passages))
+    view = [{"id": p.id, "text": excerpt(question, p, budget), "title": p.title} for p in passages]
+    messages = render("ask", question=question, passages=view)
     parts: list[str] = []
     for chunk in chat.stream(messages):
         token = chunk.text if isinstance(chunk.text, str) else str(chunk.content)

@@ -139,3 +139,18 @@ def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
     fake.enqueue(_draft(("The vote passed by 21 votes to 12.", ["P1"], "passed narrowly")))
     again = helper.summarize(article_id="budget-approved", sentences=1)
     assert again.sentences[0].verdict == "unsupported" and "21" in again.sentences[0].reason
+
+
+def test_answer_prompt_holds_question_relevant_excerpts_within_budget(helper, fake):
+    from assistant.qa import excerpt
+    from assistant.tokens import count_tokens
+
+    passage = helper.store.get_passages("seed-article-putin-trump")[1]
+    short = excerpt("Who floated the three-way meet?", passage, 60)
+    assert "Witkoff" in short
+    assert count_tokens(short) <= 60 + 5
+    fake.enqueue("Steve Witkoff floated it [1].")
+    helper.ask("Who floated a three-way meeting?")
+    prompt = fake.history[-1][-1].content
+    assert prompt.count("<passage n=") <= helper.settings.retrieve.answer_passages
+    assert "Witkoff" in prompt
