@@ -60,8 +60,14 @@ sample: install
 demo: install models sample
 	$(VENV)/bin/assistant --data-dir $(DATA) search "floating berth boats" -k 2
 
-bench: install
+bench: install models
 	$(PY) -m eval.bench ingest
+	$(PY) -m eval.bench check
+	$(PY) -m eval.bench generate
+
+# The dev suite, replayed from the committed LLM cache (no model needed), as CI runs it.
+eval: install
+	$(VENV)/bin/assistant eval eval/suites/dev.yaml --replay --out eval-out --baseline eval/baselines/dev.json
 
 lint: install
 	$(VENV)/bin/ruff check assistant eval tests app.py

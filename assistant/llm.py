@@ -170,6 +170,9 @@ def load_llama(
             return _LLAMAS[key]
         if not path.is_file():
             raise ModelMissingError(f"local model {path} is missing")
+        from assistant.models import verify_on_load
+
+        verify_on_load(path)
         # This build uses OpenMP, whose threads spin while waiting; on a shared CPU (another
         # model, the embedder, a test run) two spinning threads fell to 1 tok/s here, against
         # 6 tok/s when they sleep. libgomp reads this once, when llama_cpp is first imported.

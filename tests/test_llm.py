@@ -420,3 +420,18 @@ def test_openai_backend_unreachable_server_is_an_llm_error() -> None:
     chat = llm.openai_chat("http://127.0.0.1:9/v1", None, "qwen", max_retries=0, timeout=5)
     with pytest.raises(LLMError, match="cannot reach"):
         chat.invoke(MESSAGES)
+
+
+def test_pinned_gguf_is_verified_on_load(tmp_path, monkeypatch):
+    from assistant import models
+    from assistant.errors import ModelMissingError
+
+    fake = tmp_path / models.PRESETS["0.5b"].filename
+    fake.write_bytes(b"GGUF not really a model")
+    with pytest.raises(ModelMissingError, match="sha256"):
+        models.verify_on_load(fake)
+    assert not (tmp_path / f".{fake.name}.verified").exists()
+    # A GGUF that is not one of the pinned presets is the user's own: not checked.
+    own = tmp_path / "my-own-model.gguf"
+    own.write_bytes(b"x")
+    models.verify_on_load(own)
