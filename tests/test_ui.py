@@ -1,0 +1,453 @@
+"""The web app's handlers called directly (no browser): highlighting, escaping, library reports, logins."""
+
+from __future__ import annotations
+
+import sys
+
+import gradio as gr
+import pytest
+
+from assistant import ui
+from assistant.embed import HashingEmbedder
+from assistant.errors import BadInputError, NotFoundError
+from assistant.service import Assistant
+from assistant.settings import AppSettings, Settings
+from assistant.types import (
+    Answer,
+    AnswerCitation,
+    ClaimResult,
+    Passage,
+    SentenceResult,
+    Summary,
+    TypoFlag,
+)
+from tests.conftest import EXAMPLES, SEED
+
+try:
+    from assistant.llm import FakeChatModel
+except ImportError:  # assistant.llm is written by another engineer
+    FakeChatModel = None
+
+needs_fake = pytest.mark.skipif(
+    FakeChatModel is None, reason="assistant.llm.FakeChatModel is not available yet"
+)
+
+XSS = '<script>window.__xss=1;alert(1)</script> and <img src=x onerror="window.__xss=2;alert(2)">'
+
+
+@pytest.fixture
+def app_assistant(settings: Settings) -> Assistant:
+    if FakeChatModel is None:
+        pytest.skip("assistant.llm.FakeChatModel is not available yet")
+    return Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel())
+
+
+def typo(text: str, start: int, suggestion: str) -> TypoFlag:
+    return TypoFlag(
+        text=text,
+        start=start,
+        end=start + len(text),
+        suggestion=suggestion,
+        kind="name",
+        reason="r",
+    )
+
+
+def claim(text: str, start: int, verdict: str = "supported") -> ClaimResult:
+    return ClaimResult(text=text, start=start, end=start + len(text), verdict=verdict)
+
+
+# ---------------------------------------------------------------- highlighting
+
+
+def test_highlight_segments_cover_the_text_and_typos_win_over_claims():
+    text = "Intro. Putin met Zeelenskyy on Friday. Then 3 ships left. End"
+    c1 = "Putin met Zeelenskyy on Friday."
+    c2 = "Then 3 ships left."
+    segments = ui.highlight_segments(
+        text,
+        typos=[typo("Zeelenskyy", text.index("Zeelenskyy"), "Zelenskyy")],
+        claims=[claim(c1, text.index(c1)), claim(c2, text.index(c2), "contradicted")],
+    )
+    assert "".join(s for s, _ in segments) == text
+    assert segments == [
+        ("Intro. ", None),
+        ("Putin met ", "supported"),
+        ("Zeelenskyy", "typo → Zelenskyy"),
+        (" on Friday.", "supported"),
+        (" ", None),
+        ("Then 3 ships left.", "contradicted"),
+        (" End", None),
+    ]
+
+
+def test_highlight_segments_keep_adjacent_claims_apart_and_repair_shifted_offsets():
+    text = "A won. B lost. Mayor Halvorrsen spoke."
+    segments = ui.highlight_segments(
+        text,
+        typos=[
+            typo("Halvorrsen", 0, "Halvorsen"),
+            typo("Nowhere", 5, "x"),
+        ],  # wrong offsets, absent text
+        claims=[
+            claim("A won.", 0),
+            claim(" B lost.", 6),
+            claim("A won.", 0, "contradicted"),
+        ],  # overlap: first wins
+    )
+    assert "".join(s for s, _ in segments) == text
+    assert ("A won.", "supported") in segments and (" B lost.", "supported") in segments
+    assert ("Halvorrsen", "typo → Halvorsen") in segments
+    assert all(label != "contradicted" for _, label in segments)
+    colors = ui.highlight_colors(segments)
+    assert colors["typo → Halvorsen"] == ui.TYPO_COLOR and colors["supported"]
+
+
+def test_flag_rows_put_problems_first_then_text_order():
+    from assistant.types import CheckReport, Evidence
+
+    evidence = [Evidence(passage_id="a#p0", article_id="a", quote="Trump met Xi.")]
+    report = CheckReport(
+        article_id="draft",
+        typos=[typo("Zeelenskyy", 40, "Zelenskyy")],
+        claims=[
+            ClaimResult(text="It rained.", start=20, end=30, verdict="supported"),
+            ClaimResult(
+                text="Trump met Putin.",
+                start=0,
+                end=16,
+                verdict="contradicted",
+                reason="name mismatch",
+                evidence=evidence,
+                judge="supported: same meeting",
+            ),
+        ],
+    )
+    rows = ui.flag_rows(report)
+    assert [r[1] for r in rows] == ["Zeelenskyy", "Trump met Putin.", "It rained."]
+    assert rows[0] == ["typo (name)", "Zeelenskyy", "Zelenskyy", "", "", "r"]
+    assert rows[1][:4] == ["claim", "Trump met Putin.", "", "✗ contradicted"]
+    assert rows[1][4] == "“Trump met Xi.” (a#p0)"
+    assert rows[1][5] == "name mismatch | LLM judge: supported: same meeting"
+
+
+# ---------------------------------------------------------------- escaping
+
+
+def test_sources_html_escapes_article_text_and_marks_the_quote():
+    passage = Passage(
+        id="x#p0",
+        article_id="x",
+        index=0,
+        text=f"Before. {XSS} The council voted 7 to 2.",
+        start=0,
+        end=10,
+        tokens=10,
+        title="<b>Title</b>",
+    )
+    answer = Answer(
+        question="q",
+        answer="The council voted 7 to 2 [1].",
+        citations=[
+            AnswerCitation(n=1, passage_id="x#p0", article_id="x", quote="The council voted 7 to 2")
+        ],
+    )
+    out = ui.sources_html(answer, {"x#p0": passage})
+    assert "<script" not in out and "<img" not in out and "<b>" not in out
+    assert "&lt;script&gt;window.__xss=1;alert(1)&lt;/script&gt;" in out
+    assert "onerror=&quot;" in out
+    assert "<mark>The council voted 7 to 2</mark>" in out
+    assert "[1]" in out and "&lt;b&gt;Title&lt;/b&gt;" in out
+
+
+def test_summary_html_escapes_and_labels_fallback_and_verdicts():
+    from assistant.types import Citation
+
+    summary = Summary(
+        article_id="x",
+        model="m",
+        extractive_fallback=True,
+        sentences=[
+            SentenceResult(
+                text=XSS,
+                citations=[Citation(passage_id="x#p0", quote="<script>")],
+                verdict="supported",
+            ),
+            SentenceResult(
+                text="It rained.",
+                citations=[Citation(passage_id="x#p9", quote="rain")],
+                verdict="unsupported",
+                reason="quote <i>not</i> found",
+            ),
+        ],
+    )
+    passage = Passage(id="x#p0", article_id="x", index=0, text=XSS, start=0, end=1, tokens=1)
+    out = ui.summary_html(summary, {"x#p0": passage})
+    assert "<script" not in out and "<img" not in out and "<i>" not in out
+    assert "extractive fallback" in out
+    assert (
+        "✓ supported" in out
+        and "⚠ unsupported" in out
+        and "quote &lt;i&gt;not&lt;/i&gt; found" in out
+    )
+    assert "<sup>[1]</sup>" in out and "<sup>[2]</sup>" in out
+    assert "x#p0" in out and "x#p9" in out and "no such passage" in out
+
+
+def test_answer_text_marks_unsupported_sentences_and_not_answered():
+    answer = Answer(
+        question="q",
+        answer="Boats lose 1,500 euros a day [1]. The mayor resigned [2].",
+        verdicts=[
+            SentenceResult(text="Boats lose 1,500 euros a day .", verdict="supported"),
+            SentenceResult(
+                text="The mayor resigned .",
+                verdict="unsupported",
+                reason="'resigned' not in passage",
+            ),
+        ],
+    )
+    text = ui.answer_text(answer)
+    assert text.startswith("Boats lose 1,500 euros a day [1].")
+    assert "⚠ The mayor resigned [2]. (unsupported: 'resigned' not in passage)" in text
+    assert ui.answer_text(Answer(question="q", answer="x", answered=False)) == ui.NOT_ANSWERED
+    assert ui.answer_text(Answer(question="q", answer="[1]")).startswith("⚠ [1] (unverified")
+    assert ui.chat_html("a <script>\nb") == "a &lt;script&gt;<br>b"
+
+
+def test_find_quote_tolerates_case_and_spacing():
+    text = "The Mayor  promised a floating\nberth by October."
+    assert ui.find_quote(text, "the mayor promised a floating berth") == (
+        0,
+        text.index("berth") + 5,
+    )
+    assert ui.find_quote(text, "“berth by October”") == (text.index("berth"), len(text) - 1)
+    assert ui.find_quote(text, "Mayor promised a floating berth by Octobr") == (4, 45)  # fuzzy
+    assert ui.find_quote(text, "completely different words here") is None
+
+
+# ---------------------------------------------------------------- handlers over a real store
+
+
+@needs_fake
+def test_chat_stream_streams_then_shows_escaped_verified_answer(app_assistant, tmp_path):
+    article = tmp_path / "xss-harbour.txt"
+    article.write_text(
+        f"Harbour report\n\nAbout 200 fishermen gathered outside the town hall on Monday. {XSS}\n"
+    )
+    app_assistant.ingest([article])
+    app_assistant.chat.enqueue("About 200 fishermen gathered outside the town hall on Monday [1].")
+    steps = list(
+        ui.chat_stream(app_assistant, "How many fishermen gathered outside the town hall?", [])
+    )
+    assert len(steps) > 2  # tokens arrive before the verified answer
+    messages, sources = steps[-1]
+    assert messages[0] == {
+        "role": "user",
+        "content": "How many fishermen gathered outside the town hall?",
+    }
+    assert (
+        messages[-1]["content"]
+        == "About 200 fishermen gathered outside the town hall on Monday [1]."
+    )
+    assert '<span class="src-n">[1]</span>' in sources and "<mark>" in sources
+    assert "&lt;script&gt;" in sources and "<script" not in sources
+
+
+@needs_fake
+def test_chat_stream_says_when_the_articles_do_not_answer(app_assistant):
+    app_assistant.ingest([EXAMPLES / "harbour-vote.txt"])
+    # Either no passage is relevant (no model call) or the model says so itself.
+    app_assistant.chat.enqueue("The articles do not answer this question.")
+    messages, sources = list(
+        ui.chat_stream(app_assistant, "Who won the 1998 football world cup?", [])
+    )[-1]
+    assert messages[-1]["content"] == ui.NOT_ANSWERED
+    assert "do not answer" in sources and "<mark>" not in sources
+
+
+@needs_fake
+def test_chat_stream_shows_readable_error_without_traceback(app_assistant):
+    messages, sources = list(ui.chat_stream(app_assistant, "   ", []))[-1]
+    assert messages == [] and sources == ui.NO_SOURCES
+
+    class Broken(Assistant):
+        def ask_stream(self, question, k=None):
+            raise RuntimeError("secret internals")
+            yield  # pragma: no cover
+
+    broken = Broken(
+        app_assistant.settings, embedder=app_assistant.embedder, chat=app_assistant.chat
+    )
+    messages, _ = list(ui.chat_stream(broken, "anything?", []))[-1]
+    assert (
+        "Something went wrong" in messages[-1]["content"]
+        and "secret" not in messages[-1]["content"]
+    )
+
+
+@needs_fake
+def test_library_upload_reports_each_bad_file_with_its_reason(app_assistant, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"")
+    binary = tmp_path / "<b>photo.txt"
+    binary.write_bytes(b"\x00\x01\x02")
+    calls = []
+    report = ui.ingest_uploads(
+        app_assistant,
+        [str(bad), str(binary), str(EXAMPLES / "harbour-vote.txt")],
+        progress=lambda *a, **k: calls.append(a),
+    )
+    assert "1 article(s) added" in report and "2 file(s) failed" in report
+    assert "- **bad.txt**: file is empty" in report
+    assert "- **&lt;b&gt;photo.txt**: file looks binary" in report
+    assert calls and calls[-1][0] == (3, 3)
+    assert ["harbour-vote", "Fishermen protest as harbour works begin", 2] in ui.articles_rows(
+        app_assistant
+    )
+    assert (
+        "Fishermen protest as harbour works begin (harbour-vote)",
+        "harbour-vote",
+    ) in ui.article_choices(app_assistant)
+    assert ui.delete_article(app_assistant, "harbour-vote") == "Deleted harbour-vote (2 passages)."
+    assert ui.delete_article(app_assistant, "harbour-vote").startswith("⚠ no article with id")
+    assert ui.articles_rows(app_assistant) == []
+
+
+@needs_fake
+def test_uploads_over_the_size_limit_are_refused_with_a_clear_message(app_assistant, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 5000)
+    report = ui.ingest_uploads(app_assistant, [str(big)], max_mb=0.01)
+    assert (
+        "big.txt" in report
+        and "over the upload limit of 0.01 MB" in report
+        and "ASSISTANT_APP__MAX_UPLOAD_MB" in report
+    )
+    with pytest.raises(BadInputError, match="upload limit"):
+        ui.read_text_upload(big, 0.01)
+
+
+@needs_fake
+def test_run_check_reads_an_html_upload_and_flags_the_misspelt_name(app_assistant, tmp_path):
+    page = tmp_path / "seed.html"
+    page.write_text(f"<html><body><script>alert(1)</script><p>{SEED.read_text()}</p></body></html>")
+    text, segments, rows, status = ui.run_check(app_assistant, "", str(page))
+    assert "alert(1)" not in text and "Zeelenskyy" in text
+    assert ("Zeelenskyy", "typo → Zelenskyy") in segments
+    assert "".join(s for s, _ in segments) == text
+    assert any(r[1] == "Zeelenskyy" and r[2] == "Zelenskyy" for r in rows)
+    assert "spelling flag" in status
+    text, segments, rows, status = ui.accept_and_recheck(app_assistant, "Zeelenskyy", text)
+    assert status.startswith("Accepted “Zeelenskyy”.")
+    assert not any(r[1] == "Zeelenskyy" for r in rows)
+    _, _, _, status = ui.run_check(app_assistant, "  ", None)
+    assert status.startswith("⚠ paste some text")
+
+
+@needs_fake
+def test_summarize_handler_needs_input_and_reports_errors_readably(app_assistant):
+    html_out, status = ui.run_summarize(app_assistant, None, "", 3)
+    assert html_out == "" and status.startswith("⚠ choose a stored article")
+    html_out, status = ui.run_summarize(app_assistant, "no-such-article", "", 3)
+    assert "no article with id" in status and "assistant list" in status
+
+
+@needs_fake
+def test_create_app_builds_blocks_with_the_configured_queue(settings):
+    settings = settings.model_copy(update={"app": AppSettings(concurrency=3)})
+    demo = ui.create_app(Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel()))
+    assert isinstance(demo, gr.Blocks)
+    assert demo._queue.max_size == 64
+    assert demo._queue.default_concurrency_limit == 3
+    names = {d.api_name for d in demo.fns.values()}
+    assert {"ask", "summarize", "check", "ingest", "delete_article", "evaluate"} <= names
+
+
+def test_evaluation_tab_reports_a_missing_harness(settings, monkeypatch):
+    monkeypatch.setitem(sys.modules, "assistant.evaluate", None)  # import raises ImportError
+    status, rows, image = ui.run_evaluation(Assistant(settings, embedder=HashingEmbedder()))
+    assert "not installed yet" in status and rows == [] and image is None
+
+
+def test_evaluation_tab_shows_metrics_gates_and_the_report_plot(settings, monkeypatch, tmp_path):
+    pytest.importorskip("assistant.evaluate")
+    seen = {}
+
+    class Run:  # the shape of assistant.evaluate.RunResult
+        def __init__(self, results, out_dir):
+            self.results, self.out_dir = results, out_dir
+
+    def fake_run_suite(suite, out_dir, cache=None, settings=None, embedder=None, progress=True):
+        seen.update(suite=suite, cache=cache)
+        out_dir.mkdir(parents=True)
+        (out_dir / "report.png").write_bytes(b"png")
+        results = {
+            "metrics": {"typos": {"recall": 0.91234}},
+            "latency": {"typos": {"p50_ms": 12.0}},
+            "gates": [{"gate": "typos.recall >= 0.95", "passed": False, "message": "0.91 < 0.95"}],
+        }
+        return Run(results, out_dir)
+
+    monkeypatch.setattr("assistant.evaluate.run_suite", fake_run_suite)
+    status, rows, image = ui.run_evaluation(
+        Assistant(settings, embedder=HashingEmbedder()), out_dir=tmp_path / "out"
+    )
+    assert seen == {"suite": ui.DEV_SUITE, "cache": "replay"}
+    assert rows == [
+        ["typos.recall", "0.9123"],
+        ["latency.typos.p50_ms", "12"],
+        ["gate typos.recall >= 0.95", "FAILED: 0.91 < 0.95"],
+    ]
+    assert "1 gate(s) failed" in status and image == str(tmp_path / "out" / "report.png")
+
+
+def test_metric_rows_flatten_nested_results():
+    rows = ui.metric_rows(
+        {"metrics": {"rouge": {"r1": 0.41234, "r2": 0.18}, "n": 75, "note": "ok"}}
+    )
+    assert rows == [["rouge.r1", "0.4123"], ["rouge.r2", "0.18"], ["n", "75"], ["note", "ok"]]
+
+
+# ---------------------------------------------------------------- login
+
+
+def test_parse_users_and_load_auth_from_file_and_env(tmp_path):
+    assert ui.parse_users(["# editors", "", "ana:s3cret", " bo : pa:ss "]) == [
+        ("ana", "s3cret"),
+        ("bo", "pa:ss"),
+    ]
+    with pytest.raises(BadInputError, match="entry 2"):
+        ui.parse_users(["ana:x", "nopassword"])
+    with pytest.raises(BadInputError):
+        ui.parse_users([":x"])
+    auth = tmp_path / "users.txt"
+    auth.write_text("ana:s3cret\n")
+    settings = Settings(data_dir=tmp_path, app=AppSettings(auth_file=auth))
+    assert ui.load_auth(settings, environ={}) == [("ana", "s3cret")]
+    assert ui.load_auth(settings, environ={ui.USERS_ENV: "u1:p1, u2:p2"}) == [
+        ("ana", "s3cret"),
+        ("u1", "p1"),
+        ("u2", "p2"),
+    ]
+    assert ui.load_auth(Settings(data_dir=tmp_path), environ={}) is None
+    with pytest.raises(BadInputError, match="cannot read the auth file"):
+        ui.load_auth(
+            Settings(data_dir=tmp_path, app=AppSettings(auth_file=tmp_path / "missing")), environ={}
+        )
+    assert (
+        ui.max_upload_bytes(Settings(data_dir=tmp_path, app=AppSettings(max_upload_mb=2)))
+        == 2 * 1024 * 1024
+    )
+
+
+def test_friendly_error_never_shows_internals(caplog):
+    assert ui.friendly_error(NotFoundError("no article with id 'x'")).startswith(
+        "no article with id 'x'\nRun `assistant list`"
+    )
+    with caplog.at_level("ERROR"):
+        message = ui.friendly_error(ValueError("boom internals"), "the summary")
+    assert message == "Something went wrong during the summary. The details are in the server log."
+    assert "boom internals" in caplog.text
+    missing = ModuleNotFoundError("x", name="assistant.evaluate")
+    assert "not installed yet" in ui.friendly_error(missing)
