@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from assistant.errors import AssistantError
 from assistant.retrieve import Retriever
@@ -21,12 +21,14 @@ log = logging.getLogger(__name__)
 EVIDENCE_K = 5
 
 
-def check_claims(article: Article, retriever: Retriever | None, chat=None) -> list[ClaimResult]:
+def check_claims(
+    article: Article, retriever: Retriever | None, chat=None, exclude: Sequence[str] = ()
+) -> list[ClaimResult]:
     """Verdicts for the check-worthy sentences of ``article``, with evidence from other articles only."""
     spans = [(s, e) for s, e in split_sentences(article.text) if is_checkworthy(article.text[s:e])]
     sentences = [article.text[s:e].strip() for s, e in spans]
     evidence = (
-        retriever.search_many(sentences, k=EVIDENCE_K, exclude_articles=[article.id]) if retriever else [[] for _ in sentences]
+        retriever.search_many(sentences, k=EVIDENCE_K, exclude_articles=[article.id, *exclude]) if retriever else [[] for _ in sentences]
     )
     results = []
     for (start, end), sentence, hits in zip(spans, sentences, evidence):
@@ -71,11 +73,12 @@ def check_article(
     corpus: CorpusNames | None = None,
     stylebook: StyleBook | None = None,
     chat=None,
+    exclude: Sequence[str] = (),
 ) -> CheckReport:
-    """Both checks on one article."""
+    """Both checks on one article; ``exclude`` names stored copies of it that are not evidence."""
     return CheckReport(
         article_id=article.id,
-        claims=check_claims(article, retriever, chat=chat),
+        claims=check_claims(article, retriever, chat=chat, exclude=exclude),
         typos=check_typos(article, corpus, stylebook),
     )
 

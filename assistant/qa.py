@@ -17,6 +17,8 @@ from assistant.verify import split_sentences, verify_citations
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
 MIN_DENSE = 0.30
 _MARK = re.compile(r"\[(\d+)\]")
+# An uncited answer sentence this close (token_set_ratio) to a passage sentence gets that citation.
+CITE_MIN_SCORE = 70
 
 
 def relevant(question: str, hits: list[ScoredPassage]) -> list[ScoredPassage]:
@@ -63,6 +65,16 @@ def best_quote(sentence: str, passage: Passage) -> str:
     return max(texts, key=lambda t: fuzz.token_set_ratio(sentence, t))
 
 
+def _supporting_passage(sentence: str, passages: list[Passage]) -> int | None:
+    """1-based number of the passage with a sentence that closely restates ``sentence``, if any."""
+    best, best_n = 0.0, None
+    for n, p in enumerate(passages, 1):
+        score = fuzz.token_set_ratio(sentence, best_quote(sentence, p))
+        if score > best:
+            best, best_n = score, n
+    return best_n if best >= CITE_MIN_SCORE else None
+
+
 def build_answer(question: str, text: str, passages: list[Passage], model: str) -> Answer:
     """Map [n] markers to passages and verify each answer sentence against what it cites."""
     text = text.strip()
@@ -77,6 +89,11 @@ def build_answer(question: str, text: str, passages: list[Passage], model: str) 
         plain = _MARK.sub("", sentence).strip()
         if not plain:
             continue
+        if not numbers:
+            # Small models often drop the [n] markers: code looks for the passage that says it.
+            n = _supporting_passage(plain, passages)
+            if n is not None:
+                numbers = [n]
         cited: list[Citation] = []
         for n in numbers:
             if 1 <= n <= len(passages):

@@ -131,12 +131,15 @@ class Assistant:
 
         article, _ = self.resolve_article(article_id, text)
         use_judge = self.settings.llm.judge if judge is None else judge
+        # A pasted copy of a stored article must not be its own evidence.
+        copies = self.store.find_copies(article.text) if article_id is None else []
         return check_article(
             article,
             retriever=self.retriever if self.store.count() else None,
             corpus=self.corpus_names(),
             stylebook=self.stylebook(),
             chat=self.chat if use_judge else None,
+            exclude=copies,
         )
 
     def corpus_names(self):

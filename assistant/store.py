@@ -123,6 +123,7 @@ class Store:
                     "published": article.published,
                     "source": article.source,
                     "content_hash": digest,
+                    "text_sha": text_sha(article.text),
                     "passages": len(passages),
                     "ingested_at": time.time(),
                 }
@@ -130,6 +131,11 @@ class Store:
         )
         self.revision += 1
         return ("replaced" if existing["ids"] else "added"), passages
+
+    def find_copies(self, text: str) -> list[str]:
+        """Ids of stored articles whose cleaned text is exactly ``text``."""
+        got = self.articles.get(where={"text_sha": text_sha(text)}, include=[])
+        return list(got["ids"])
 
     def remove(self, article_id: str) -> int:
         """Delete an article and its passages; return how many passages went."""
@@ -236,6 +242,11 @@ class Store:
             if len(got["ids"]) < page:
                 return out
             offset += page
+
+
+def text_sha(text: str) -> str:
+    """Fingerprint of an article's cleaned text (finds a pasted copy of a stored article)."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
 def _passage_meta(p: Passage) -> dict[str, Any]:

@@ -94,3 +94,11 @@ def test_cli_check_seed_with_empty_corpus(tmp_path):
     assert out["claims"] and all(c["verdict"] == "unverified" for c in out["claims"])
     for c in out["claims"]:
         assert raw[c["start"] : c["end"]] == c["text"]
+
+
+def test_pasted_copy_of_stored_article_is_not_its_own_evidence(corpus):
+    raw = corpus.store.get_article("budget-approved").raw
+    report = corpus.check(text=raw)
+    assert report.claims
+    for claim in report.claims:
+        assert all(e.article_id != "budget-approved" for e in claim.evidence)

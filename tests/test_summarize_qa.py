@@ -154,3 +154,11 @@ def test_answer_prompt_holds_question_relevant_excerpts_within_budget(helper, fa
     prompt = fake.history[-1][-1].content
     assert prompt.count("<passage n=") <= helper.settings.retrieve.answer_passages
     assert "Witkoff" in prompt
+
+
+def test_uncited_answer_sentence_gets_the_passage_that_says_it(helper, fake):
+    fake.enqueue("The floating berth has room for 14 boats. The mayor flew to the moon.")
+    answer = helper.ask("How many boats fit in the floating berth?")
+    first, second = answer.verdicts
+    assert first.verdict == "supported" and first.citations[0].passage_id.startswith("floating-berth-opens")
+    assert second.verdict == "unsupported" and second.reason == "no citation"
