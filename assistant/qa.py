@@ -47,9 +47,12 @@ def excerpt(question: str, passage: Passage, budget: int) -> str:
         range(len(sentences)),
         key=lambda i: (-len(qwords & set(lexical_tokens(sentences[i]))), i),
     )
+    overlap = {i: len(qwords & set(lexical_tokens(sentences[i]))) for i in ranked}
     chosen: list[int] = []
     used = 0
     for i in ranked:
+        if chosen and overlap[i] == 0:
+            break  # sentences about something else only distract a small model
         cost = count_tokens(sentences[i])
         if chosen and used + cost > budget:
             continue
@@ -95,15 +98,22 @@ def build_answer(question: str, text: str, passages: list[Passage], model: str) 
             if n is not None:
                 numbers = [n]
         cited: list[Citation] = []
+        bogus = [n for n in numbers if not 1 <= n <= len(passages)]
         for n in numbers:
-            if 1 <= n <= len(passages):
-                p = passages[n - 1]
-                quote = best_quote(plain, p)
-                cited.append(Citation(passage_id=p.id, quote=quote))
-                citations.setdefault(n, AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=quote))
-            else:
-                cited.append(Citation(passage_id=f"[{n}]", quote=""))
-        verdicts.append(verify_citations(plain, cited, by_id))
+            if n in bogus:
+                continue
+            p = passages[n - 1]
+            quote = best_quote(plain, p)
+            cited.append(Citation(passage_id=p.id, quote=quote))
+            citations.setdefault(n, AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=quote))
+        if bogus and not cited:
+            cited = [Citation(passage_id=f"[{n}]", quote="") for n in bogus]
+        verdict = verify_citations(plain, cited, by_id)
+        if bogus and cited[0].passage_id in by_id:
+            # The model numbered a passage it was not given: shown, but the real citations decide.
+            marks = "".join(f"[{n}]" for n in bogus)
+            verdict = verdict.model_copy(update={"reason": f"{verdict.reason}; ignored {marks} (no such passage)"})
+        verdicts.append(verdict)
     return Answer(
         question=question,
         answer=text,

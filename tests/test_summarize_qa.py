@@ -162,3 +162,11 @@ def test_uncited_answer_sentence_gets_the_passage_that_says_it(helper, fake):
     first, second = answer.verdicts
     assert first.verdict == "supported" and first.citations[0].passage_id.startswith("floating-berth-opens")
     assert second.verdict == "unsupported" and second.reason == "no citation"
+
+
+def test_citation_to_a_passage_not_given_is_ignored_beside_real_ones(helper, fake):
+    fake.enqueue("The floating berth has room for 14 boats [1][7].")
+    answer = helper.ask("How many boats fit in the floating berth?")
+    (verdict,) = answer.verdicts
+    assert verdict.verdict == "supported" and "[7]" in verdict.reason
+    assert [c.n for c in answer.citations] == [1]
