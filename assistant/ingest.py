@@ -15,11 +15,16 @@ from assistant.tokens import get_encoding
 from assistant.types import Article, Passage
 
 # Page furniture that is not part of the story. Matched per line, only on short lines.
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _BOILERPLATE = [
-    re.compile(r"^(updated|published|last updated|posted|first published)(\s+on)?\s*:?.*$", re.IGNORECASE),
-    re.compile(r"^(by|curated by|written by|edited by|reported by|compiled by)\s*:?\s+\S.*$", re.IGNORECASE),
-    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.IGNORECASE),
-    re.compile(r"^(advertisement|sponsored|also read|read more|read also|share this( article)?|follow us.*)\s*:?.*$", re.IGNORECASE),
+    # "Updated on: 3 March", "Published 12:04 GMT" (not "Published figures show ...")
+    re.compile(rf"^(updated|published|last updated|posted|first published)(\s+on)?\s*(:|\d|{_MONTH}\b).*$", re.I),
+    re.compile(r"^(curated|written|edited|reported|compiled)\s+by\s*:?\s+\S.*$", re.I),
+    # A byline is a short run of capitalised names ("By Jane Doe and Li Wei, Reuters"), not a sentence.
+    re.compile(r"^By\s+[A-Z][\w.'’-]+(\s+(and\s+)?[A-Z][\w.'’-]+){0,4}(,[^.]*)?$"),
+    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.I),
+    re.compile(r"^(advertisement|sponsored content|share this( article)?|follow us( on \w+)?)\s*$", re.I),
+    re.compile(r"^(also read|read more|read also)\s*:.*$", re.I),
 ]
 _CAPTION = re.compile(r"(\(|\b)(photo|image|picture|file photo|credit|photograph)\s*:\s*[^.]{0,60}\)?\s*$", re.IGNORECASE)
 _MAX_BOILERPLATE_LEN = 100
@@ -43,7 +48,7 @@ def _is_boilerplate(line: str, next_line: str | None, seen: set[str]) -> bool:
     stripped = line.strip()
     if not stripped:
         return False
-    if stripped in seen and len(stripped) < 200:
+    if stripped in seen and len(stripped) <= 60 and not stripped.endswith("."):
         return True  # repeated furniture such as a second "Updated on:" line
     if len(stripped) <= _MAX_BOILERPLATE_LEN and any(p.match(stripped) for p in _BOILERPLATE):
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
@@ -68,16 +69,21 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.settings = settings or RetrieveSettings()
-        self._bm25: BM25 | None = None
-        self._passages: list[Passage] = []
-        self._revision = -1
+        self._index: tuple[tuple[int, int], BM25, list[Passage]] | None = None
+        self._lock = threading.Lock()
 
     def _lexical(self) -> tuple[BM25, list[Passage]]:
-        if self._bm25 is None or self._revision != self.store.revision:
-            self._passages = self.store.all_passages()
-            self._bm25 = BM25([p.text for p in self._passages])
-            self._revision = self.store.revision
-        return self._bm25, self._passages
+        # Rebuilt when this process wrote (revision) or another one did (passage count changed).
+        key = (self.store.revision, self.store.count())
+        index = self._index
+        if index is None or index[0] != key:
+            with self._lock:
+                index = self._index
+                if index is None or index[0] != key:
+                    passages = self.store.all_passages()
+                    index = (key, BM25([p.text for p in passages]), passages)
+                    self._index = index  # one assignment: readers never see a half-built pair
+        return index[1], index[2]
 
     def search(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+import hashlib
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +16,8 @@ from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import Store, UpsertStatus
 from assistant.types import Answer, Article, CheckReport, Passage, Summary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,7 +73,7 @@ class Assistant:
             try:
                 if not path.exists():
                     raise BadInputError("no such file or folder")
-                result.articles = read_file(path, self.settings.ingest)
+                result.articles = [self._unique_id(a, report) for a in read_file(path, self.settings.ingest)]
                 for article in result.articles:
                     status, passages = self.store.upsert_article(article, on_passages=on_passages)
                     report.articles[article.id] = status
@@ -77,12 +81,30 @@ class Assistant:
                         report.passages_written += len(passages)
             except AssistantError as exc:
                 result.error = str(exc)
+            except RecursionError:
+                result.error = "structure nested too deeply to read (malformed JSON?)"
+            except Exception as exc:  # one broken file must not stop the batch or lose stored data
+                log.exception("ingest of %s failed", path)
+                result.error = f"unexpected error: {type(exc).__name__}: {exc}"
             report.files.append(result)
             if on_file:
                 on_file(result)
         return report
 
     # ------------------------------------------------------------ generation and checks
+
+    def _unique_id(self, article: Article, report: IngestReport) -> Article:
+        """Keep ids one-to-one with sources: a second file with the same name gets a suffix instead of replacing."""
+        taken = article.id in report.articles
+        if not taken:
+            stored = self.store.articles.get(ids=[article.id], include=["metadatas"])
+            if stored["ids"]:
+                source = (stored["metadatas"][0] or {}).get("source", "")
+                taken = bool(source) and source != article.source
+        if not taken:
+            return article
+        suffix = hashlib.sha1(f"{article.source}:{article.id}".encode()).hexdigest()[:6]
+        return article.model_copy(update={"id": f"{article.id}-{suffix}"})
 
     @property
     def chat(self):

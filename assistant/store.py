@@ -106,6 +106,12 @@ class Store:
             )
             if on_passages:
                 on_passages(len(part))
+        kept = [p for p in passages if p.id in old_ids]
+        if kept:
+            # Same text, but the span or title may have moved (e.g. a line added above it).
+            for start in range(0, len(kept), self._batch):
+                part = kept[start : start + self._batch]
+                self.passages.update(ids=[p.id for p in part], metadatas=[_passage_meta(p) for p in part])
         stale = sorted(old_ids - {p.id for p in passages})
         if stale:
             self.passages.delete(ids=stale)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
-from assistant.errors import StructuredOutputError
+from assistant.errors import LLMError, StructuredOutputError
 from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
@@ -17,6 +18,7 @@ ALIGN_MIN_SCORE = 75
 # Summary sentences this close to an earlier one are repeats (small models loop).
 DUPLICATE_SCORE = 85
 
+log = logging.getLogger(__name__)
 # Room kept in the context window for the instructions and the reply's JSON.
 _PROMPT_OVERHEAD = 450
 
@@ -156,7 +158,8 @@ def summarize_article(article: Article, passages: list[Passage], chat, settings:
         ]
         if not results:
             raise StructuredOutputError("the model returned no sentences", attempts=[])
-    except StructuredOutputError:
+    except LLMError as exc:  # unparseable output, or a call that failed (e.g. context overflow)
+        log.warning("summary of %s falls back to extractive: %s", article.id, exc)
         results = extractive_sentences(article, passages, sentences)
         fallback, name = True, f"extractive-fallback (model {name} gave no valid output)"
     verified = []

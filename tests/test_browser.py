@@ -320,4 +320,6 @@ def test_e_ten_concurrent_chat_requests_complete(app_url):
         assert answer and "Something went wrong" not in answer and "⚠ This feature" not in answer, (
             answer
         )
+        # A real answer, not an error text: it cites a passage.
+        assert not answer.startswith("⚠") and re.search(r"\[\d+\]", answer), answer
     print(f"10 concurrent /ask requests in {elapsed:.1f}s ({LLM_MODE} model)")

@@ -147,3 +147,28 @@ def _tiny_pdf(text: str) -> bytes:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "By Tuesday, the council had voted 7-2 to close the pier.",
+        "Published figures show the budget grew by 4 per cent.",
+        "Posted guards stood at every gate.",
+        "Sponsored by the city, the festival drew 20,000 people.",
+    ],
+)
+def test_story_lines_that_look_like_furniture_are_kept(line):
+    text, _ = clean_text(f"Headline\n\n{line}\n\nAnother paragraph.\n")
+    assert line in text
+
+
+def test_furniture_lines_are_dropped():
+    raw = "Headline\nBy Jane Doe and Li Wei, Reuters\nUpdated: 12 May 2026 10:04\nPublished on 3 March\nAdvertisement\nAlso read: Other story\nBody sentence here."
+    text, _ = clean_text(raw)
+    assert text == "Headline\n\nBody sentence here."
+
+
+def test_repeated_sentence_is_kept_twice():
+    raw = "Headline\n\nThe mayor resigned.\n\nQuote box\n\nThe mayor resigned.\n"
+    assert clean_text(raw)[0].count("The mayor resigned.") == 2

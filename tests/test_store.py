@@ -104,8 +104,8 @@ def test_failed_embedding_keeps_old_passages(assistant, tmp_path):
 
     assistant.store.embedder = Broken()
     path.write_text("Headline\n\nThe mayor closed the bridge on Tuesday.")
-    with pytest.raises(RuntimeError):
-        assistant.ingest([path])
+    report = assistant.ingest([path])
+    assert "embedding backend crashed" in report.failed[0].error
     assert {p.id for p in assistant.store.get_passages("story")} == old
 
 
@@ -145,3 +145,33 @@ def test_search_sees_new_articles_in_same_process(assistant, tmp_path):
     path.write_text("Zanzibar ferry\n\nThe Zanzibar ferry sank near the port.")
     assistant.ingest([path])
     assert assistant.retriever.search("Zanzibar ferry", k=1)[0].passage.article_id == "new"
+
+
+def test_same_file_name_in_two_folders_keeps_both(assistant, tmp_path):
+    for folder, day in (("a", "Monday"), ("b", "Friday")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "story.txt").write_text(f"Story\n\nThe ferry sailed on {day}.")
+    report = assistant.ingest([tmp_path / "a", tmp_path / "b"])
+    assert sorted(report.articles.values()) == ["added", "added"]
+    assert len(assistant.store.list_articles()) == 2
+    again = assistant.ingest([tmp_path / "a", tmp_path / "b"])
+    assert sorted(again.articles.values()) == ["unchanged", "unchanged"]
+
+
+def test_deeply_nested_json_is_reported_not_raised(assistant, tmp_path):
+    bad = tmp_path / "deep.json"
+    bad.write_text("[" * 200_000)
+    report = assistant.ingest([bad, SEED])
+    assert report.failed and "deep.json" in report.failed[0].path
+    assert report.articles == {"seed-article-putin-trump": "added"}
+
+
+def test_offsets_follow_a_line_added_above_unchanged_passages(assistant, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("Headline\n\nThe mayor opened the bridge on Monday.")
+    assistant.ingest([path])
+    path.write_text("Updated on: 1 May\nHeadline\n\nThe mayor opened the bridge on Monday.")
+    assistant.ingest([path])
+    raw = path.read_text()
+    for p in assistant.store.get_passages("story"):
+        assert raw[p.start : p.end].startswith("Headline")
