@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.errors import AssistantError, BadInputError, ModelMissingError, ReplayMissError
-from assistant.settings import LLMSettings, Settings
+from assistant.settings import ChunkSettings, LLMSettings, RetrieveSettings, Settings
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -808,6 +808,9 @@ def _settings_for(
 ) -> Settings:
     """The run's settings: a temp data dir, the suite's pinned LLM settings and its cache dir."""
     settings = base or Settings()
+    # Chunking and retrieval shape the prompts, hence the cache keys: a suite runs with the
+    # defaults, whatever ASSISTANT_CHUNK__* / ASSISTANT_RETRIEVE__* say in the shell.
+    settings = settings.model_copy(update={"chunk": ChunkSettings(), "retrieve": RetrieveSettings()})
     llm = LLMSettings(
         **{
             **settings.llm.model_dump(),
