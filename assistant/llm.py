@@ -173,10 +173,10 @@ def load_llama(
         from assistant.models import verify_on_load
 
         verify_on_load(path)
-        # This build uses OpenMP, whose threads spin while waiting; on a shared CPU (another
-        # model, the embedder, a test run) two spinning threads fell to 1 tok/s here, against
-        # 6 tok/s when they sleep. libgomp reads this once, when llama_cpp is first imported.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # This build uses OpenMP, whose threads spin while waiting: fastest on a machine the
+        # model has to itself (12 vs 8.5 tok/s here), but on a CPU shared with other heavy work
+        # two spinning threads fell to 1 tok/s against 6 when they sleep. Shared servers set
+        # OMP_WAIT_POLICY=PASSIVE (libgomp reads it once, when llama_cpp is first imported).
         try:
             import llama_cpp
         except ImportError as exc:

@@ -128,9 +128,11 @@ def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
         for row in rows:
             if n >= n_articles:
                 break
+            if row is target:
+                continue
             n += 1
             aid = f"{row['id']}-{copy}"
-            if row is target or aid in have:
+            if aid in have:
                 continue
             store.upsert_article(make_article(f"Copy {copy}\n\n{row['article']}", aid))
     build = time.perf_counter() - t0
