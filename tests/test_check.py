@@ -102,3 +102,19 @@ def test_pasted_copy_of_stored_article_is_not_its_own_evidence(corpus):
     assert report.claims
     for claim in report.claims:
         assert all(e.article_id != "budget-approved" for e in claim.evidence)
+
+
+def test_llm_judge_is_shown_but_never_overrules_a_mismatch(corpus):
+    import json as _json
+
+    from assistant.check import check_claims
+    from assistant.llm import FakeChatModel
+
+    article, _ = corpus.resolve_article(text="Harbour\n\nVellmar city council approved a harbour renewal budget of 55 million euros on Tuesday.")
+    judge = FakeChatModel()
+    judge.enqueue(_json.dumps({"verdict": "supported", "reason": "the budget was approved"}))
+    (claim,) = check_claims(article, corpus.retriever, chat=judge)
+    assert claim.verdict == "contradicted"
+    assert claim.judge.startswith("supported: the budget was approved")
+    assert "overruled" in claim.judge
+    assert "<claim>" in judge.history[0][-1].content or "55 million" in judge.history[0][-1].content
