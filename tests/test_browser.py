@@ -215,8 +215,9 @@ def test_b_chat_answer_cites_and_shows_sources(page):
     ask(page, "What did the mayor promise the fishermen about a berth?")
     # A model that writes no [n] marker gets a flagged answer and no sources: this then fails.
     expect(page.locator("#sources .src").first).to_be_visible(timeout=5000)
-    expect(page.locator("#chatbot")).to_contain_text("[1]")
-    expect(page.locator("#sources")).to_contain_text("[1]")
+    # The scripted model cites whichever passage holds its sentence: [1], [2] or [3].
+    expect(page.locator("#chatbot")).to_contain_text(re.compile(r"\[\d\]"))
+    expect(page.locator("#sources")).to_contain_text(re.compile(r"\[\d\]"))
     expect(page.locator("#sources mark").first).to_be_visible()
     expect(page.locator("#sources")).to_contain_text("floating berth")
     shot(page, "b-chat")
