@@ -208,14 +208,15 @@ def stylebook_add(
     variants: Annotated[list[str] | None, typer.Option("--variant", help="Known wrong spellings of NAME")] = None,
 ) -> None:
     """Accept a name, or record the preferred spelling with its variants."""
-    a = State.assistant()
-    book = a.stylebook()
-    if variants:
-        book.add_preferred(name, list(variants))
-    else:
-        book.add_allowed(name)
-    book.save(a.settings.stylebook_path)
-    typer.echo(f"style book updated: {a.settings.stylebook_path}")
+    from assistant.stylebook import editing
+
+    path = State.settings.stylebook_path
+    with editing(path) as book:
+        if variants:
+            book.add_preferred(name, list(variants))
+        else:
+            book.add_allowed(name)
+    typer.echo(f"style book updated: {path}")
 
 
 @stylebook_app.command("show")

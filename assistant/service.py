@@ -177,6 +177,7 @@ class Assistant:
 
     def accept_spelling(self, name: str) -> None:
         """An editor accepts a spelling: it is never flagged again."""
-        book = self.stylebook()
-        book.add_allowed(name)
-        book.save(self.settings.stylebook_path)
+        from assistant.stylebook import editing
+
+        with editing(self.settings.stylebook_path) as book:
+            book.add_allowed(name)

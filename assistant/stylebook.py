@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import os
 import tempfile
 from pathlib import Path
@@ -194,3 +197,21 @@ def _check_name(name: str) -> str:
 
 def _help() -> str:
     return f"Fix the file (nothing was changed); the expected shape is:\n{_EXAMPLE}"
+
+
+@contextmanager
+def editing(path: Path) -> Iterator[StyleBook]:
+    """Load, let the caller change, and save the book under an exclusive lock.
+
+    Two editors accepting names at the same moment would otherwise each save their own copy
+    and one name would be lost.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        book = StyleBook.load(path)
+        yield book
+        book.save(path)

@@ -93,3 +93,21 @@ def test_wrong_shape_is_refused(tmp_path: Path, content: str) -> None:
 def test_empty_names_are_refused() -> None:
     with pytest.raises(BadInputError):
         StyleBook().add_allowed("  ")
+
+
+def test_concurrent_accepts_lose_no_name(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.stylebook import StyleBook, editing
+
+    path = tmp_path / "stylebook.yaml"
+
+    def accept(name: str) -> None:
+        with editing(path) as book:
+            book.add_allowed(name)
+
+    names = [f"Name{i}" for i in range(20)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(accept, names))
+    book = StyleBook.load(path)
+    assert all(book.is_allowed(n) for n in names)
