@@ -18,13 +18,13 @@ from assistant.types import Article, Passage
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _BOILERPLATE = [
     # "Updated on: 3 March", "Published 12:04 GMT" (not "Published figures show ...")
-    re.compile(rf"^(updated|published|last updated|posted|first published)(\s+on)?\s*(:|\d|{_MONTH}\b).*$", re.I),
-    re.compile(r"^(curated|written|edited|reported|compiled)\s+by\s*:?\s+\S.*$", re.I),
+    re.compile(rf"^(updated|published|last updated|posted|first published)(\s+on)?\s*(:|\d|{_MONTH}\b).*$", re.IGNORECASE),
+    re.compile(r"^(curated|written|edited|reported|compiled)\s+by\s*:?\s+\S.*$", re.IGNORECASE),
     # A byline is a short run of capitalised names ("By Jane Doe and Li Wei, Reuters"), not a sentence.
     re.compile(r"^By\s+[A-Z][\w.'’-]+(\s+(and\s+)?[A-Z][\w.'’-]+){0,4}(,[^.]*)?$"),
-    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.I),
-    re.compile(r"^(advertisement|sponsored content|share this( article)?|follow us( on \w+)?)\s*$", re.I),
-    re.compile(r"^(also read|read more|read also)\s*:.*$", re.I),
+    re.compile(r"^.{0,60}\b(news desk|web desk|staff reporter|bureau|newsroom)$", re.IGNORECASE),
+    re.compile(r"^(advertisement|sponsored content|share this( article)?|follow us( on \w+)?)\s*$", re.IGNORECASE),
+    re.compile(r"^(also read|read more|read also)\s*:.*$", re.IGNORECASE),
 ]
 _CAPTION = re.compile(r"(\(|\b)(photo|image|picture|file photo|credit|photograph)\s*:\s*[^.]{0,60}\)?\s*$", re.IGNORECASE)
 _MAX_BOILERPLATE_LEN = 100
@@ -310,6 +310,7 @@ def split_passages(article: Article, chunk: ChunkSettings | None = None) -> list
             continue
         words = list(re.finditer(r"\S+", text[start:end]))
         piece_start, count = start + words[0].start(), 0
+        prev_end = words[0].end()
         for w in words:
             wt = ntok(w.group()) + 1
             if count + wt > chunk.max_tokens and count:
