@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 from assistant.errors import AssistantError
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.ui import CSS, create_app, load_auth, max_upload_bytes
+
+
+def _warm_up(assistant: Assistant) -> None:
+    try:
+        assistant.warm_up()
+    except AssistantError as exc:  # e.g. no local model yet: the page says so when it is used
+        logging.getLogger("app").warning("warm-up skipped: %s", exc.user_message())
 
 
 def main() -> None:
@@ -18,9 +26,12 @@ def main() -> None:
     settings = Settings()
     try:
         auth = load_auth(settings)
-        demo = create_app(Assistant(settings))
+        assistant = Assistant(settings)
+        demo = create_app(assistant)
     except AssistantError as exc:
         sys.exit(f"error: {exc.user_message()}")
+    # Models load in the background while the page is served; the first request waits for them.
+    threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
     demo.launch(
         server_name=settings.app.host,
         server_port=settings.app.port,

@@ -175,6 +175,22 @@ class Assistant:
 
         return StyleBook.load(self.settings.stylebook_path)
 
+    def warm_up(self) -> None:
+        """Load the embedder, spaCy, the lexicons and the chat model, and prefill the answer prompt.
+
+        llama.cpp keeps the last prompt's tokens in its KV cache, so reading the (long, fixed)
+        system prompt once here saves editors its ~4 s on their first question.
+        """
+        from assistant import typos, verify
+        from assistant.prompts import render
+
+        self.embedder.embed(["warm up"])
+        typos.warm_up()
+        verify.warm_up()
+        if self.settings.llm.backend == "local" and self.settings.llm.cache == "off":
+            messages = render("ask", question="", passages=[])
+            self.chat.invoke(messages, max_tokens=1)
+
     def accept_spelling(self, name: str) -> None:
         """An editor accepts a spelling: it is never flagged again."""
         from assistant.stylebook import editing
