@@ -170,3 +170,11 @@ def test_citation_to_a_passage_not_given_is_ignored_beside_real_ones(helper, fak
     (verdict,) = answer.verdicts
     assert verdict.verdict == "supported" and "[7]" in verdict.reason
     assert [c.n for c in answer.citations] == [1]
+
+
+def test_warm_up_prefills_the_answer_prompt(settings, embedder, fake):
+    fake.enqueue("")
+    Assistant(settings, embedder=embedder, chat=fake).warm_up()
+    (messages,) = fake.history
+    assert "numbered news passages" in messages[0].content
+    assert fake.calls[0].get("max_tokens") == 1
