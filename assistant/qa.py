@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rapidfuzz import fuzz
-
 from assistant.llm import model_name
 from assistant.prompts import NO_ANSWER, render
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPassage, SentenceResult
-from assistant.verify import split_sentences, verify_citations
+from assistant.verify import best_sentence, split_sentences, verify_citations
 
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
 MIN_DENSE = 0.30
@@ -63,19 +61,13 @@ def excerpt(question: str, passage: Passage, budget: int) -> str:
 
 def best_quote(sentence: str, passage: Passage) -> str:
     """The passage sentence closest to ``sentence`` (what the citation rests on)."""
-    spans = split_sentences(passage.text) or [(0, len(passage.text))]
-    texts = [passage.text[s:e].strip() for s, e in spans]
-    return max(texts, key=lambda t: fuzz.token_set_ratio(sentence, t))
+    return best_sentence(sentence, [passage])[1]
 
 
 def _supporting_passage(sentence: str, passages: list[Passage]) -> int | None:
     """1-based number of the passage with a sentence that closely restates ``sentence``, if any."""
-    best, best_n = 0.0, None
-    for n, p in enumerate(passages, 1):
-        score = fuzz.token_set_ratio(sentence, best_quote(sentence, p))
-        if score > best:
-            best, best_n = score, n
-    return best_n if best >= CITE_MIN_SCORE else None
+    score, _, passage = best_sentence(sentence, passages)
+    return passages.index(passage) + 1 if passage is not None and score >= CITE_MIN_SCORE else None
 
 
 def build_answer(question: str, text: str, passages: list[Passage], model: str) -> Answer:

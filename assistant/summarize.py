@@ -11,7 +11,13 @@ from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
 from assistant.types import Article, Citation, Passage, SentenceResult, Summary
-from assistant.verify import QUOTE_MIN_SCORE, _quote_score, split_sentences, verify_citations
+from assistant.verify import (
+    QUOTE_MIN_SCORE,
+    _quote_score,
+    best_sentence,
+    split_sentences,
+    verify_citations,
+)
 
 # A passage sentence this close to a summary sentence (rapidfuzz token_set_ratio) is its support.
 ALIGN_MIN_SCORE = 75
@@ -86,10 +92,6 @@ def extractive_sentences(article: Article, passages: list[Passage], n: int) -> l
     return out
 
 
-def _passage_sentences(passage: Passage) -> list[str]:
-    return [passage.text[a:b].strip() for a, b in split_sentences(passage.text)] or [passage.text]
-
-
 def repair_citations(sentence: SentenceResult, passages: list[Passage]) -> tuple[SentenceResult, str]:
     """Replace a quote the model did not copy verbatim by the passage sentence that matches the summary sentence.
 
@@ -97,8 +99,6 @@ def repair_citations(sentence: SentenceResult, passages: list[Passage]) -> tuple
     the summary sentence restates (the cited passage first, then the rest of the article); the
     verifier still checks names, numbers and wording against it. Returns the note to show.
     """
-    from rapidfuzz import fuzz
-
     by_id = {p.id: p for p in passages}
     broken = [
         c for c in sentence.citations
@@ -109,13 +109,8 @@ def repair_citations(sentence: SentenceResult, passages: list[Passage]) -> tuple
     cited = [by_id[c.passage_id] for c in sentence.citations if c.passage_id in by_id]
     others = [p for p in passages if p not in cited]
     for pool, where in ((cited, "the cited passage"), (others, "another passage of the article")):
-        best = max(
-            ((fuzz.token_set_ratio(sentence.text, s), s, p) for p in pool for s in _passage_sentences(p)),
-            default=None,
-            key=lambda x: x[0],
-        )
-        if best and best[0] >= ALIGN_MIN_SCORE:
-            _, quote, passage = best
+        score, quote, passage = best_sentence(sentence.text, pool)
+        if passage is not None and score >= ALIGN_MIN_SCORE:
             fixed = sentence.model_copy(update={"citations": [Citation(passage_id=passage.id, quote=quote)]})
             return fixed, f"quote re-aligned by code to {where}"
     return sentence, ""

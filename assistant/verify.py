@@ -11,6 +11,7 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -771,6 +772,19 @@ def _quoted_spans(sentence: str) -> list[str]:
     s = clean_text(sentence)
     spans = re.findall(r'"([^"]{8,})"', s)
     return [x for x in spans if len(x.split()) >= 3]
+
+
+def best_sentence(claim: str, passages: Sequence[Passage]) -> tuple[float, str, Passage | None]:
+    """The passage sentence that most closely restates ``claim`` (rapidfuzz token_set_ratio): score, sentence, passage."""
+    best: tuple[float, str, Passage | None] = (0.0, "", None)
+    for p in passages:
+        spans = split_sentences(p.text) or [(0, len(p.text))]
+        for a, b in spans:
+            text = p.text[a:b].strip()
+            score = fuzz.token_set_ratio(claim, text)
+            if score > best[0] or best[2] is None:
+                best = (score, text, p)
+    return best
 
 
 def verify_citations(
