@@ -259,17 +259,6 @@ def iter_files(paths: Iterable[Path], settings: IngestSettings | None = None) ->
             yield path
 
 
-def read_files(paths: Iterable[Path], settings: IngestSettings | None = None) -> Iterator[FileResult]:
-    """Read every file; a bad file yields a FileResult with ``error`` instead of stopping the batch."""
-    for path in iter_files(paths, settings):
-        try:
-            if not path.exists():
-                raise BadInputError("no such file")
-            yield FileResult(str(path), articles=read_file(path, settings))
-        except BadInputError as exc:
-            yield FileResult(str(path), error=str(exc))
-
-
 # ---------------------------------------------------------------- splitting
 
 _SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
