@@ -96,7 +96,7 @@ def load_corpus_names(assistant: Assistant) -> CorpusNames:
                 return CorpusNames.from_json(data["names"])
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable corpus-name cache %s", cache)
-    names = CorpusNames.from_texts(assistant.store.get_article(i.id).text for i in infos)
+    names = CorpusNames.from_texts(a.text for a in assistant.store.all_articles())
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")

@@ -180,15 +180,12 @@ class Store:
         got = self.articles.get(ids=[article_id], include=["documents", "metadatas"])
         if not got["ids"]:
             raise NotFoundError(f"no article with id {article_id!r}")
-        meta = got["metadatas"][0] or {}
-        return make_article(
-            got["documents"][0],
-            article_id,
-            title=str(meta.get("title", "")),
-            url=str(meta.get("url", "")),
-            published=str(meta.get("published", "")),
-            source=str(meta.get("source", "")),
-        )
+        return _to_article(article_id, got["documents"][0], got["metadatas"][0])
+
+    def all_articles(self) -> list[Article]:
+        """Every stored article, read in pages rather than one request per article."""
+        got = self._get_all(self.articles, ["documents", "metadatas"])
+        return [_to_article(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
 
     def get_passages(self, article_id: str) -> list[Passage]:
         got = self.passages.get(where={"article_id": article_id}, include=["documents", "metadatas"])
@@ -265,6 +262,18 @@ def _passage_meta(p: Passage) -> dict[str, Any]:
         "title": p.title,
         "url": p.url,
     }
+
+
+def _to_article(article_id: str, raw: str, meta: dict[str, Any] | None) -> Article:
+    meta = meta or {}
+    return make_article(
+        raw,
+        article_id,
+        title=str(meta.get("title", "")),
+        url=str(meta.get("url", "")),
+        published=str(meta.get("published", "")),
+        source=str(meta.get("source", "")),
+    )
 
 
 def _to_passage(pid: str, doc: str, meta: dict[str, Any]) -> Passage:
