@@ -519,6 +519,46 @@ def openai_chat(
 CacheMode = Literal["off", "record", "replay", "auto"]
 
 
+def cache_path(cache_dir: Path, key: str) -> Path:
+    """The replay-cache file of ``key`` (sharded by its first two hex digits)."""
+    return Path(cache_dir) / key[:2] / f"{key}.json"
+
+
+def read_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
+    """A recorded entry, or None; a torn or hand-broken file is a miss (re-recorded in auto mode)."""
+    path = cache_path(cache_dir, key)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_entry(
+    cache_dir: Path,
+    key: str,
+    request: dict[str, Any],
+    response: dict[str, Any],
+    model: str,
+    indent: int | None = 2,
+) -> None:
+    """Record one response atomically (write a temporary file, then rename it into place)."""
+    entry = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "model": model,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "request": request,
+        "response": response,
+    }
+    path = cache_path(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(entry, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 class ReplayCacheChat(BaseChatModel):
     """Wraps a chat model; records responses to JSON files keyed by the request and replays them."""
 
@@ -565,34 +605,14 @@ class ReplayCacheChat(BaseChatModel):
 
     def path_for(self, key: str) -> Path:
         """The cache file of ``key`` (sharded by its first two hex digits)."""
-        return self.cache_dir / key[:2] / f"{key}.json"
+        return cache_path(self.cache_dir, key)
 
     def _read(self, key: str) -> dict[str, Any] | None:
-        path = self.path_for(key)
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None  # a torn or hand-broken file is a miss, re-recorded in auto mode
+        return read_entry(self.cache_dir, key)
 
     def _write(self, key: str, request: dict[str, Any], message: BaseMessage) -> None:
-        entry = {
-            "format": CACHE_FORMAT,
-            "key": key,
-            "model": model_name(self.inner),
-            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "request": request,
-            "response": {
-                "text": message.text,
-                "usage": _scrub(getattr(message, "usage_metadata", None)),
-            },
-        }
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        response = {"text": message.text, "usage": _scrub(getattr(message, "usage_metadata", None))}
+        write_entry(self.cache_dir, key, request, response, model_name(self.inner))
 
     def _lookup(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
