@@ -11,10 +11,12 @@ import typer
 
 from assistant.errors import AssistantError
 from assistant.settings import Settings
+from assistant.support.cli import app as support_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stylebook_app = typer.Typer(help="The editors' style book: preferred spellings and accepted names.")
 app.add_typer(stylebook_app, name="stylebook")
+app.add_typer(support_app, name="support")
 
 
 class State:

@@ -358,7 +358,7 @@ def _format_rejected(exc: Exception) -> bool:
 
 
 @contextmanager
-def _friendly_openai_errors(chat: Any) -> Iterator[None]:
+def friendly_endpoint_errors(base_url: str | None, model: str) -> Iterator[None]:
     """Turn unreachable-server and bad-key errors into LLMErrors that say what to set."""
     import openai
 
@@ -366,7 +366,7 @@ def _friendly_openai_errors(chat: Any) -> Iterator[None]:
         yield
     except openai.APIConnectionError as exc:
         raise LLMError(
-            f"cannot reach the chat endpoint {chat.openai_api_base or 'api.openai.com'}: {exc}",
+            f"cannot reach the chat endpoint {base_url or 'api.openai.com'}: {exc}",
             "Start the server or fix ASSISTANT_LLM__BASE_URL.",
         ) from exc
     except openai.AuthenticationError as exc:
@@ -376,9 +376,13 @@ def _friendly_openai_errors(chat: Any) -> Iterator[None]:
         ) from exc
     except openai.NotFoundError as exc:
         raise LLMError(
-            f"the chat endpoint does not know model {chat.model_name!r} ({exc.status_code})",
+            f"the chat endpoint does not know model {model!r} ({exc.status_code})",
             "Set ASSISTANT_LLM__MODEL to a model the server lists at /v1/models.",
         ) from exc
+
+
+def _friendly_openai_errors(chat: Any) -> Any:
+    return friendly_endpoint_errors(chat.openai_api_base, chat.model_name)
 
 
 # The response_format each endpoint accepted, so only the first call per server probes.

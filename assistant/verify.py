@@ -1225,3 +1225,21 @@ def is_consistent(summary: str, article: str) -> tuple[bool, str]:
     """Whether every summary sentence is supported by an article sentence, with the reason."""
     score, reason = consistency_score(summary, article)
     return score >= CONSISTENCY_THRESHOLD, reason
+
+
+class MissingFacts(NamedTuple):
+    """Numbers/dates and names of a statement that its source does not contain."""
+
+    values: list[str]
+    names: list[str]
+
+
+def missing_facts(statement: str, source: str) -> MissingFacts:
+    """The statement's numbers, dates and names that do not occur anywhere in ``source``."""
+    s_toks = analyse(statement)
+    src_keys = _keys(analyse(source))
+    values = [text for key, text in _values(s_toks).items() if key not in src_keys]
+    words = _word_set(source)
+    src_names = [n for s in _sentences(clean_text(source)) for n in _capitalised_names(s)]
+    names = [n for n in names_in(statement) if not _name_in(n, words, src_names)]
+    return MissingFacts(values, names)
