@@ -362,18 +362,18 @@ def _mean(values: list[float]) -> float:
 
 
 def _sentences(text: str) -> list[str]:
-    from assistant.verify import split_sentences
+    from assistant.verify import sentence_texts
 
-    return [text[a:b].strip() for a, b in split_sentences(text) if text[a:b].strip()]
+    return [s.strip() for s in sentence_texts(text) if s.strip()]
 
 
 def rouge_text(text: str | list[str]) -> str:
     """Spaces around punctuation normalised, one sentence per line (what ROUGE-Lsum splits on)."""
-    from assistant.verify import clean_text
+    from assistant.verify import normalise_text
 
     if isinstance(text, list):
-        return "\n".join(clean_text(str(s)).strip() for s in text if str(s).strip())
-    return "\n".join(_sentences(clean_text(text)))
+        return "\n".join(normalise_text(str(s)).strip() for s in text if str(s).strip())
+    return "\n".join(_sentences(normalise_text(text)))
 
 
 @contextmanager
