@@ -28,12 +28,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.errors import AssistantError, BadInputError, ModelMissingError, ReplayMissError
-from assistant.settings import ChunkSettings, LLMSettings, RetrieveSettings, Settings
+from assistant.settings import CacheMode, ChunkSettings, LLMSettings, RetrieveSettings, Settings
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
 
-CacheMode = Literal["off", "record", "replay", "auto"]
 RESULTS_FORMAT = 1
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
 # Per-item scores where a larger value is worse; every other per-item score is better larger.
