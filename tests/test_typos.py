@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from assistant.evaluate import typo_metrics
 from assistant.stylebook import StyleBook
 from assistant.types import TypoFlag
-from assistant.typos import CorpusNames, find_typos, typo_metrics
+from assistant.typos import CorpusNames, find_typos
 from tests.conftest import SEED, eval_file
 
 
