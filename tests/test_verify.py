@@ -378,6 +378,21 @@ def test_frank_dev_balanced_accuracy() -> None:
     assert m["cv_balanced_accuracy"] >= 0.70, m
 
 
+def test_spelled_out_numbers_match_their_digits() -> None:
+    died = passage("f:0", "f", "Police said 25 people died in the fire on Monday.")
+    r = check_claim("Twenty-five people died in the fire on Monday.", evidence(died))
+    assert r.verdict == "supported", r.reason
+    r = check_claim("Thirty-five people died in the fire on Monday.", evidence(died))
+    assert r.verdict == "contradicted" and "'35' where the evidence says '25'" in r.reason
+    homes = passage("h:0", "h", "The council in Leeds approved 340 new homes on Tuesday.")
+    claim = "The council approved three hundred and forty new homes in Leeds."
+    assert check_claim(claim, evidence(homes)).verdict == "supported"
+    # "hundreds of" is a vague quantity, not the number 100: it never conflicts with a figure.
+    crowd = passage("c:0", "c", "About 300 protesters gathered outside the town hall in Vellmar.")
+    claim = "Hundreds of protesters gathered outside the town hall in Vellmar."
+    assert check_claim(claim, evidence(crowd)).verdict != "contradicted"
+
+
 def test_name_variants() -> None:
     assert (
         check_claim("The driver, John Dupont, survived.", evidence(BUS)).verdict == "contradicted"

@@ -10,6 +10,8 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+from text_to_num import alpha2digit
+
 from assistant.verify.text import fold, normalise_text
 from assistant.verify.words import (
     AMBIGUOUS_MONTHS,
@@ -58,12 +60,26 @@ def _mark_month(m: re.Match) -> str:
     return _MONTH_MARK + m.group(0).lower()
 
 
+# text2num reads "hundreds of" as 100, "tens of thousands" as "10 of 1000" and "four-hundredths" as
+# "400ths": vague quantities and fractions are kept as words, the text between them is converted.
+_VAGUE_NUMBER_RE = re.compile(r"\b((?:hundred|thousand|million|billion|trillion|ten)(?:s|ths?))\b")
+
+
+def number_words_to_digits(text: str) -> str:
+    """Spelled-out numbers as digits ("twenty-five" -> "25", "three hundred and forty" -> "340").
+
+    text2num leaves small lone numbers ("two friends", "one of") as words; ``analyse`` reads those.
+    """
+    parts = _VAGUE_NUMBER_RE.split(text)
+    return "".join(p if i % 2 else alpha2digit(p, "en") for i, p in enumerate(parts) if p)
+
+
 def prepare(text: str) -> str:
-    """Cleaned, folded text with n't, possessives, thousands separators and "per cent" normalised."""
+    """Cleaned, folded text with number words as digits and n't, possessives, thousands separators, "per cent" normalised."""
     t = normalise_text(text)
     if any(c.isupper() for c in t):
         t = _CASED_MONTH_RE.sub(_mark_month, t)
-    t = fold(t)
+    t = number_words_to_digits(fold(t))
     if "'" in t:
         t = t.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
         t = _POSSESSIVE_RE.sub(" ", t)  # "carney's" -> "carney"
