@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from tabulate import tabulate
+
 from assistant.evaluate.results import RunResult
 from assistant.evaluate.tasks.consistency import ConsistencyItem
 from assistant.evaluate.tasks.qa import QAItem
@@ -29,10 +31,15 @@ def _short(text: str, n: int = 90) -> str:
 
 
 def table(columns: Columns, rows: Sequence[Sequence[str]]) -> Lines:
-    """A Markdown (GFM pipe) table; cells are written as given (escape ``|`` first)."""
-    head = "| " + " | ".join(name for name, _ in columns) + " |"
-    rule = "|" + "|".join("---:" if align == "r" else "---" for _, align in columns) + "|"
-    return [head, rule, *("| " + " | ".join(cells) + " |" for cells in rows)]
+    """A Markdown (GFM pipe) table, columns padded; cells are written as given (escape ``|`` first)."""
+    text = tabulate(
+        rows,
+        headers=[name for name, _ in columns],
+        tablefmt="pipe",
+        colalign=["right" if align == "r" else "left" for _, align in columns],
+        disable_numparse=True,  # cells are formatted already ("1.000", "0.20 (5 in 25)")
+    )
+    return text.splitlines()
 
 
 # --------------------------------------------------------------------------- headline tables
@@ -172,10 +179,8 @@ def _latency(run: RunResult) -> Lines:
 
 def _gates(run: RunResult) -> Lines:
     rows = [[f"`{g.gate}`", _f(g.value, 4), "pass" if g.passed else "**FAIL**"] for g in run.gates]
-    lines = ["## Gates", "", *table([("gate", "l"), ("value", "r"), ("result", "l")], rows)]
-    if not run.gates:
-        lines.append("| (none) | | |")
-    return [*lines, ""]
+    rows = rows or [["(none)", "", ""]]
+    return ["## Gates", "", *table([("gate", "l"), ("value", "r"), ("result", "l")], rows), ""]
 
 
 def _baseline(run: RunResult, most: int = 50) -> Lines:
