@@ -91,6 +91,7 @@ class RunResult(BaseModel):
 
     @property
     def failed(self) -> list[GateResult]:
+        """The gates that did not pass."""
         return [g for g in self.gates if not g.passed]
 
     @property

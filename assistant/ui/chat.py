@@ -11,7 +11,6 @@ import gradio as gr
 from assistant.errors import AssistantError
 from assistant.types import Answer, Passage
 from assistant.ui.common import HTML_CSS, esc, friendly_error, log, mark_quote_html, notify
-from assistant.verify import split_sentences
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -62,6 +61,9 @@ def answer_text(answer: Answer) -> str:
     flagged = [v for v in answer.verdicts if v.verdict != "supported"]
     if not flagged:
         return text
+    # The verifier loads spaCy and wordfreq: imported here, on first use, so the app starts fast.
+    from assistant.verify import split_sentences
+
     pending = {id(v): v for v in flagged}
     out: list[str] = []
     last = 0

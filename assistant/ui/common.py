@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
@@ -132,8 +133,6 @@ def mark_quote_html(text: str, quote: str) -> str:
     return f"{esc(text[:start])}<mark>{esc(text[start:end])}</mark>{esc(text[end:])}"
 
 
-def frame(rows: list[list[Any]], columns: list[str]):
+def frame(rows: list[list[Any]], columns: list[str]) -> pd.DataFrame:
     """A table value for gr.Dataframe."""
-    import pandas as pd
-
     return pd.DataFrame(rows, columns=columns)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from assistant.evaluate import RunResult, run_suite
 from assistant.settings import PROJECT_ROOT
 from assistant.ui.common import PROGRESS_TQDM, error_status, frame, ok_status
 
 if TYPE_CHECKING:
+    from assistant.evaluate import RunResult
     from assistant.service import Assistant
 
 DEV_SUITE = PROJECT_ROOT / "eval" / "suites" / "dev.yaml"
@@ -44,6 +44,9 @@ def run_evaluation(
     assistant: Assistant, suite: Path | None = None, out_dir: Path | None = None
 ) -> tuple[str, list[list[str]], str | None]:
     """(status, metric rows, plot path) of the dev suite, LLM calls replayed from the suite's cache."""
+    # The harness loads spaCy, wordfreq and NLTK: imported on the first run, not at app start.
+    from assistant.evaluate import run_suite
+
     suite = suite or DEV_SUITE
     out_dir = out_dir or assistant.settings.data_dir / "eval-out" / time.strftime("%Y%m%d-%H%M%S")
     try:

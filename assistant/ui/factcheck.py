@@ -42,6 +42,7 @@ def _locate(text: str, span_text: str, start: int, end: int) -> tuple[int, int] 
 
 
 def typo_label(flag: TypoFlag) -> str:
+    """The highlight label of a typo flag ("typo → Zelenskyy")."""
     return f"typo → {flag.suggestion}"
 
 
@@ -79,6 +80,7 @@ def highlight_segments(
 
 
 def highlight_colors(segments: Sequence[tuple[str, str | None]]) -> dict[str, str]:
+    """Label -> colour for the highlighted text: verdict colours, and one colour for every typo label."""
     colors = dict(VERDICT_COLORS)
     colors.update(
         {label: TYPO_COLOR for _, label in segments if label and label.startswith("typo")}

@@ -80,6 +80,7 @@ class Claim:
 
     @classmethod
     def of(cls, text: str) -> Claim:
+        """Analyse ``text`` as a claim."""
         toks = analyse(text)
         return cls(text, toks, values_of(toks), names_in(text))
 
@@ -92,6 +93,7 @@ class EvidenceSentence:
 
     @property
     def names(self) -> list[str]:
+        """The sentence's capitalised names."""
         return sentence_names(self.text)
 
 
@@ -104,10 +106,12 @@ class EvidencePassage:
     # Names and raw words are needed only for the few passages a claim aligns with: computed on demand.
     @property
     def words(self) -> set[str]:
+        """The passage's folded words, for name look-ups."""
         return word_set(self.text)
 
     @property
     def names(self) -> list[str]:
+        """The names of all its sentences."""
         return [n for s in self.sentences for n in s.names]
 
 
@@ -134,6 +138,7 @@ class Alignment:
 
     @property
     def sentence(self) -> EvidenceSentence:
+        """The aligned evidence sentence."""
         return self.passage.sentences[self.index]
 
 

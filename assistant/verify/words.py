@@ -7,7 +7,6 @@ import math
 from functools import lru_cache
 
 from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
-from wordfreq import get_frequency_dict
 
 from assistant.errors import AssistantError
 
@@ -132,7 +131,9 @@ def stem(word: str) -> str:
 
 @lru_cache(maxsize=1)
 def frequencies() -> dict[str, float]:
-    """wordfreq's English frequency table, loaded once."""
+    """wordfreq's English frequency table, loaded once (wordfreq itself takes ~1 s to import)."""
+    from wordfreq import get_frequency_dict
+
     return get_frequency_dict("en")
 
 
