@@ -36,7 +36,7 @@ from langchain_core.runnables import RunnableBinding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.errors import LLMError, ModelMissingError, ReplayMissError, StructuredOutputError
-from assistant.settings import Settings
+from assistant.settings import CacheMode, Settings
 
 JSON_SCHEMA_KW = "json_schema"
 CACHE_FORMAT = 1
@@ -519,8 +519,6 @@ def openai_chat(
 
 
 # --------------------------------------------------------------------------- replay cache
-
-CacheMode = Literal["off", "record", "replay", "auto"]
 
 
 def cache_path(cache_dir: Path, key: str) -> Path:

@@ -168,7 +168,7 @@ class Assistant:
         """Name spellings across the stored corpus, cached on disk per store content."""
         from assistant.check import load_corpus_names
 
-        return load_corpus_names(self)
+        return load_corpus_names(self.store, self.settings.data_dir / "corpus-names.json")
 
     def stylebook(self):
         from assistant.stylebook import StyleBook

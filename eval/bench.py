@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -11,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.evaluate.datasets import read_jsonl
+from assistant.evaluate.metrics import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "eval-data" / "summaries-cnndm-dev.jsonl"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
@@ -26,7 +24,7 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
     from assistant.service import Assistant
     from assistant.settings import Settings
 
-    rows = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(DEV)
     articles = []
     for n in range(n_articles):
         row = rows[n % len(rows)]
@@ -102,13 +100,9 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
             search_passages=store.count(),
             search_queries=queries,
             search_p50_ms=round(statistics.median(latencies), 1),
-            search_p95_ms=round(_percentile(latencies, 95), 1),
+            search_p95_ms=round(percentile(latencies, 95), 1),
         )
     return result
-
-
-def _dev_rows() -> list[dict]:
-    return [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
 
 
 def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
@@ -117,7 +111,7 @@ def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
     from assistant.service import Assistant
     from assistant.settings import Settings
 
-    rows = _dev_rows()
+    rows = read_jsonl(DEV)
     target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
     assistant = Assistant(Settings(data_dir=corpus_dir))
     store = assistant.store

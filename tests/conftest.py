@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -18,6 +19,18 @@ SEED = EVAL_DATA / "seed-article-putin-trump.txt"
 EXAMPLES = ROOT / "examples" / "articles"
 
 
+def eval_file(name: str) -> Path:
+    """A dev data file from ../shared/eval-data; a missing one fails the test (never a silent skip)."""
+    path = EVAL_DATA / name
+    if not path.is_file():
+        pytest.fail(
+            f"dev data {path} is missing: the tests need the shared eval data beside the repo "
+            "(../shared/eval-data, as CI lays it out); copy or mount it there",
+            pytrace=False,
+        )
+    return path
+
+
 class CountingEmbedder(HashingEmbedder):
     """HashingEmbedder that records how many texts it embedded."""
 
@@ -31,7 +44,10 @@ class CountingEmbedder(HashingEmbedder):
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Default settings in a temp data dir; a developer's ASSISTANT_* variables never reach a test."""
+    for name in [n for n in os.environ if n.startswith("ASSISTANT_")]:
+        monkeypatch.delenv(name)
     return Settings(data_dir=tmp_path / "data")
 
 

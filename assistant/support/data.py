@@ -30,7 +30,7 @@ class LabelledPair:
 
 def load_pairs(path: Path, split: str | None = None, limit: int | None = None) -> list[LabelledPair]:
     """SummEdits-style (domain, split) or FRANK-style (dataset) rows as LabelledPairs."""
-    from assistant.verify import clean_text
+    from assistant.verify import normalise_text
 
     path = Path(path)
     if not path.is_file():
@@ -48,8 +48,8 @@ def load_pairs(path: Path, split: str | None = None, limit: int | None = None) -
                 id=str(row["id"]),
                 # FRANK's model summaries are lower-cased and tokenised ("has n't"): undo that so the
                 # model reads them as text; sources are cleaned the same way for symmetry.
-                source=clean_text(str(row["article"])),
-                text=clean_text(str(row["summary"])),
+                source=normalise_text(str(row["article"])),
+                text=normalise_text(str(row["summary"])),
                 label=int(row["label"]),
                 domain=str(row.get("domain") or row.get("dataset") or path.stem),
                 split=str(row.get("split") or "dev"),
