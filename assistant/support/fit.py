@@ -8,15 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.support.calibrate import (
-    Calibrated,
-    balanced_accuracy,
-    balanced_weights,
-    best_threshold,
-    data_fingerprint,
-    fit_logistic,
-    roc_auc,
-)
+from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
 from assistant.support.features import all_features
 from assistant.support.logprobs import prompt_fingerprint
@@ -81,7 +74,7 @@ def cross_validate(
         train = [r for r in rows if fold_of[r.pair.group] != k]
         model = _fit(train, features, l2)
         inner = [model.probability(r.features) for r in train]
-        threshold = best_threshold([r.pair.label for r in train], inner)
+        threshold, _ = best_threshold([r.pair.label for r in train], inner)
         for i, r in enumerate(rows):
             if fold_of[r.pair.group] == k:
                 p = model.probability(r.features)
@@ -95,7 +88,7 @@ def metrics(rows: Sequence[Scored], probs: Sequence[float], preds: Sequence[int]
     out = {
         "n": len(rows),
         "roc_auc": round(roc_auc(labels, probs), 4),
-        "balanced_accuracy": round(balanced_accuracy(labels, preds), 4),
+        "balanced_accuracy": round(binary_metrics(labels, preds)["balanced_accuracy"], 4),
         "domains": {},
     }
     for domain in sorted({r.pair.domain for r in rows}):
@@ -104,7 +97,7 @@ def metrics(rows: Sequence[Scored], probs: Sequence[float], preds: Sequence[int]
         out["domains"][domain] = {
             "n": len(idx),
             "roc_auc": round(roc_auc(y, [probs[i] for i in idx]), 4),
-            "balanced_accuracy": round(balanced_accuracy(y, [preds[i] for i in idx]), 4),
+            "balanced_accuracy": round(binary_metrics(y, [preds[i] for i in idx])["balanced_accuracy"], 4),
         }
     return out
 
@@ -122,7 +115,7 @@ def fit(
     labels = [r.pair.label for r in rows]
     probs = [calibrated.probability(r.features) for r in rows]
     # The threshold is the in-sample best of the final model; CV figures are reported beside it.
-    calibrated.threshold = round(best_threshold(labels, probs), 4)
+    calibrated.threshold = round(best_threshold(labels, probs)[0], 4)
     calibrated.model = model_name
     calibrated.prompts = prompt_fingerprint()
     calibrated.data = {
