@@ -351,7 +351,7 @@ def test_evaluation_tab_runs_a_real_suite_and_shows_metrics_gates_and_plot(setti
     suite = write_suite(
         tmp_path,
         ["typos.recall >= 0.5", "consistency.balanced_accuracy >= 1.01"],
-        tasks={"consistency": {"dataset": "labels"}, "typos": {"dataset": "typos"}},
+        tasks={"consistency": {"dataset": "labels", "method": "words"}, "typos": {"dataset": "typos"}},
     )
     out = tmp_path / "out"
     status, rows, image = ui.run_evaluation(

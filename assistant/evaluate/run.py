@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from assistant.embed import Embedder
     from assistant.service import Assistant
+    from assistant.support import SupportScorer
 
 
 def settings_for(
@@ -72,13 +73,19 @@ def _chat_for(settings: Settings, chat: BaseChatModel | None) -> BaseChatModel:
     return ReplayCacheChat(inner=chat, cache_dir=settings.llm_cache_dir, mode=mode)
 
 
-def _run_tasks(assistant: Assistant, suite: Suite, progress: bool) -> dict[str, TaskResult]:
+def _run_tasks(
+    assistant: Assistant, suite: Suite, progress: bool, scorer: SupportScorer | None = None
+) -> dict[str, TaskResult]:
     """Every task of the suite in a fixed order (model tasks first), one progress bar over all items."""
     from tqdm import tqdm
 
     t = suite.tasks
     active = [name for name in Tasks.model_fields if getattr(t, name)]
-    total = sum(count_rows(suite, getattr(t, name).dataset) for name in active)
+    total = sum(
+        count_rows(suite, dataset)
+        for name in active
+        for dataset in getattr(getattr(t, name), "datasets", [getattr(t, name).dataset])
+    )
     done: dict[str, TaskResult] = {}
     with tqdm(
         desc="eval", unit="item", disable=not progress, total=total, dynamic_ncols=True
@@ -93,7 +100,11 @@ def _run_tasks(assistant: Assistant, suite: Suite, progress: bool) -> dict[str, 
         if t.qa:
             done["qa"] = run_qa(assistant, suite, t.qa, stage("qa"))
         if t.consistency:
-            done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"))
+            if scorer is None and t.consistency.method == "support":
+                from assistant.support import support_scorer
+
+                scorer = support_scorer(assistant.settings)
+            done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"), scorer)
         if t.typos:
             done["typos"] = run_typos(suite, t.typos, stage("typos"))
     return done
@@ -148,11 +159,13 @@ def run_suite(
     chat: BaseChatModel | None = None,
     embedder: Embedder | None = None,
     progress: bool = True,
+    scorer: SupportScorer | None = None,
 ) -> RunResult:
     """Run every task of ``suite``, write results.json, report.md (+ PNG) and junit.xml to ``out_dir``.
 
-    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder`` replace the
-    configured ones (tests pass fakes; a given chat is still wrapped in the suite's replay cache).
+    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder``/``scorer``
+    replace the configured ones (tests pass fakes; a given chat is still wrapped in the suite's
+    replay cache).
     """
     from assistant.service import Assistant
 
@@ -166,7 +179,7 @@ def run_suite(
         run_settings = settings_for(suite, Path(tmp), cache, settings)
         wrapped = _chat_for(run_settings, chat) if _needs_llm(suite.tasks) else None
         assistant = Assistant(run_settings, embedder=embedder, chat=wrapped)
-        done = _run_tasks(assistant, suite, progress)
+        done = _run_tasks(assistant, suite, progress, scorer)
     metrics = RunMetrics(**{name: r.metrics for name, r in done.items()})
     latency = {name: r.latency for name, r in done.items()}
     tables = metrics.tables()
