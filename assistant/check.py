@@ -5,16 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
 from assistant.retrieve import Retriever
 from assistant.store import Store
 from assistant.stylebook import StyleBook
-from assistant.types import Article, CheckReport, ClaimResult, TypoFlag
+from assistant.types import Article, CheckReport, ClaimResult, Passage, TypoFlag
 from assistant.typos import CorpusNames, find_typos
 from assistant.verify import check_claim, is_checkworthy, split_sentences
+
+if TYPE_CHECKING:
+    from assistant.support import SupportScorer
 
 log = logging.getLogger(__name__)
 EVIDENCE_K = 5
@@ -104,6 +108,26 @@ def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
     return names
 
 
+def claims_to_support(report: CheckReport) -> list[int]:
+    """Claims the model check scores: those the code found supported (the score may veto them)."""
+    return [i for i, c in enumerate(report.claims) if c.verdict == "supported" and c.evidence]
+
+
+def support_claims(
+    claims: Sequence[ClaimResult], which: Sequence[int], passages: dict[str, Passage], scorer: SupportScorer
+) -> Iterator[tuple[int, ClaimResult]]:
+    """The second stage: each chosen claim's support score against the passages of its evidence."""
+    from assistant.support.verdicts import claim_with_support
+
+    for i in which:
+        claim = claims[i]
+        ids = list(dict.fromkeys(e.passage_id for e in claim.evidence))
+        source = "\n\n".join(passages[pid].text for pid in ids if pid in passages)
+        if not source.strip():
+            continue
+        yield i, claim_with_support(claim, scorer.score(source, claim.text), offset=claim.start)
+
+
 def render_text(report: CheckReport) -> str:
     """Readable report: claims with verdicts and evidence, then typos with suggestions."""
     icon = {"supported": "✓", "contradicted": "✗", "unverified": "?", "unsupported": "⚠"}
@@ -115,6 +139,9 @@ def render_text(report: CheckReport) -> str:
             lines.append(f"      evidence ({e.passage_id}): \"{e.quote}\"")
         if c.judge:
             lines.append(f"      LLM judge: {c.judge}")
+        if c.support is not None:
+            words = ", ".join(repr(s.text.strip()) for s in c.suspect_spans)
+            lines.append(f"      model check: support {c.support:.2f}" + (f"; unlikely: {words}" if words else ""))
     lines += ["", f"Typos and names ({len(report.typos)}):"]
     for t in report.typos:
         lines.append(f"  {t.text!r} → {t.suggestion!r}  [{t.start}-{t.end}] ({t.kind}) {t.reason}")

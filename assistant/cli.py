@@ -190,6 +190,10 @@ def check(
     article_id: Annotated[str | None, typer.Argument(help="Stored article id")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Check a file (not stored)")] = None,
     judge: Annotated[bool | None, typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
+    support: Annotated[
+        bool | None,
+        typer.Option("--support/--no-support", help="Model check of supported claims (second stage; default: settings)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Claims checked against the rest of the corpus, and misspelt names / typos with suggestions."""
@@ -197,7 +201,9 @@ def check(
 
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
-    report = State.assistant().check(article_id=article_id, text=_read_draft(file) if file else None, judge=judge)
+    a = State.assistant()
+    run = a.check_with_support if (a.settings.support.enabled if support is None else support) else a.check
+    report = run(article_id=article_id, text=_read_draft(file) if file else None, judge=judge)
     if as_json:
         _echo_json(report.model_dump())
     else:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.embed import Embedder, default_embedder
 from assistant.errors import AssistantError, BadInputError
@@ -15,7 +16,10 @@ from assistant.ingest import FileResult, iter_files, read_file
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import Store, UpsertStatus
-from assistant.types import Answer, Article, CheckReport, Passage, Summary
+from assistant.types import Answer, Article, CheckReport, ClaimResult, Passage, Summary
+
+if TYPE_CHECKING:
+    from assistant.support import SupportScorer
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +47,17 @@ class IngestReport:
 class Assistant:
     """Entry point shared by the CLI, the web app and the eval harness."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None, chat=None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        chat=None,
+        support: SupportScorer | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
         self._chat = chat
+        self._support = support
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -163,6 +174,37 @@ class Assistant:
             chat=self.chat if use_judge else None,
             exclude=copies,
         )
+
+    def claims_to_support(self, report: CheckReport) -> list[int]:
+        """Indices of the claims the model check (second stage of ``check``) would score."""
+        from assistant.check import claims_to_support
+
+        return claims_to_support(report)
+
+    def support_claims(self, report: CheckReport, which: list[int] | None = None) -> Iterator[tuple[int, ClaimResult]]:
+        """The second stage of a check: (index, claim with its support score), one claim at a time."""
+        from assistant.check import claims_to_support, support_claims
+
+        which = claims_to_support(report) if which is None else which
+        ids = [e.passage_id for i in which for e in report.claims[i].evidence]
+        passages = self.store.get_passages_by_id(list(dict.fromkeys(ids)))
+        yield from support_claims(report.claims, which, passages, self.support_scorer)
+
+    def check_with_support(self, article_id: str | None = None, text: str | None = None, judge: bool | None = None) -> CheckReport:
+        """``check`` followed by its model stage, the claims updated in place."""
+        report = self.check(article_id=article_id, text=text, judge=judge)
+        for i, claim in self.support_claims(report):
+            report.claims[i] = claim
+        return report
+
+    @cached_property
+    def support_scorer(self) -> SupportScorer:
+        """The model-backed support scorer (its calls go through the replay cache like chat calls)."""
+        if self._support is not None:
+            return self._support
+        from assistant.support import support_scorer
+
+        return support_scorer(self.settings)
 
     def corpus_names(self):
         """Name spellings across the stored corpus, cached on disk per store content."""

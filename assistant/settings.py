@@ -65,6 +65,16 @@ class LLMSettings(_Section):
     retries: int = Field(2, ge=0, le=5, description="Re-asks after unparseable structured output")
 
 
+class SupportSettings(_Section):
+    enabled: bool = Field(
+        True,
+        description="Model-backed support scores for summary and answer sentences and claims (a second stage after the code checks)",
+    )
+    source_tokens: int = Field(
+        700, ge=64, description="Longest source window scored against (the weights are fitted with 700)"
+    )
+
+
 class AppSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the web app binds to")
     port: int = Field(7860, description="Port of the web app")
@@ -86,6 +96,7 @@ class Settings(BaseSettings):
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     app: AppSettings = Field(default_factory=AppSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
 
     @property
     def chroma_dir(self) -> Path:

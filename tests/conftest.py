@@ -51,6 +51,17 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
 
+def fake_support_scorer():
+    """A support scorer on the FakeLogprobs model (a word absent from the source is improbable),
+    with fixed one-feature weights: the real scorer's code path, no model."""
+    from assistant.support import SupportScorer
+    from assistant.support.calibrate import Calibrated
+    from assistant.support.logprobs import FakeLogprobs
+
+    weights = Calibrated(features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0)
+    return SupportScorer(FakeLogprobs(), weights)
+
+
 @pytest.fixture
 def embedder() -> CountingEmbedder:
     return CountingEmbedder()

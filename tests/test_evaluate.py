@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from assistant.cli import app
+from tests.conftest import fake_support_scorer
 from assistant.embed import HashingEmbedder
 from assistant.errors import BadInputError, ReplayMissError
 from assistant.evaluate import (
@@ -478,16 +479,6 @@ def test_dev_suite_replays_offline_with_identical_metrics(tmp_path):
     assert metrics[0] == metrics[1]
 
 
-def _fake_scorer():
-    from assistant.support import SupportScorer
-    from assistant.support.calibrate import Calibrated
-    from assistant.support.logprobs import FakeLogprobs
-
-    # The fake makes a word absent from the article improbable; one feature, fixed weights.
-    weights = Calibrated(features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0)
-    return SupportScorer(FakeLogprobs(), weights)
-
-
 def test_consistency_with_the_support_scorer_reports_auc_domains_and_words_beside(tmp_path, data):
     rows = [json.loads(line) for line in (tmp_path / "gold" / "consistency.jsonl").read_text().splitlines()]
     write_jsonl(
@@ -508,7 +499,7 @@ def test_consistency_with_the_support_scorer_reports_auc_domains_and_words_besid
             "edits": {"path": "edits.jsonl", "where": {"split": "test"}},
         },
     )
-    result = run_suite(suite, tmp_path / "out", scorer=_fake_scorer(), progress=False, cache="off")
+    result = run_suite(suite, tmp_path / "out", scorer=fake_support_scorer(), progress=False, cache="off")
     c = result.metrics.consistency
     assert c.method == "support" and c.n == 8  # the evaluation-split row is left out by `where`
     assert set(c.datasets) == {"labels", "edits"}

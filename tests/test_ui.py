@@ -13,6 +13,7 @@ from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import AppSettings, Settings
 from assistant.types import (
+    SuspectSpan,
     Answer,
     AnswerCitation,
     ClaimResult,
@@ -21,7 +22,7 @@ from assistant.types import (
     Summary,
     TypoFlag,
 )
-from tests.conftest import EXAMPLES, SEED
+from tests.conftest import EXAMPLES, SEED, fake_support_scorer
 from tests.test_evaluate import gold_sets, write_suite
 
 XSS = '<script>window.__xss=1;alert(1)</script> and <img src=x onerror="window.__xss=2;alert(2)">'
@@ -29,7 +30,7 @@ XSS = '<script>window.__xss=1;alert(1)</script> and <img src=x onerror="window._
 
 @pytest.fixture
 def app_assistant(settings: Settings) -> Assistant:
-    return Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel())
+    return Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel(), support=fake_support_scorer())
 
 
 def typo(text: str, start: int, suggestion: str) -> TypoFlag:
@@ -327,6 +328,36 @@ def test_run_check_reads_an_html_upload_and_flags_the_misspelt_name(app_assistan
     assert not any(r[1] == "Zeelenskyy" for r in rows)
     _, _, _, status = ui.run_check(app_assistant, "  ", None)
     assert status.startswith("⚠ paste some text")
+
+
+def test_check_streams_the_model_stage_after_the_code_checks(app_assistant):
+    from assistant.ui.factcheck import SUSPECT_LABEL, check_stream
+
+    app_assistant.ingest([EXAMPLES])
+    draft = (
+        "The floating berth has room for 14 boats and cost 380,000 euros in Zorblax.\n\n"
+        "Vellmar city council approved a harbour renewal budget of 42 million euros on Tuesday."
+    )
+    stages = list(check_stream(app_assistant, draft))
+    assert len(stages) >= 2
+    first, last = stages[0], stages[-1]
+    assert "Model check (second stage): 0 of" in first[3]
+    assert all(row[4] == "" for row in first[2] if row[0] == "claim")  # code verdicts first
+    assert "done." in last[3]
+    scored = [row for row in last[2] if row[0] == "claim" and row[4]]
+    assert scored and all(float(row[4].split()[0]) > 0.5 for row in scored)
+    assert "".join(seg for seg, _ in last[1]) == draft
+    # suspect words found by the model check are highlighted inside their claim
+    claim = ClaimResult(
+        text=draft.split("\n")[0], start=0, end=len(draft.split("\n")[0]), verdict="unverified",
+        support=0.2, suspect_spans=[SuspectSpan(start=draft.index("Zorblax"), end=draft.index("Zorblax") + 8,
+                                                text="Zorblax.", pmi=-5.0, expected="Vellmar")],
+    )
+    segments = ui.highlight_segments(draft, [], [claim])
+    assert ("Zorblax.", SUSPECT_LABEL) in segments
+    assert "".join(seg for seg, _ in segments) == draft
+    quiet = list(check_stream(app_assistant, draft, support=False))
+    assert len(quiet) == 1 and "Model check" not in quiet[0][3]
 
 
 def test_summarize_handler_needs_input_and_reports_errors_readably(app_assistant):

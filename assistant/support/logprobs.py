@@ -454,9 +454,9 @@ class FakeLogprobs:
         known = {w.lower() for w in re.findall(r"\w+", source)}
         spans, cond, uncond, best, expected = [], [], [], [], []
         for m in re.finditer(r"\s*\S+", text):
-            word = m.group().strip().strip(".,;:!?\"'").lower()
+            parts = re.findall(r"\w+", m.group().lower())
             spans.append((m.start(), m.end()))
-            hit = not word or word in known
+            hit = all(p in known for p in parts)
             cond.append(-0.5 if hit else -9.0)
             uncond.append(-4.0)
             best.append(-0.5)
