@@ -13,7 +13,6 @@ import yaml
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from tests.conftest import fake_support_scorer
 from assistant.embed import HashingEmbedder
 from assistant.errors import BadInputError, ReplayMissError
 from assistant.evaluate import (
@@ -25,6 +24,7 @@ from assistant.evaluate import (
 )
 from assistant.evaluate.results import RunResult
 from assistant.llm import FakeChatModel
+from tests.conftest import fake_support_scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "assistant"

@@ -13,13 +13,13 @@ from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import AppSettings, Settings
 from assistant.types import (
-    SuspectSpan,
     Answer,
     AnswerCitation,
     ClaimResult,
     Passage,
     SentenceResult,
     Summary,
+    SuspectSpan,
     TypoFlag,
 )
 from tests.conftest import EXAMPLES, SEED, fake_support_scorer
