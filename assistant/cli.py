@@ -162,18 +162,25 @@ def summarize(
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the stored articles")],
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve")] = None,
+    support: Annotated[
+        bool | None,
+        typer.Option("--support/--no-support", help="Model check of the answer's sentences (default: settings)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer from the stored articles with inline numbered citations (streamed)."""
     from assistant.types import Answer
 
+    a = State.assistant()
     answer = None
-    for item in State.assistant().ask_stream(question, k=k):
+    for item in a.ask_stream(question, k=k):
         if isinstance(item, Answer):
             answer = item
         elif not as_json:
             typer.echo(item, nl=False)
     assert answer is not None
+    if a.settings.support.enabled if support is None else support:
+        answer = a.support_answer(answer)
     if as_json:
         _echo_json(answer.model_dump(include={"question", "answer", "citations", "verdicts", "model", "answered"}))
         return
@@ -181,6 +188,8 @@ def ask(
     for v in answer.verdicts:
         if v.verdict != "supported":
             typer.echo(f"  ⚠ unsupported: {v.text}  ({v.reason})")
+        elif v.support is not None:
+            typer.echo(f"  ✓ model check {v.support:.2f}: {v.text}")
     for c in answer.citations:
         typer.echo(f"[{c.n}] {c.passage_id}: \"{c.quote}\"")
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from assistant.llm import model_name
 from assistant.prompts import NO_ANSWER, render
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPassage, SentenceResult
+
+if TYPE_CHECKING:
+    from assistant.support import SupportScorer
 from assistant.verify import best_sentence, split_sentences, verify_citations
 
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
@@ -139,3 +143,24 @@ def answer_stream(
             parts.append(token)
             yield token
     yield build_answer(question, "".join(parts), passages, model_name(chat))
+
+
+def support_answer(answer: Answer, passages: dict[str, Passage], scorer: SupportScorer) -> Answer:
+    """The model check of an answer (second stage): each cited sentence scored against its passages.
+
+    Sentences citing the same passages are scored together, so those passages are read once.
+    """
+    from assistant.support.verdicts import support_sentences
+
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, v in enumerate(answer.verdicts):
+        ids = tuple(dict.fromkeys(c.passage_id for c in v.citations if c.passage_id in passages))
+        if ids:
+            groups.setdefault(ids, []).append(i)
+    verdicts = list(answer.verdicts)
+    for ids, which in groups.items():
+        source = "\n\n".join(passages[pid].text for pid in ids)
+        scored = support_sentences([verdicts[i] for i in which], source, scorer)
+        for i, result in zip(which, scored):
+            verdicts[i] = result
+    return answer.model_copy(update={"verdicts": verdicts})

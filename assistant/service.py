@@ -175,6 +175,15 @@ class Assistant:
             exclude=copies,
         )
 
+    def support_answer(self, answer: Answer) -> Answer:
+        """The model check of an answer's sentences against the passages they cite (second stage)."""
+        from assistant.qa import support_answer
+
+        if not answer.answered or not answer.verdicts:
+            return answer
+        ids = sorted({c.passage_id for v in answer.verdicts for c in v.citations})
+        return support_answer(answer, self.store.get_passages_by_id(ids), self.support_scorer)
+
     def claims_to_support(self, report: CheckReport) -> list[int]:
         """Indices of the claims the model check (second stage of ``check``) would score."""
         from assistant.check import claims_to_support

@@ -116,10 +116,10 @@ def test_flag_rows_put_problems_first_then_text_order():
     )
     rows = ui.flag_rows(report)
     assert [r[1] for r in rows] == ["Zeelenskyy", "Trump met Putin.", "It rained."]
-    assert rows[0] == ["typo (name)", "Zeelenskyy", "Zelenskyy", "", "", "r"]
-    assert rows[1][:4] == ["claim", "Trump met Putin.", "", "✗ contradicted"]
-    assert rows[1][4] == "“Trump met Xi.” (a#p0)"
-    assert rows[1][5] == "name mismatch | LLM judge: supported: same meeting"
+    assert rows[0] == ["typo (name)", "Zeelenskyy", "Zelenskyy", "", "", "", "r"]
+    assert rows[1][:5] == ["claim", "Trump met Putin.", "", "✗ contradicted", ""]
+    assert rows[1][5] == "“Trump met Xi.” (a#p0)"
+    assert rows[1][6] == "name mismatch | LLM judge: supported: same meeting"
 
 
 # ---------------------------------------------------------------- escaping
@@ -242,6 +242,9 @@ def test_chat_stream_streams_then_shows_escaped_verified_answer(app_assistant, t
     )
     assert '<span class="src-n">[1]</span>' in sources and "<mark>" in sources
     assert "&lt;script&gt;" in sources and "<script" not in sources
+    # the model check (second stage) comes after the verified answer, with its score per sentence
+    assert "Model check (second stage) of the answer running" in steps[-2][1]
+    assert "Model check (support per sentence)" in sources and "<li>1.00 About 200 fishermen" in sources
 
 
 def test_chat_stream_says_when_the_articles_do_not_answer(app_assistant):
