@@ -19,27 +19,26 @@ from tests.conftest import EXAMPLES, SEED, free_port
 def chroma_server(tmp_path):
     port = free_port()
     chroma = Path(sys.executable).parent / "chroma"
-    log = open(tmp_path / "chroma.log", "w")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()}")
-                time.sleep(0.3)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with open(tmp_path / "chroma.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(chroma), "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        raise RuntimeError(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()}") from None
+                    time.sleep(0.3)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @pytest.mark.server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -50,7 +51,7 @@ def test_passages_respect_token_budget_and_have_stable_ids():
 def test_overlap_repeats_trailing_sentence():
     article = read_file(SEED)[0]
     passages = split_passages(article, ChunkSettings(max_tokens=60, overlap_tokens=40))
-    shared = sum(1 for a, b in zip(passages, passages[1:]) if a.text.split(". ")[-1][:30] in b.text)
+    shared = sum(1 for a, b in itertools.pairwise(passages) if a.text.split(". ")[-1][:30] in b.text)
     assert shared >= 1
 
 
