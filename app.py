@@ -7,6 +7,7 @@ import sys
 import threading
 
 from assistant.errors import AssistantError
+from assistant.redact import install_log_redaction
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.ui import CSS, create_app, load_auth, max_upload_bytes
@@ -23,6 +24,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    install_log_redaction()  # httpx logs request URLs, which may carry user:password@
     settings = Settings()
     try:
         auth = load_auth(settings)

@@ -14,7 +14,6 @@ from assistant.embed import HashingEmbedder
 from assistant.errors import NotFoundError
 from assistant.ingest import make_article
 from assistant.service import Assistant
-from assistant.settings import Settings
 from assistant.store import Store
 from tests.conftest import ROOT
 
