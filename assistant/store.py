@@ -264,18 +264,14 @@ class Store:
             self._bump({})
             self._load_catalog()
 
-    def _reopen_after_error(self, exc: Exception) -> bool:
-        """A query that hit a stale vector index (a writer that died before publishing) reopens once."""
-        text = str(exc)
-        if self._embedded and "Error finding id" in text:
-            log.warning("Chroma index out of date (%s); reopening the store", text)
-            with self._sync_lock:
-                self._open(fresh=True)
-                self._load_catalog()
-                self._token = self._read_token()
-                self.revision += 1
-            return True
-        return False
+    def _reopen_after_error(self, exc: Exception) -> None:
+        """The vector index is stale though no write was published (a writer died mid-write): reopen."""
+        log.warning("Chroma index out of date (%s); reopening the store", exc)
+        with self._sync_lock:
+            self._open(fresh=True)
+            self._load_catalog()
+            self._token = self._read_token()
+            self.revision += 1
 
     # ------------------------------------------------------------ writing
 
@@ -557,12 +553,18 @@ class Store:
         self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
     ) -> list[list[tuple[Passage, float]]]:
         """``query`` for several vectors in one Chroma call, current generations only."""
-        for attempt in range(2):
+        for attempt in range(3):
+            token = self._token
             try:
                 return self._query_many(vectors, n, exclude_articles, only_article)
-            except Exception as exc:
-                if attempt or not self._reopen_after_error(exc):
+            except (ChromaError, StoreError) as exc:
+                if attempt == 2 or not self._embedded or "Error finding id" not in str(exc):
                     raise
+                # Another process deleted passages while this query ran on the vector index
+                # loaded before: expected, and the token says so; read again (sync reopens).
+                if self._read_token() != token:
+                    continue
+                self._reopen_after_error(exc)
         raise AssertionError("unreachable")
 
     def _query_many(

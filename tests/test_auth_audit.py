@@ -253,3 +253,20 @@ def test_audit_log_is_safe_under_concurrent_threads_and_processes(tmp_path):
     entries = [json.loads(line) for line in lines]  # every line whole
     for who in [f"proc{n}" for n in range(3)] + [f"thread{n}" for n in range(3)]:
         assert [e["target"] for e in entries if e["user"] == who] == [f"article-{i}" for i in range(200)]
+
+
+def test_the_app_reads_role_columns_of_the_auth_file(tmp_path, monkeypatch):
+    """Until the UI enforces roles, a role column must at least not become part of the password."""
+    import types
+
+    import app
+
+    auth = tmp_path / "users.txt"
+    auth.write_text("ana:correct-horse:admin\nben:a:b\n")
+    monkeypatch.setenv("ASSISTANT_APP__AUTH_FILE", str(auth))
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+    launched: dict = {}
+    monkeypatch.setattr(app, "create_app", lambda assistant: types.SimpleNamespace(launch=lambda **kw: launched.update(kw)))
+    monkeypatch.setattr(app, "_warm_up", lambda assistant: None)
+    app.main()
+    assert launched["auth"] == [("ana", "correct-horse"), ("ben", "a:b")]

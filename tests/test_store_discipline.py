@@ -300,7 +300,7 @@ def test_long_lived_reader_follows_another_process_writing_the_embedded_store(se
     reader = Assistant(settings, embedder=HashingEmbedder())
     reader.ingest([src])
     assert reader.retriever.search("council town plan", k=3)
-    names = reader.corpus_names()
+    assert reader.corpus_names() is reader.corpus_names()  # kept in memory while nothing changes
     run_in_process(
         f"""
         src = Path({str(src)!r})
@@ -317,7 +317,7 @@ def test_long_lived_reader_follows_another_process_writing_the_embedded_store(se
     assert reader.retriever.search("Mkombozi", k=1)[0].passage.article_id == "zanzibar"
     assert "zanzibar" in {a.id for a in reader.store.list_articles()}
     assert reader.store.count() == 6
-    assert reader.corpus_names() is not names
+    assert reader.corpus_names().counts["Mkombozi"] == 1
     report = reader.check(text="The Zanzibar ferry Mkombozi sank near the port on Friday, officials said.")
     assert report.claims
     # The reader can write again afterwards, and the other process sees that.
