@@ -507,12 +507,15 @@ class Store:
         passages, so a read that overlapped a switch sees the token change and runs again.
         """
         token = self.sync()
-        for _ in range(5):
+        for _ in range(3):
             got = read()
             if self._read_token() == token:
                 return got
             token = self.sync()
-        return read()
+        # Writers keep switching (a tight loop of small writes): read between two of them.
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            return read()
 
     def get_passages(self, article_id: str) -> list[Passage]:
         out = self._fetch(
@@ -575,16 +578,16 @@ class Store:
     def _query_live(
         self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str], only_article: str | None
     ) -> list[list[tuple[Passage, float]]]:
-        total = self.passages.count()
-        if total == 0 or not self._catalog:
+        if not self._catalog:
             return [[] for _ in range(len(vectors))]
         where: dict[str, Any] | None = None
         if only_article:
             where = {"article_id": only_article}
         elif exclude_articles:
             where = {"article_id": {"$nin": list(exclude_articles)}}
-        # Leftovers of other generations are filtered out after the query: ask for a few more.
-        want = min(total, n + max(8, n // 4))
+        # Leftovers of other generations are filtered out after the query: ask for a few more
+        # (Chroma returns fewer when the collection is smaller, so no count is needed).
+        want = n + max(8, n // 4)
         while True:
             got = self.passages.query(
                 query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
@@ -601,9 +604,9 @@ class Store:
                 rows = [(_to_passage(i, d, m), 1.0 - float(x)) for i, d, m, x, ok in zip(ids, docs, metas, dists, live) if ok]
                 short |= len(rows) < n and len(ids) == want
                 out.append(rows[:n])
-            if not short or want >= total:
+            if not short:
                 return out
-            want = min(total, want * 2)
+            want *= 2
 
     def raw_passages(self, include: Sequence[str] = ("metadatas",)) -> dict[str, list]:
         """Every passage record as stored, whatever its generation (for the doctor)."""
