@@ -94,6 +94,7 @@ def search(
                     "dense_score": h.dense_score,
                     "lexical_score": h.lexical_score,
                     "text": h.passage.text,
+                    "injection": h.passage.injection,
                 }
                 for i, h in enumerate(hits)
             ]
@@ -103,6 +104,8 @@ def search(
         typer.echo("No passages stored yet: run `assistant ingest PATH` first.")
     for i, h in enumerate(hits, 1):
         typer.echo(f"{i}. [{h.score:.4f}] {h.passage.id}  ({h.passage.title})")
+        if h.passage.injection:
+            typer.echo(f"   ⚠ addresses the assistant: {h.passage.injection}")
         typer.echo("   " + h.passage.text.replace("\n", " ")[:300])
 
 

@@ -216,3 +216,20 @@ def test_judge_is_not_asked_about_a_claim_that_addresses_it(newsroom):
     claims = check_mod.check_claims(article, newsroom.retriever, chat=judge)
     assert judge.history == []
     assert all(c.judge is None or c.judge.startswith("not asked") for c in claims)
+
+
+def test_cli_flags_marked_passages_and_refuses_an_empty_folder(tmp_path):
+    from tests.test_cli import run
+
+    data = str(tmp_path / "d")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "hostile.txt").write_text(HOSTILE)
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "notes.docx").write_bytes(b"PK")
+    proc = run("--data-dir", data, "ingest", "--quiet", str(tmp_path / "in"), str(tmp_path / "nothing"), check=False)
+    assert proc.returncode == 1
+    assert f"FAILED {tmp_path / 'nothing'}: folder has no file to ingest" in proc.stderr
+    assert "1 article(s) added" in proc.stdout
+    hits = json.loads(run("--data-dir", data, "search", "mayor resigned", "--json").stdout)
+    assert any("Ignore all previous instructions" in h["injection"] for h in hits)
+    assert "⚠ addresses the assistant" in run("--data-dir", data, "search", "mayor resigned").stdout
