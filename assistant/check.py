@@ -6,19 +6,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from assistant.errors import AssistantError
 from assistant.injection import find_injection, model_view
 from assistant.redact import redact_text
 from assistant.retrieve import Retriever
+from assistant.store import Store
 from assistant.stylebook import StyleBook
 from assistant.types import Article, CheckReport, ClaimResult, ScoredPassage, TypoFlag
 from assistant.typos import CorpusNames, find_typos
 from assistant.verify import check_claim, is_checkworthy, split_sentences
-
-if TYPE_CHECKING:
-    from assistant.service import Assistant
 
 log = logging.getLogger(__name__)
 EVIDENCE_K = 5
@@ -119,11 +117,10 @@ def check_article(
     )
 
 
-def load_corpus_names(assistant: Assistant) -> CorpusNames:
-    """Name counts over the stored articles, cached in the data dir until the corpus changes."""
-    infos = assistant.store.list_articles()
+def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
+    """Name counts over the stored articles, kept in the ``cache`` file until the corpus changes."""
+    infos = store.list_articles()
     fingerprint = hashlib.sha256(json.dumps([(i.id, i.ingested_at) for i in infos]).encode()).hexdigest()[:16]
-    cache = assistant.settings.data_dir / "corpus-names.json"
     if cache.exists():
         try:
             data = json.loads(cache.read_text())
@@ -131,7 +128,7 @@ def load_corpus_names(assistant: Assistant) -> CorpusNames:
                 return CorpusNames.from_json(data["names"])
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable corpus-name cache %s", cache)
-    names = CorpusNames.from_texts(a.text for a in assistant.store.all_articles())
+    names = CorpusNames.from_texts(a.text for a in store.all_articles())
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")

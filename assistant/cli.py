@@ -11,10 +11,12 @@ import typer
 
 from assistant.errors import AssistantError
 from assistant.settings import Settings
+from assistant.support.cli import app as support_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stylebook_app = typer.Typer(help="The editors' style book: preferred spellings and accepted names.")
 app.add_typer(stylebook_app, name="stylebook")
+app.add_typer(support_app, name="support")
 
 
 class State:
@@ -281,12 +283,12 @@ def eval_suite(
     result = run_suite(suite, out, cache=mode, baseline=baseline, settings=State.settings, progress=not quiet)
     for gate in result.gates:
         typer.echo(gate.message, err=not gate.passed)
-    if "baseline" in result.results:
-        b = result.results["baseline"]
-        typer.echo(f"baseline: {b['regressed_items']} of {b['compared_items']} items got worse ({len(b['regressions'])} scores)")
+    if result.baseline is not None:
+        b = result.baseline
+        typer.echo(f"baseline: {b.regressed_items} of {b.compared_items} items got worse ({len(b.regressions)} scores)")
     typer.echo(f"reports: {out / 'results.json'}, {out / 'report.md'}, {out / 'junit.xml'}")
     if result.failed:
-        names = ", ".join(f"{g.gate.expr} (value {g.value:.4f})" if g.value is not None else g.gate.expr for g in result.failed)
+        names = ", ".join(f"{g.gate} (value {g.value:.4f})" if g.value is not None else g.gate for g in result.failed)
         typer.echo(f"FAILED gates: {names}", err=True)
         raise typer.Exit(1)
 

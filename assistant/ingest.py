@@ -64,8 +64,8 @@ def _is_boilerplate(line: str, next_line: str | None, seen: set[str]) -> bool:
     return False
 
 
-def clean_text(raw: str) -> tuple[str, list[int]]:
-    """Drop page boilerplate; return the cleaned text and, per cleaned char, its offset in ``raw``."""
+def strip_boilerplate(raw: str) -> tuple[str, list[int]]:
+    """Drop page boilerplate; return the story text and, per character of it, its offset in ``raw``."""
     lines: list[tuple[int, str]] = []
     pos = 0
     for line in raw.splitlines(keepends=True):
@@ -106,7 +106,7 @@ def make_article(raw: str, article_id: str, title: str = "", url: str = "", publ
     """Build an Article from raw text, removing boilerplate."""
     if not raw.strip():
         raise BadInputError(f"article {article_id!r} has no text")
-    text, offsets = clean_text(raw)
+    text, offsets = strip_boilerplate(raw)
     if not text.strip():
         raise BadInputError(f"article {article_id!r} has only page boilerplate, no story text")
     return Article(

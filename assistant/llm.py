@@ -43,7 +43,7 @@ from assistant.errors import (
     StructuredOutputError,
 )
 from assistant.redact import redact_text, redact_url
-from assistant.settings import Settings
+from assistant.settings import CacheMode, Settings
 
 JSON_SCHEMA_KW = "json_schema"
 CACHE_FORMAT = 1
@@ -385,7 +385,7 @@ def _format_rejected(exc: Exception) -> bool:
 
 
 @contextmanager
-def _friendly_openai_errors(chat: Any) -> Iterator[None]:
+def friendly_endpoint_errors(base_url: str | None, model: str) -> Iterator[None]:
     """Turn unreachable-server and bad-key errors into LLMErrors that say what to set."""
     import openai
 
@@ -393,7 +393,7 @@ def _friendly_openai_errors(chat: Any) -> Iterator[None]:
         yield
     except openai.APIConnectionError as exc:
         # The address may carry user:password@ or ?api_key=: only a masked form is ever shown.
-        where = redact_url(chat.openai_api_base) or "api.openai.com"
+        where = redact_url(base_url) or "api.openai.com"
         raise EndpointError(
             f"cannot reach the chat endpoint {where}: {redact_text(str(exc))}"
         ) from exc
@@ -404,9 +404,13 @@ def _friendly_openai_errors(chat: Any) -> Iterator[None]:
         ) from exc
     except openai.NotFoundError as exc:
         raise LLMError(
-            f"the chat endpoint does not know model {chat.model_name!r} ({exc.status_code})",
+            f"the chat endpoint does not know model {model!r} ({exc.status_code})",
             "Set ASSISTANT_LLM__MODEL to a model the server lists at /v1/models.",
         ) from exc
+
+
+def _friendly_openai_errors(chat: Any) -> Any:
+    return friendly_endpoint_errors(chat.openai_api_base, chat.model_name)
 
 
 # The response_format each endpoint accepted, so only the first call per server probes.
@@ -545,8 +549,6 @@ def openai_chat(
 
 
 # --------------------------------------------------------------------------- replay cache
-
-CacheMode = Literal["off", "record", "replay", "auto"]
 
 
 def cache_path(cache_dir: Path, key: str) -> Path:

@@ -201,7 +201,7 @@ class Assistant:
             if cached is not None and cached[0] == self.store.sync():
                 return cached[1]
             token = self.store.sync()
-            names = load_corpus_names(self)
+            names = load_corpus_names(self.store, self.settings.data_dir / "corpus-names.json")
             self._corpus = (token, names)
             return names
 

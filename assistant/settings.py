@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# How model calls use the replay cache; the one definition the LLM seam and the eval harness share.
+CacheMode = Literal["off", "record", "replay", "auto"]
 
 
 class _Section(BaseModel):
@@ -55,7 +57,7 @@ class LLMSettings(_Section):
     max_tokens: int = Field(512, description="Maximum tokens generated per call")
     n_ctx: int = Field(4096, description="Context window of the local model")
     n_threads: int | None = Field(None, description="CPU threads for the local model (default: all cores)")
-    cache: Literal["off", "record", "replay", "auto"] = Field(
+    cache: CacheMode = Field(
         "off", description="Replay cache: record calls, replay only (miss = error), or auto (replay, else call and record)"
     )
     cache_dir: Path | None = Field(None, description="Replay cache folder (default: <data dir>/llm-cache)")

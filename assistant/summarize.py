@@ -14,8 +14,8 @@ from assistant.settings import Settings
 from assistant.types import Article, Citation, Passage, SentenceResult, Summary
 from assistant.verify import (
     QUOTE_MIN_SCORE,
-    _quote_score,
     best_sentence,
+    quote_score,
     split_sentences,
     verify_citations,
 )
@@ -106,7 +106,7 @@ def repair_citations(sentence: SentenceResult, passages: list[Passage]) -> tuple
     by_id = {p.id: p for p in passages}
     broken = [
         c for c in sentence.citations
-        if c.passage_id in by_id and c.quote.strip() and _quote_score(c.quote, by_id[c.passage_id].text) < QUOTE_MIN_SCORE
+        if c.passage_id in by_id and c.quote.strip() and quote_score(c.quote, by_id[c.passage_id].text) < QUOTE_MIN_SCORE
     ]
     if not sentence.citations or (not broken and all(c.passage_id in by_id for c in sentence.citations)):
         return sentence, ""

@@ -57,6 +57,18 @@ class ScoredPassage(BaseModel):
     lexical_score: float | None = None  # BM25
 
 
+class SuspectSpan(BaseModel):
+    """Words of a sentence that the source makes unlikely (from the support scorer)."""
+
+    start: int = Field(description="character offset: in the sentence, or in the article for claims")
+    end: int
+    text: str
+    pmi: float = Field(
+        description="log p(words | source) - log p(words | no source); negative = the source argues against them"
+    )
+    expected: str = Field("", description="what the model, having read the source, found likeliest there")
+
+
 class Citation(BaseModel):
     passage_id: str
     quote: str = ""
@@ -68,6 +80,8 @@ class SentenceResult(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     verdict: Verdict = "unsupported"
     reason: str = ""
+    support: float | None = Field(None, description="calibrated P(supported) from the support scorer, 0-1")
+    suspect_spans: list[SuspectSpan] = Field(default_factory=list)
 
 
 class Summary(BaseModel):
@@ -94,6 +108,8 @@ class ClaimResult(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     reason: str = ""
     judge: str | None = None
+    support: float | None = Field(None, description="calibrated P(supported by the best evidence), 0-1")
+    suspect_spans: list[SuspectSpan] = Field(default_factory=list)
 
 
 class TypoFlag(BaseModel):

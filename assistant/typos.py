@@ -176,7 +176,7 @@ _SENTENCE_END = frozenset({".", "!", "?", "…", ":", ";"})
 _OPENERS = frozenset({'"', "'", "“", "‘", "(", "[", "-", "–", "—", "•"})
 
 
-def _parse(text: str):
+def parse(text: str):
     """Tokens and entities from the sm pipeline (loaded once by assistant.nlp)."""
     nlp = get_nlp("sm")
     return nlp(text, disable=[p for p in _UNUSED_PIPES if p in nlp.pipe_names])
@@ -186,7 +186,7 @@ def warm_up() -> None:
     """Load the spaCy pipelines, lexicons and codespell table now, so the first check is fast."""
     _lexicon()
     _codespell()
-    _parse("Warm up.")
+    parse("Warm up.")
 
 
 # --------------------------------------------------------------------------- corpus
@@ -419,7 +419,7 @@ def find_typos(
 ) -> list[TypoFlag]:
     """Flag misspelt names, known misspellings, doubled words and style-book variants in ``text``."""
     book = stylebook or StyleBook()
-    doc = _parse(text)
+    doc = parse(text)
     skip = [m.span() for m in _SKIP_RE.finditer(text)]
     flags: list[TypoFlag] = []
     taken: list[tuple[int, int]] = []
@@ -792,41 +792,3 @@ def _score(best: _Candidate, zw: float, others: list[_Candidate], entity: bool) 
     if others and others[0].rank() > best.rank() - 0.5:
         s -= 0.15
     return round(max(0.05, min(0.99, s)), 2)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def typo_metrics(rows: list[dict], flags_per_row: list[list[TypoFlag]]) -> dict:
-    """Recall, precision and false alarms per clean article, as the eval-data README defines them."""
-    n = len(rows)
-    typo_rows = [i for i, r in enumerate(rows) if r.get("typo")]
-    clean_rows = [i for i, r in enumerate(rows) if not r.get("typo")]
-    hits = 0
-    true_flags = 0
-    total_flags = sum(len(f) for f in flags_per_row)
-    missed: list[str] = []
-    for i in typo_rows:
-        r = rows[i]
-        off = r["offset"]
-        good = [
-            f for f in flags_per_row[i] if f.start <= off < f.end and f.suggestion == r["correct"]
-        ]
-        if good:
-            hits += 1
-            true_flags += 1
-        else:
-            missed.append(str(r.get("id", i)))
-    clean_flags = sum(len(flags_per_row[i]) for i in clean_rows)
-    return {
-        "n": n,
-        "n_typo": len(typo_rows),
-        "n_clean": len(clean_rows),
-        "detected": hits,
-        "recall": hits / len(typo_rows) if typo_rows else 0.0,
-        "precision": true_flags / total_flags if total_flags else 0.0,
-        "flags": total_flags,
-        "false_alarms_clean": clean_flags,
-        "false_alarms_per_clean_doc": clean_flags / len(clean_rows) if clean_rows else 0.0,
-        "missed": missed,
-    }

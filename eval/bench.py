@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -11,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.evaluate.datasets import read_jsonl
+from assistant.evaluate.metrics import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "eval-data" / "summaries-cnndm-dev.jsonl"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
@@ -26,7 +24,7 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
     from assistant.service import Assistant
     from assistant.settings import Settings
 
-    rows = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(DEV)
     articles = []
     for n in range(n_articles):
         row = rows[n % len(rows)]
@@ -115,13 +113,9 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
             search_passages=store.count(),
             search_queries=queries,
             search_p50_ms=round(statistics.median(latencies), 1),
-            search_p95_ms=round(_percentile(latencies, 95), 1),
+            search_p95_ms=round(percentile(latencies, 95), 1),
         )
     return result
-
-
-def _dev_rows() -> list[dict]:
-    return [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
 
 
 def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
@@ -130,7 +124,7 @@ def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
     from assistant.service import Assistant
     from assistant.settings import Settings
 
-    rows = _dev_rows()
+    rows = read_jsonl(DEV)
     target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
     assistant = Assistant(Settings(data_dir=corpus_dir))
     store = assistant.store
@@ -219,6 +213,48 @@ def bench_generate(preset: str, repeats: int) -> dict:
         }
 
 
+def bench_support(preset: str, source_tokens: int | None) -> dict:
+    """Support-score a 5-sentence summary of an ~800-word article: cold, then with the article read."""
+    from assistant.models import gguf_path
+    from assistant.settings import Settings
+    from assistant.support.logprobs import LlamaLogprobs
+    from assistant.support.scorer import SOURCE_TOKENS, SupportScorer
+    from assistant.verify import split_sentences
+
+    rows = read_jsonl(DEV)
+    target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
+    article = target["article"]
+    lead = [article[a:b] for a, b in split_sentences(article)][:8]
+    summary = [s for s in target["reference"].split("\n") if s.strip()][:3] + lead[:2]
+    summary = (summary + lead[2:])[:5]
+    edited = [*summary[:4], summary[4].replace(" the ", " a ", 1) + " Officials declined to comment."]
+    engine = LlamaLogprobs(gguf_path(preset, Settings().model_dir))
+    t = time.perf_counter()
+    engine._load()
+    load = time.perf_counter() - t
+    scorer = SupportScorer(engine, source_tokens=source_tokens or SOURCE_TOKENS)
+    t = time.perf_counter()
+    first = scorer.score_many(article, summary)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    scorer.score_many(article, edited)
+    one_edited = time.perf_counter() - t
+    other = lead[2:7]
+    t = time.perf_counter()
+    scorer.score_many(article, other)
+    other_summary = time.perf_counter() - t
+    return {
+        "preset": preset,
+        "article_words": len(article.split()),
+        "source_tokens_budget": scorer.source_tokens,
+        "model_load_s": round(load, 1),
+        "cold_5_sentences_s": round(cold, 1),
+        "cached_one_sentence_edited_s": round(one_edited, 1),
+        "cached_other_5_sentences_s": round(other_summary, 1),
+        "probabilities": [r.probability for r in first],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -233,8 +269,13 @@ def main(argv: list[str] | None = None) -> None:
     gen = sub.add_parser("generate", help="local model: summary latency, tokens/s, time to first token")
     gen.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     gen.add_argument("--repeats", type=int, default=2)
+    sup = sub.add_parser("support", help="support scorer: a 5-sentence summary of an ~800-word article")
+    sup.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
+    sup.add_argument("--source-tokens", type=int, default=None, help="longest source window (default: the scorer's)")
     args = parser.parse_args(argv)
-    if args.what == "ingest":
+    if args.what == "support":
+        result = bench_support(args.preset, args.source_tokens)
+    elif args.what == "ingest":
         result = bench_ingest(args.articles, args.search_passages, args.queries)
     elif args.what == "check":
         result = bench_check(args.articles, args.repeats, args.corpus_dir)

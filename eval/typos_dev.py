@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from assistant.typos import CorpusNames, _parse, find_typos, typo_metrics, warm_up
+from assistant.evaluate.datasets import read_jsonl
+from assistant.evaluate.metrics import is_typo_hit, typo_metrics
+from assistant.evaluate.tasks.typos import leave_one_out
+from assistant.typos import CorpusNames, find_typos, parse, warm_up
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data" / "typos-dev.jsonl"
 
 
-def load_rows(path: Path) -> list[dict]:
-    """Read the JSONL rows."""
-    return [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-
-
 def run(path: Path = DEFAULT_DATA, use_corpus: bool = True, verbose: bool = False) -> dict:
     """Check every row (corpus = the other dev articles) and return the metrics plus timing."""
-    rows = load_rows(path)
-    texts = [r["text"] for r in rows]
-    # Warm the models and lexicons so the timing is per article, not per process.
-    warm_up()
-    flags_per_row = []
-    elapsed = 0.0
-    for i, row in enumerate(rows):
-        # Leave-one-out: the row's own text is never its corpus evidence.
-        corpus = CorpusNames.from_texts(texts[:i] + texts[i + 1 :]) if use_corpus else None
-        t0 = time.perf_counter()
-        flags = find_typos(row["text"], corpus=corpus)
-        elapsed += time.perf_counter() - t0
-        flags_per_row.append(flags)
-        if verbose:
+    rows = read_jsonl(path)
+    times: list[float] = []
+    corpus = "leave-one-out" if use_corpus else "none"
+    flags_per_row = list(leave_one_out([r["text"] for r in rows], corpus, times))
+    if verbose:
+        for row, flags in zip(rows, flags_per_row):
             _show(row, flags)
     metrics = typo_metrics(rows, flags_per_row)
-    metrics["ms_per_article"] = 1000 * elapsed / max(1, len(rows))
+    metrics["ms_per_article"] = sum(times) / max(1, len(rows))
     metrics["corpus"] = "the other dev articles (leave-one-out)" if use_corpus else "none"
     return metrics
 
@@ -46,11 +33,11 @@ def bench(n_articles: int = 1000, repeats: int = 5) -> dict:
     """Time find_typos on the longest dev article with a corpus of ``n_articles`` articles."""
     import random
 
-    rows = load_rows(DEFAULT_DATA)
+    rows = read_jsonl(DEFAULT_DATA)
     texts = [r["text"] for r in rows]
     frank = DEFAULT_DATA.parent / "consistency-frank-dev.jsonl"
     if frank.exists():
-        texts += list({r["article"]: None for r in load_rows(frank)})
+        texts += list({r["article"]: None for r in read_jsonl(frank)})
     rng = random.Random(0)
     # The eval files hold under 200 distinct articles; the rest of the corpus is their text
     # with invented names mixed in, so the name index is as large as a real corpus's.
@@ -70,21 +57,21 @@ def bench(n_articles: int = 1000, repeats: int = 5) -> dict:
     article = max((r["text"] for r in rows if not r.get("typo")), key=lambda t: len(t.split()))
     warm_up()
     find_typos(article, corpus=corpus)  # builds the corpus name index once
-    times, parse = [], []
+    times, parse_times = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         find_typos(article, corpus=corpus)
         times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        _parse(article)
-        parse.append(time.perf_counter() - t0)
+        parse(article)
+        parse_times.append(time.perf_counter() - t0)
     return {
         "articles": n_articles,
         "names": len(corpus),
         "words": len(article.split()),
         "corpus_build_s": build,
         "median_ms": 1000 * sorted(times)[len(times) // 2],
-        "spacy_ms": 1000 * sorted(parse)[len(parse) // 2],
+        "spacy_ms": 1000 * sorted(parse_times)[len(parse_times) // 2],
     }
 
 
@@ -92,9 +79,7 @@ def _show(row: dict, flags: list) -> None:
     label = f"{row['typo']}->{row['correct']}" if row.get("typo") else "clean"
     print(f"--- {row['id'][:8]} {label}")
     for f in flags:
-        hit = (
-            row.get("typo") and f.start <= row["offset"] < f.end and f.suggestion == row["correct"]
-        )
+        hit = row.get("typo") and is_typo_hit(f, row["offset"], row["correct"])
         mark = "HIT " if hit else ("--  " if row.get("typo") else "FA  ")
         print(f"  {mark}{f.kind:7} {f.text!r} -> {f.suggestion!r} [{f.score}] {f.reason}")
 

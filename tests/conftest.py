@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -16,6 +17,18 @@ SHARED = ROOT.parent / "shared"
 EVAL_DATA = SHARED / "eval-data"
 SEED = EVAL_DATA / "seed-article-putin-trump.txt"
 EXAMPLES = ROOT / "examples" / "articles"
+
+
+def eval_file(name: str) -> Path:
+    """A dev data file from ../shared/eval-data; a missing one fails the test (never a silent skip)."""
+    path = EVAL_DATA / name
+    if not path.is_file():
+        pytest.fail(
+            f"dev data {path} is missing: the tests need the shared eval data beside the repo "
+            "(../shared/eval-data, as CI lays it out); copy or mount it there",
+            pytrace=False,
+        )
+    return path
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -33,15 +46,16 @@ class CountingEmbedder(HashingEmbedder):
 @pytest.fixture(autouse=True, scope="session")
 def _default_data_dir(tmp_path_factory):
     """Commands run without --data-dir (e.g. `assistant eval`, which audits the run) write to a temp dir, not ./data."""
-    import os
-
     if "ASSISTANT_DATA_DIR" not in os.environ:
         os.environ["ASSISTANT_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data"))
     yield
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Default settings in a temp data dir; a developer's ASSISTANT_* variables never reach a test."""
+    for name in [n for n in os.environ if n.startswith("ASSISTANT_")]:
+        monkeypatch.delenv(name)
     return Settings(data_dir=tmp_path / "data")
 
 

@@ -33,7 +33,7 @@ def chroma_server(tmp_path):
                     break
                 except OSError:
                     if proc.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()}") from None
+                        raise RuntimeError(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()}")
                     time.sleep(0.3)
             yield port
         finally:

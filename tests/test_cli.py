@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent / "assistant"
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "OPENAI_"))}
-    proc = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=600, check=False)
+    proc = subprocess.run([str(BIN), *args], check=False, capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -55,6 +55,6 @@ def test_tiktoken_works_offline_in_venv(tmp_path):
     # An unreachable proxy makes any download attempt fail fast.
     env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", TMPDIR=str(tmp_path))
     code = "import tiktoken; print(len(tiktoken.get_encoding('cl100k_base').encode('offline newsroom')), tiktoken.get_encoding('o200k_base').n_vocab)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[1] == "200019"

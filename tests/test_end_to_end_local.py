@@ -18,9 +18,7 @@ pytestmark = pytest.mark.slow
 
 def cli(*args: str, env: dict[str, str] | None = None) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "OPENAI_", "ASSISTANT_"))}
-    proc = subprocess.run(
-        [str(BIN), *args], capture_output=True, text=True, env={**base, **(env or {})}, timeout=900, check=False
-    )
+    proc = subprocess.run([str(BIN), *args], check=False, capture_output=True, text=True, env={**base, **(env or {})}, timeout=900)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

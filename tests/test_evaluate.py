@@ -22,6 +22,7 @@ from assistant.evaluate import (
     parse_gate,
     run_suite,
 )
+from assistant.evaluate.results import RunResult
 from assistant.llm import FakeChatModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,15 @@ def good_replies() -> list[str]:
     return [reply(first_sentences(ARTICLES[k], 2)) for k in ARTICLES]
 
 
+def md_rows(report: str) -> list[list[str]]:
+    """The cells of every Markdown table row in ``report`` (rule rows left out)."""
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in report.splitlines()
+        if line.startswith("|") and not set(line) <= set("|-: ")
+    ]
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -69,6 +79,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
+    return gold_sets(tmp_path)
+
+
+def gold_sets(tmp_path: Path) -> Path:
     """Gold sets in the shapes users bring: the summaries use their own field names."""
     folder = tmp_path / "gold"
     folder.mkdir()
@@ -190,12 +204,17 @@ def test_reports_lead3_row_and_field_mapping(tmp_path, data):
     assert m["lead3_rouge1"] > 0.3 and m["lead3_rougeLsum"] > 0.3
     assert set(results["latency"]["summarize"]) == {"n", "latency_p50_ms", "latency_p95_ms"}
     report = (out / "report.md").read_text()
-    assert "| metric | system | Lead-3 |" in report
-    assert "| ROUGE-Lsum |" in report and "![metrics](report.png)" in report
+    rows = md_rows(report)
+    assert ["metric", "system", "Lead-3"] in rows
+    lsum = next(r for r in rows if r[0] == "ROUGE-Lsum")
+    assert lsum[1:] == [f"{m['rougeLsum']:.3f}", f"{m['lead3_rougeLsum']:.3f}"]
+    assert "![metrics](report.png)" in report
     assert "## Worst items" in report
     junit = (out / "junit.xml").read_text()
     assert junit.count("<testcase ") == 2 and "<failure" not in junit
     assert not result.failed
+    # results.json is the typed record itself: it reads back into an equal RunResult.
+    assert RunResult.read(out) == result
 
 
 def test_invalid_citation_and_unsupported_sentence_are_counted(tmp_path, data):
@@ -217,31 +236,28 @@ def test_invalid_citation_and_unsupported_sentence_are_counted(tmp_path, data):
     )
     suite = write_suite(tmp_path, [])
     result = run(suite, tmp_path / "out", [bad, good_replies()[1]], cache="off")
-    m = result.results["metrics"]["summarize"]
-    assert m["citations"] == 4 and m["citation_validity"] == 0.75
-    assert m["support_rate"] == pytest.approx(3 / 4)
-    first = result.results["items"][0]
-    assert first["scores"]["citation_validity"] == 0.5
-    assert [c["valid"] for s in first["output"]["sentences"] for c in s["citations"]] == [
-        True,
-        False,
-    ]
+    m = result.metrics.summarize
+    assert m.citations == 4 and m.citation_validity == 0.75
+    assert m.support_rate == pytest.approx(3 / 4)
+    first = result.items[0]
+    assert first.scores.citation_validity == 0.5
+    assert [c.valid for s in first.output.sentences for c in s.citations] == [True, False]
 
 
 def test_failing_gate_names_gate_and_value_in_junit(tmp_path, data):
     suite = write_suite(tmp_path, ["summarize.rougeLsum >= 0.3", "summarize.rouge2 >= 0.99"])
     result = run(suite, tmp_path / "out", good_replies(), cache="off")
-    assert [g.gate.expr for g in result.failed] == ["summarize.rouge2 >= 0.99"]
+    assert [g.gate for g in result.failed] == ["summarize.rouge2 >= 0.99"]
     junit = (tmp_path / "out" / "junit.xml").read_text()
     assert junit.count("<testcase ") == 2 and junit.count("<failure ") == 1
-    value = result.results["metrics"]["summarize"]["rouge2"]
+    value = result.metrics.summarize.rouge2
     assert f"summarize.rouge2 &gt;= 0.99 FAILED: summarize.rouge2 = {value:.4f}" in junit
     assert "**FAIL**" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_cli_exit_code_names_failing_gate(tmp_path, data):
     # Consistency and typos need no chat model, so the real command runs them as CI would.
-    tasks = {"consistency": {"dataset": "labels"}, "typos": {"dataset": "typos"}}
+    tasks = {"consistency": {"dataset": "labels", "method": "words"}, "typos": {"dataset": "typos"}}
     ok = write_suite(
         tmp_path, ["consistency.balanced_accuracy >= 0.75", "typos.recall >= 1.0"], tasks=tasks
     )
@@ -281,8 +297,8 @@ def test_gate_on_missing_metric_fails_and_bad_gate_is_rejected(tmp_path, data):
 def test_gate_against_another_metric(tmp_path, data):
     suite = write_suite(tmp_path, ["summarize.rouge1 >= summarize.lead3_rouge1"])
     result = run(suite, tmp_path / "out", good_replies(), cache="off")
-    m = result.results["metrics"]["summarize"]
-    assert bool(result.failed) == (m["rouge1"] < m["lead3_rouge1"])
+    m = result.metrics.summarize
+    assert bool(result.failed) == (m.rouge1 < m.lead3_rouge1)
     assert "summarize.lead3_rouge1 =" in result.gates[0].message
 
 
@@ -296,18 +312,18 @@ def test_baseline_lists_items_that_got_worse(tmp_path, data):
     result = run(
         suite, tmp_path / "after", worse, cache="off", baseline=tmp_path / "before" / "results.json"
     )
-    b = result.results["baseline"]
-    assert b["compared_items"] == 2 and b["regressed_items"] == 1
-    regressed = {(r["id"], r["score"]) for r in b["regressions"]}
+    b = result.baseline
+    assert b.compared_items == 2 and b.regressed_items == 1
+    regressed = {(r.id, r.score) for r in b.regressions}
     assert ("kilmarnock", "rougeLsum") in regressed and not any(
         i == "harbour" for i, _ in regressed
     )
-    assert all(r["delta"] < 0 for r in b["regressions"])
-    assert "summarize.rougeLsum" in b["metric_deltas"]
+    assert all(r.delta < 0 for r in b.regressions)
+    assert "summarize.rougeLsum" in b.metric_deltas
     report = (tmp_path / "after" / "report.md").read_text()
     assert (
         "## Compared with baseline" in report
-        and "| summarize | `kilmarnock` | rougeLsum |" in report
+        and ["summarize", "`kilmarnock`", "rougeLsum"] in [r[:3] for r in md_rows(report)]
     )
 
 
@@ -316,7 +332,7 @@ def test_record_then_replay_gives_identical_metrics_and_miss_is_clear(tmp_path, 
     recorded = run(suite, tmp_path / "rec", good_replies(), cache="record")
     cache = tmp_path / "gold" / "cache"
     assert len(list(cache.rglob("*.json"))) == 2
-    assert recorded.results["run"]["cache"] == {
+    assert recorded.run.cache.model_dump() == {
         "mode": "record",
         "dir": "cache",
         "hits": 0,
@@ -324,10 +340,10 @@ def test_record_then_replay_gives_identical_metrics_and_miss_is_clear(tmp_path, 
     }
     # An empty fake proves nothing reaches the model in replay mode.
     replayed = run(suite, tmp_path / "rep", [], cache="replay")
-    assert replayed.results["metrics"] == recorded.results["metrics"]
-    assert replayed.results["run"]["cache"]["hits"] == 2
-    strip = lambda items: [{k: v for k, v in i.items() if k != "latency_ms"} for i in items]
-    assert strip(replayed.results["items"]) == strip(recorded.results["items"])
+    assert replayed.metrics == recorded.metrics
+    assert replayed.run.cache.hits == 2
+    strip = lambda items: [i.model_dump(exclude={"latency_ms"}) for i in items]
+    assert strip(replayed.items) == strip(recorded.items)
 
     rows = (tmp_path / "gold" / "news.jsonl").read_text().splitlines()
     changed = json.loads(rows[1])
@@ -353,7 +369,7 @@ def test_dataset_errors_name_the_field_and_the_fix(tmp_path, data):
             write_suite(
                 tmp_path,
                 [],
-                tasks={"consistency": {"dataset": "labels"}},
+                tasks={"consistency": {"dataset": "labels", "method": "words"}},
                 datasets={"news": {"path": "news.jsonl"}},
             )
         )
@@ -372,7 +388,7 @@ def test_limit_takes_the_first_rows(tmp_path, data):
         },
     )
     result = run(suite, tmp_path / "out", good_replies()[:1], cache="off")
-    assert [i["id"] for i in result.results["items"]] == ["kilmarnock"]
+    assert [i.id for i in result.items] == ["kilmarnock"]
 
 
 def test_qa_answer_and_citation(tmp_path, data):
@@ -417,15 +433,11 @@ def test_qa_answer_and_citation(tmp_path, data):
         cache="off",
         progress=False,
     )
-    items = {i["id"]: i for i in result.results["items"]}
-    assert (
-        items["q1"]["scores"]["contains_answer"] == 1.0
-        and items["q1"]["scores"]["citation_hit"] == 1.0
-    )
-    assert items["q2"]["scores"]["contains_answer"] == 0.0 and items["q2"]["output"][
-        "cited_articles"
-    ] == ["kilmarnock"]
-    assert result.results["metrics"]["qa"]["answer_accuracy"] == 0.5
+    items = {i.id: i for i in result.items}
+    assert items["q1"].scores.contains_answer == 1.0 and items["q1"].scores.citation_hit == 1.0
+    assert items["q2"].scores.contains_answer == 0.0
+    assert items["q2"].output.cited_articles == ["kilmarnock"]
+    assert result.metrics.qa.answer_accuracy == 0.5
     assert not result.failed
 
 
@@ -464,3 +476,68 @@ def test_dev_suite_replays_offline_with_identical_metrics(tmp_path):
         assert results["run"]["cache"]["misses"] == 0
         metrics.append(results["metrics"])
     assert metrics[0] == metrics[1]
+
+
+def _fake_scorer():
+    from assistant.support import SupportScorer
+    from assistant.support.calibrate import Calibrated
+    from assistant.support.logprobs import FakeLogprobs
+
+    # The fake makes a word absent from the article improbable; one feature, fixed weights.
+    weights = Calibrated(features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0)
+    return SupportScorer(FakeLogprobs(), weights)
+
+
+def test_consistency_with_the_support_scorer_reports_auc_domains_and_words_beside(tmp_path, data):
+    rows = [json.loads(line) for line in (tmp_path / "gold" / "consistency.jsonl").read_text().splitlines()]
+    write_jsonl(
+        tmp_path / "gold" / "edits.jsonl",
+        [{**r, "id": f"e{i}", "domain": "news" if i % 2 else "memo", "split": "test"} for i, r in enumerate(rows)]
+        + [{**rows[0], "id": "fit-row", "domain": "news", "split": "evaluation"}],
+    )
+    suite = write_suite(
+        tmp_path,
+        [
+            "consistency.datasets.edits.roc_auc >= 0.7",
+            "consistency.min_domain_roc_auc >= 0.5",
+            "consistency.datasets.labels.balanced_accuracy >= 0.5",
+        ],
+        tasks={"consistency": {"datasets": ["labels", "edits"], "fit_sets": ["labels"], "bootstrap": 50}},
+        datasets={
+            "labels": {"path": "consistency.jsonl"},
+            "edits": {"path": "edits.jsonl", "where": {"split": "test"}},
+        },
+    )
+    result = run_suite(suite, tmp_path / "out", scorer=_fake_scorer(), progress=False, cache="off")
+    c = result.metrics.consistency
+    assert c.method == "support" and c.n == 8  # the evaluation-split row is left out by `where`
+    assert set(c.datasets) == {"labels", "edits"}
+    assert c.datasets["labels"].in_fit_set and not c.datasets["edits"].in_fit_set
+    assert set(c.datasets["edits"].domains) == {"news", "memo"}
+    assert c.words_roc_auc is not None and c.roc_auc is not None
+    items = [i for i in result.items if i.task == "consistency"]
+    c3 = next(i for i in items if i.id == "c3")  # "90 new floating berths": 90 is not in the article
+    assert c3.output.predicted == 0 and c3.output.suspects == ["90"]
+    assert c3.output.probability is not None and c3.output.probability < 0.5
+    assert not result.failed, [g.message for g in result.gates]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "calibrated support scorer" in report and "edits / news" in report and "in-sample" in report
+
+
+def test_support_method_without_weights_is_a_clear_error(tmp_path, data):
+    from assistant.support import SupportScorer
+    from assistant.support.logprobs import FakeLogprobs
+
+    suite = write_suite(tmp_path, [], tasks={"consistency": {"dataset": "labels"}})
+    with pytest.raises(BadInputError, match="support weights") as err:
+        run_suite(suite, tmp_path / "out", scorer=SupportScorer(FakeLogprobs(), None), progress=False)
+    assert "assistant support fit" in err.value.help
+
+
+def test_every_takes_a_fixed_subset(tmp_path, data):
+    suite = write_suite(
+        tmp_path, [], tasks={"consistency": {"dataset": "labels", "method": "words"}},
+        datasets={"labels": {"path": "consistency.jsonl", "every": 2}},
+    )
+    result = run_suite(suite, tmp_path / "out", progress=False)
+    assert [i.id for i in result.items] == ["c1", "c3"]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from assistant.errors import BadInputError
-from assistant.ingest import clean_text, html_to_text, read_file, split_passages
+from assistant.ingest import html_to_text, read_file, split_passages, strip_boilerplate
 from assistant.settings import ChunkSettings, IngestSettings
 from assistant.tokens import count_tokens
 from tests.conftest import SEED
@@ -16,7 +16,7 @@ from tests.conftest import SEED
 
 def test_seed_boilerplate_removed_and_offsets_map_back():
     raw = SEED.read_text()
-    text, offsets = clean_text(raw)
+    text, offsets = strip_boilerplate(raw)
     assert "Updated on:" not in text
     assert "Photo: PTI" not in text
     assert "Curated by" not in text
@@ -160,16 +160,16 @@ def _tiny_pdf(text: str) -> bytes:
     ],
 )
 def test_story_lines_that_look_like_furniture_are_kept(line):
-    text, _ = clean_text(f"Headline\n\n{line}\n\nAnother paragraph.\n")
+    text, _ = strip_boilerplate(f"Headline\n\n{line}\n\nAnother paragraph.\n")
     assert line in text
 
 
 def test_furniture_lines_are_dropped():
     raw = "Headline\nBy Jane Doe and Li Wei, Reuters\nUpdated: 12 May 2026 10:04\nPublished on 3 March\nAdvertisement\nAlso read: Other story\nBody sentence here."
-    text, _ = clean_text(raw)
+    text, _ = strip_boilerplate(raw)
     assert text == "Headline\n\nBody sentence here."
 
 
 def test_repeated_sentence_is_kept_twice():
     raw = "Headline\n\nThe mayor resigned.\n\nQuote box\n\nThe mayor resigned.\n"
-    assert clean_text(raw)[0].count("The mayor resigned.") == 2
+    assert strip_boilerplate(raw)[0].count("The mayor resigned.") == 2

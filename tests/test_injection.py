@@ -13,7 +13,7 @@ from assistant import summarize as summarize_mod
 from assistant.injection import WITHHELD, find_injection, model_view
 from assistant.llm import FakeChatModel
 from assistant.service import Assistant
-from tests.conftest import EVAL_DATA, EXAMPLES
+from tests.conftest import EXAMPLES, eval_file
 
 HOSTILE = (
     "Council news\n\n"
@@ -65,7 +65,7 @@ def test_news_prose_is_not_taken_for_an_attack(text):
 def test_no_article_of_the_dev_data_or_the_sample_corpus_is_marked():
     texts = [p.read_text() for p in EXAMPLES.iterdir()]
     for name in ("summaries-cnndm-dev.jsonl", "typos-dev.jsonl", "consistency-frank-dev.jsonl"):
-        texts += [json.loads(line).get("article") or json.loads(line)["text"] for line in (EVAL_DATA / name).open()]
+        texts += [json.loads(line).get("article") or json.loads(line)["text"] for line in eval_file(name).open()]
     assert len(texts) > 300
     assert [t[:80] for t in texts if find_injection(t)] == []
 

@@ -60,6 +60,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
                 "2048",
                 "--n_threads",
                 str(os.cpu_count() or 1),
+                # prompt log-probabilities (echo) for the support scorer need every token's logits
+                "--logits_all",
+                "true",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -136,3 +139,24 @@ def test_json_schema_through_the_server(chat) -> None:
         retries=1,
     )
     assert result.capital == "Paris"
+
+
+SOURCE = (
+    "The harbour council met on Tuesday. It approved the new ferry terminal by 19 votes to 12. "
+    "The terminal will cost 40 million euros and open in 2027."
+)
+
+
+def test_support_logprobs_through_the_server(server: tuple[str, str]) -> None:
+    from assistant.support.logprobs import OpenAILogprobs
+
+    base_url, model = server
+    scorer = OpenAILogprobs(base_url, None, model)
+    good = scorer.score(SOURCE, "The terminal will cost 40 million euros.")
+    bad = scorer.score(SOURCE, "The terminal will cost 95 million euros.")
+    for scores in (good, bad):
+        assert len(scores.cond) == len(scores.uncond) == len(scores.spans) > 4
+        assert "".join(scores.text[a:b] for a, b in scores.spans) == scores.text
+    # the source makes "40" likely and "95" unlikely
+    assert bad.pmi.min() < good.pmi.min() - 1.0
+    assert isinstance(scorer.judge(SOURCE, "The terminal will cost 40 million euros."), float)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from assistant.evaluate import typo_metrics
 from assistant.stylebook import StyleBook
 from assistant.types import TypoFlag
-from assistant.typos import CorpusNames, find_typos, typo_metrics
-
-EVAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data"
-SEED = EVAL_DATA / "seed-article-putin-trump.txt"
-needs_eval_data = pytest.mark.skipif(not EVAL_DATA.exists(), reason="shared eval data not mounted")
+from assistant.typos import CorpusNames, find_typos
+from tests.conftest import SEED, eval_file
 
 
 def _offsets_ok(text: str, flags: list[TypoFlag]) -> None:
@@ -21,9 +18,8 @@ def _offsets_ok(text: str, flags: list[TypoFlag]) -> None:
         assert text[f.start : f.end] == f.text
 
 
-@needs_eval_data
 def test_seed_article_flags_zeelenskyy_and_nothing_correct() -> None:
-    text = SEED.read_text(encoding="utf-8")
+    text = eval_file(SEED.name).read_text(encoding="utf-8")
     flags = find_typos(text)
     _offsets_ok(text, flags)
     zel = [f for f in flags if f.text == "Zeelenskyy"]
@@ -161,11 +157,10 @@ def test_typo_metrics_follows_the_readme() -> None:
 
 
 @pytest.mark.slow
-@needs_eval_data
 def test_typos_dev_recall_and_false_alarms() -> None:
     from eval.typos_dev import run
 
-    m = run(EVAL_DATA / "typos-dev.jsonl")
+    m = run(eval_file("typos-dev.jsonl"))
     assert m["n"] == 75 and m["n_clean"] == 25
     assert m["recall"] >= 0.90, m
     assert m["false_alarms_per_clean_doc"] <= 0.2, m

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
 import gradio as gr
 import pytest
 
 from assistant import ui
 from assistant.embed import HashingEmbedder
 from assistant.errors import BadInputError, NotFoundError
+from assistant.evaluate import RunResult
+from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import AppSettings, Settings
 from assistant.types import (
@@ -22,23 +22,13 @@ from assistant.types import (
     TypoFlag,
 )
 from tests.conftest import EXAMPLES, SEED
-
-try:
-    from assistant.llm import FakeChatModel
-except ImportError:  # assistant.llm is written by another engineer
-    FakeChatModel = None
-
-needs_fake = pytest.mark.skipif(
-    FakeChatModel is None, reason="assistant.llm.FakeChatModel is not available yet"
-)
+from tests.test_evaluate import gold_sets, write_suite
 
 XSS = '<script>window.__xss=1;alert(1)</script> and <img src=x onerror="window.__xss=2;alert(2)">'
 
 
 @pytest.fixture
 def app_assistant(settings: Settings) -> Assistant:
-    if FakeChatModel is None:
-        pytest.skip("assistant.llm.FakeChatModel is not available yet")
     return Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel())
 
 
@@ -229,7 +219,6 @@ def test_find_quote_tolerates_case_and_spacing():
 # ---------------------------------------------------------------- handlers over a real store
 
 
-@needs_fake
 def test_chat_stream_streams_then_shows_escaped_verified_answer(app_assistant, tmp_path):
     article = tmp_path / "xss-harbour.txt"
     article.write_text(
@@ -254,7 +243,6 @@ def test_chat_stream_streams_then_shows_escaped_verified_answer(app_assistant, t
     assert "&lt;script&gt;" in sources and "<script" not in sources
 
 
-@needs_fake
 def test_chat_stream_says_when_the_articles_do_not_answer(app_assistant):
     app_assistant.ingest([EXAMPLES / "harbour-vote.txt"])
     # Either no passage is relevant (no model call) or the model says so itself.
@@ -266,7 +254,6 @@ def test_chat_stream_says_when_the_articles_do_not_answer(app_assistant):
     assert "do not answer" in sources and "<mark>" not in sources
 
 
-@needs_fake
 def test_chat_stream_shows_readable_error_without_traceback(app_assistant):
     messages, sources = list(ui.chat_stream(app_assistant, "   ", []))[-1]
     assert messages == [] and sources == ui.NO_SOURCES
@@ -286,7 +273,6 @@ def test_chat_stream_shows_readable_error_without_traceback(app_assistant):
     )
 
 
-@needs_fake
 def test_library_upload_reports_each_bad_file_with_its_reason(app_assistant, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"")
@@ -314,7 +300,6 @@ def test_library_upload_reports_each_bad_file_with_its_reason(app_assistant, tmp
     assert ui.articles_rows(app_assistant) == []
 
 
-@needs_fake
 def test_uploads_over_the_size_limit_are_refused_with_a_clear_message(app_assistant, tmp_path):
     big = tmp_path / "big.txt"
     big.write_text("word " * 5000)
@@ -328,7 +313,6 @@ def test_uploads_over_the_size_limit_are_refused_with_a_clear_message(app_assist
         ui.read_text_upload(big, 0.01)
 
 
-@needs_fake
 def test_run_check_reads_an_html_upload_and_flags_the_misspelt_name(app_assistant, tmp_path):
     page = tmp_path / "seed.html"
     page.write_text(f"<html><body><script>alert(1)</script><p>{SEED.read_text()}</p></body></html>")
@@ -345,7 +329,6 @@ def test_run_check_reads_an_html_upload_and_flags_the_misspelt_name(app_assistan
     assert status.startswith("⚠ paste some text")
 
 
-@needs_fake
 def test_summarize_handler_needs_input_and_reports_errors_readably(app_assistant):
     html_out, status = ui.run_summarize(app_assistant, None, "", 3)
     assert html_out == "" and status.startswith("⚠ choose a stored article")
@@ -353,7 +336,6 @@ def test_summarize_handler_needs_input_and_reports_errors_readably(app_assistant
     assert "no article with id" in status and "assistant list" in status
 
 
-@needs_fake
 def test_create_app_builds_blocks_with_the_configured_queue(settings):
     settings = settings.model_copy(update={"app": AppSettings(concurrency=3)})
     demo = ui.create_app(Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel()))
@@ -364,49 +346,36 @@ def test_create_app_builds_blocks_with_the_configured_queue(settings):
     assert {"ask", "summarize", "check", "ingest", "delete_article", "evaluate"} <= names
 
 
-def test_evaluation_tab_reports_a_missing_harness(settings, monkeypatch):
-    monkeypatch.setitem(sys.modules, "assistant.evaluate", None)  # import raises ImportError
-    status, rows, image = ui.run_evaluation(Assistant(settings, embedder=HashingEmbedder()))
-    assert "not installed yet" in status and rows == [] and image is None
-
-
-def test_evaluation_tab_shows_metrics_gates_and_the_report_plot(settings, monkeypatch, tmp_path):
-    pytest.importorskip("assistant.evaluate")
-    seen = {}
-
-    class Run:  # the shape of assistant.evaluate.RunResult
-        def __init__(self, results, out_dir):
-            self.results, self.out_dir = results, out_dir
-
-    def fake_run_suite(suite, out_dir, cache=None, settings=None, embedder=None, progress=True):
-        seen.update(suite=suite, cache=cache)
-        out_dir.mkdir(parents=True)
-        (out_dir / "report.png").write_bytes(b"png")
-        results = {
-            "metrics": {"typos": {"recall": 0.91234}},
-            "latency": {"typos": {"p50_ms": 12.0}},
-            "gates": [{"gate": "typos.recall >= 0.95", "passed": False, "message": "0.91 < 0.95"}],
-        }
-        return Run(results, out_dir)
-
-    monkeypatch.setattr("assistant.evaluate.run_suite", fake_run_suite)
+def test_evaluation_tab_runs_a_real_suite_and_shows_metrics_gates_and_plot(settings, tmp_path):
+    gold_sets(tmp_path)
+    suite = write_suite(
+        tmp_path,
+        ["typos.recall >= 0.5", "consistency.balanced_accuracy >= 1.01"],
+        tasks={"consistency": {"dataset": "labels", "method": "words"}, "typos": {"dataset": "typos"}},
+    )
+    out = tmp_path / "out"
     status, rows, image = ui.run_evaluation(
-        Assistant(settings, embedder=HashingEmbedder()), out_dir=tmp_path / "out"
+        Assistant(settings, embedder=HashingEmbedder()), suite=suite, out_dir=out
     )
-    assert seen == {"suite": ui.DEV_SUITE, "cache": "replay"}
-    assert rows == [
-        ["typos.recall", "0.9123"],
-        ["latency.typos.p50_ms", "12"],
-        ["gate typos.recall >= 0.95", "FAILED: 0.91 < 0.95"],
-    ]
-    assert "1 gate(s) failed" in status and image == str(tmp_path / "out" / "report.png")
+    run = RunResult.read(out)  # the same run, as the CLI and CI read it
+    values = dict(rows)
+    assert values["typos.recall"] == f"{run.metrics.typos.recall:.4g}"
+    assert values["consistency.n"] == "4" and values["typos.corpus"] == "leave-one-out"
+    p50 = run.latency["typos"].latency_p50_ms
+    assert values["latency.typos.latency_p50_ms"] == f"{p50:.4g}"
+    assert values["gate typos.recall >= 0.5"] == "passed"
+    assert values["gate consistency.balanced_accuracy >= 1.01"].startswith("FAILED: gate ")
+    assert "1 gate(s) failed" in status and str(out) in status
+    assert image == str(out / "report.png")
 
 
-def test_metric_rows_flatten_nested_results():
-    rows = ui.metric_rows(
-        {"metrics": {"rouge": {"r1": 0.41234, "r2": 0.18}, "n": 75, "note": "ok"}}
+def test_evaluation_tab_reports_a_broken_suite_readably(settings, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndatasets: {}\ntasks: {}\ngates: [nonsense]\n")
+    status, rows, image = ui.run_evaluation(
+        Assistant(settings, embedder=HashingEmbedder()), suite=bad, out_dir=tmp_path / "out"
     )
-    assert rows == [["rouge.r1", "0.4123"], ["rouge.r2", "0.18"], ["n", "75"], ["note", "ok"]]
+    assert status.startswith("⚠ gate 'nonsense' is not") and rows == [] and image is None
 
 
 # ---------------------------------------------------------------- login
@@ -449,5 +418,3 @@ def test_friendly_error_never_shows_internals(caplog):
         message = ui.friendly_error(ValueError("boom internals"), "the summary")
     assert message == "Something went wrong during the summary. The details are in the server log."
     assert "boom internals" in caplog.text
-    missing = ModuleNotFoundError("x", name="assistant.evaluate")
-    assert "not installed yet" in ui.friendly_error(missing)

@@ -1,0 +1,199 @@
+"""Running a suite: its settings, the chat model behind the replay cache, the tasks, gates and reports."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assistant.evaluate.baseline import compare_baseline, read_baseline
+from assistant.evaluate.datasets import count_rows
+from assistant.evaluate.gates import evaluate_gates
+from assistant.evaluate.report import write_reports
+from assistant.evaluate.results import (
+    CacheInfo,
+    DatasetInfo,
+    LLMInfo,
+    RunInfo,
+    RunMetrics,
+    RunResult,
+    SuiteInfo,
+)
+from assistant.evaluate.suite import Suite, Tasks, load_suite
+from assistant.evaluate.tasks.common import TaskResult, Tick
+from assistant.evaluate.tasks.consistency import run_consistency
+from assistant.evaluate.tasks.qa import run_qa
+from assistant.evaluate.tasks.summarize import run_summarize
+from assistant.evaluate.tasks.typos import run_typos
+from assistant.settings import CacheMode, ChunkSettings, LLMSettings, RetrieveSettings, Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from assistant.embed import Embedder
+    from assistant.service import Assistant
+    from assistant.support import SupportScorer
+
+
+def settings_for(
+    suite: Suite, data_dir: Path, cache: CacheMode | None, base: Settings | None
+) -> Settings:
+    """The run's settings: a temp data dir, the suite's pinned LLM settings and its cache dir."""
+    settings = base or Settings()
+    # Chunking and retrieval shape the prompts, hence the cache keys: a suite runs with the
+    # defaults, whatever ASSISTANT_CHUNK__* / ASSISTANT_RETRIEVE__* say in the shell.
+    settings = settings.model_copy(
+        update={"chunk": ChunkSettings(), "retrieve": RetrieveSettings()}
+    )
+    llm = LLMSettings(
+        **{
+            **settings.llm.model_dump(),
+            **suite.llm,
+            "cache": cache or settings.llm.cache,
+            "cache_dir": suite.resolve(suite.cache_dir),
+        }
+    )
+    return settings.model_copy(update={"data_dir": data_dir, "llm": llm})
+
+
+def _needs_llm(tasks: Tasks) -> bool:
+    return tasks.summarize is not None or tasks.qa is not None
+
+
+def _chat_for(settings: Settings, chat: BaseChatModel | None) -> BaseChatModel:
+    """The configured model, or ``chat`` wrapped in the suite's replay cache (unless the cache is off)."""
+    from assistant.llm import ReplayCacheChat, get_chat_model
+
+    mode = settings.llm.cache
+    if chat is None:
+        return get_chat_model(settings)
+    if mode == "off":
+        return chat
+    return ReplayCacheChat(inner=chat, cache_dir=settings.llm_cache_dir, mode=mode)
+
+
+def _run_tasks(
+    assistant: Assistant, suite: Suite, progress: bool, scorer: SupportScorer | None = None
+) -> dict[str, TaskResult]:
+    """Every task of the suite in a fixed order (model tasks first), one progress bar over all items."""
+    from tqdm import tqdm
+
+    t = suite.tasks
+    active = [name for name in Tasks.model_fields if getattr(t, name)]
+    total = sum(
+        count_rows(suite, dataset)
+        for name in active
+        for dataset in getattr(getattr(t, name), "datasets", [getattr(t, name).dataset])
+    )
+    done: dict[str, TaskResult] = {}
+    with tqdm(
+        desc="eval", unit="item", disable=not progress, total=total, dynamic_ncols=True
+    ) as bar:
+
+        def stage(name: str) -> Tick:
+            bar.set_description(f"eval {name}")
+            return lambda: bar.update(1)
+
+        if t.summarize:
+            done["summarize"] = run_summarize(assistant, suite, t.summarize, stage("summarize"))
+        if t.qa:
+            done["qa"] = run_qa(assistant, suite, t.qa, stage("qa"))
+        if t.consistency:
+            if scorer is None and t.consistency.method == "support":
+                from assistant.support import support_scorer
+
+                scorer = support_scorer(assistant.settings)
+            done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"), scorer)
+        if t.typos:
+            done["typos"] = run_typos(suite, t.typos, stage("typos"))
+    return done
+
+
+def _suite_info(suite: Suite) -> SuiteInfo:
+    return SuiteInfo(
+        name=suite.name,
+        description=suite.description,
+        file=suite.relative(suite.source) if suite.source else None,
+        datasets={
+            name: DatasetInfo(path=str(spec.path), limit=spec.limit, fields=spec.fields)
+            for name, spec in suite.datasets.items()
+        },
+    )
+
+
+def _run_info(
+    suite: Suite, llm: LLMSettings, chat: BaseChatModel | None, started: datetime
+) -> RunInfo:
+    from assistant.llm import ReplayCacheChat
+
+    seconds = round((datetime.now(UTC) - started).total_seconds(), 1)
+    if chat is None:  # no task needed the model
+        return RunInfo(
+            started_at=started.isoformat(timespec="seconds"), seconds=seconds, llm=None, cache=None
+        )
+    counts = {"hits": chat.hits, "misses": chat.misses} if isinstance(chat, ReplayCacheChat) else {}
+    return RunInfo(
+        started_at=started.isoformat(timespec="seconds"),
+        seconds=seconds,
+        llm=LLMInfo(
+            backend=llm.backend,
+            preset=llm.preset,
+            model=llm.model if llm.backend == "openai" else None,
+            temperature=llm.temperature,
+            max_tokens=llm.max_tokens,
+            n_ctx=llm.n_ctx,
+        ),
+        cache=CacheInfo(
+            mode=llm.cache, dir=suite.relative(suite.resolve(suite.cache_dir)), **counts
+        ),
+    )
+
+
+def run_suite(
+    suite: Suite | Path,
+    out_dir: Path,
+    cache: CacheMode | None = None,
+    baseline: Path | None = None,
+    settings: Settings | None = None,
+    chat: BaseChatModel | None = None,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+    scorer: SupportScorer | None = None,
+) -> RunResult:
+    """Run every task of ``suite``, write results.json, report.md (+ PNG) and junit.xml to ``out_dir``.
+
+    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder``/``scorer``
+    replace the configured ones (tests pass fakes; a given chat is still wrapped in the suite's
+    replay cache).
+    """
+    from assistant.service import Assistant
+
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    baseline_data = read_baseline(baseline) if baseline is not None else None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
+        run_settings = settings_for(suite, Path(tmp), cache, settings)
+        wrapped = _chat_for(run_settings, chat) if _needs_llm(suite.tasks) else None
+        assistant = Assistant(run_settings, embedder=embedder, chat=wrapped)
+        done = _run_tasks(assistant, suite, progress, scorer)
+    metrics = RunMetrics(**{name: r.metrics for name, r in done.items()})
+    latency = {name: r.latency for name, r in done.items()}
+    tables = metrics.tables()
+    result = RunResult(
+        suite=_suite_info(suite),
+        run=_run_info(suite, run_settings.llm, wrapped, started),
+        metrics=metrics,
+        latency=latency,
+        gates=evaluate_gates(suite.gates, tables, {n: s.model_dump() for n, s in latency.items()}),
+        items=[i for r in done.values() for i in r.items],
+        out_dir=out_dir,
+    )
+    if baseline_data is not None:
+        items = [i.model_dump() for i in result.items]
+        result.baseline = compare_baseline(baseline_data, items, tables, file=str(baseline))
+    write_reports(result)
+    return result

@@ -1,0 +1,1 @@
+"""One module per eval task; each returns a typed ``TaskResult`` (items with scores, metrics, latency)."""

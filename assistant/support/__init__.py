@@ -1,0 +1,43 @@
+"""Model-backed support scores for sentences against their source (see scorer.py for the interface)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.settings import Settings
+from assistant.support.logprobs import LogprobModel, ReplayLogprobs, TokenScores
+from assistant.support.scorer import SupportResult, SupportScorer, SuspectSpan
+
+__all__ = [
+    "LogprobModel",
+    "SupportResult",
+    "SupportScorer",
+    "SuspectSpan",
+    "TokenScores",
+    "logprob_model",
+    "support_scorer",
+]
+
+
+def logprob_model(settings: Settings, cache_dir: Path | None = None, mode: str | None = None) -> LogprobModel:
+    """The configured model's token scorer, behind the replay cache unless its mode is off."""
+    from assistant.support.logprobs import LlamaLogprobs, OpenAILogprobs
+
+    llm = settings.llm
+    if llm.backend == "local":
+        from assistant.models import gguf_path
+
+        model: LogprobModel = LlamaLogprobs.shared(
+            gguf_path(llm.preset, settings.model_dir), n_ctx=llm.n_ctx, n_threads=llm.n_threads
+        )
+    else:
+        model = OpenAILogprobs(llm.base_url, llm.api_key, llm.model)
+    mode = mode or llm.cache
+    if mode == "off":
+        return model
+    return ReplayLogprobs(model, cache_dir or settings.llm_cache_dir, mode=mode)
+
+
+def support_scorer(settings: Settings, cache_dir: Path | None = None, mode: str | None = None) -> SupportScorer:
+    """The support scorer for the configured model, with its fitted weights (if any)."""
+    return SupportScorer(logprob_model(settings, cache_dir, mode), n_ctx=settings.llm.n_ctx)

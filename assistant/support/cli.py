@@ -1,0 +1,121 @@
+"""`assistant support record|fit|report`: record token scores, fit the weights, measure them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assistant.settings import PROJECT_ROOT
+
+app = typer.Typer(help="The support scorer: record the model's token scores, fit and measure the weights.")
+
+EVAL_DATA = PROJECT_ROOT.parent / "shared" / "eval-data"
+SUMMEDITS = EVAL_DATA / "consistency-summedits-dev.jsonl"
+FRANK = EVAL_DATA / "consistency-frank-dev.jsonl"
+CACHE = PROJECT_ROOT / "eval" / "cache"
+
+
+def _model(cache_dir: Path, mode: str):
+    from assistant.settings import Settings
+    from assistant.support import logprob_model
+
+    return logprob_model(Settings(), cache_dir=cache_dir, mode=mode)
+
+
+def _fit_pairs(summedits: Path, frank: Path):
+    from assistant.support.data import load_pairs
+
+    return load_pairs(summedits, split="evaluation") + load_pairs(frank)
+
+
+def _progress(total: int, model):
+    started = time.perf_counter()
+
+    def tick(i: int, _pair) -> None:
+        if (i + 1) % 50 == 0 or i + 1 == total:
+            took = time.perf_counter() - started
+            typer.echo(f"  {i + 1}/{total} pairs, {took:.0f}s (replayed {model.hits}, scored {model.misses})", err=True)
+
+    return tick
+
+
+@app.command()
+def record(
+    data: Annotated[list[Path], typer.Option(help="Labelled jsonl (repeatable)")] = [SUMMEDITS],  # noqa: B006
+    split: Annotated[str | None, typer.Option(help="Only rows of this split (SummEdits: evaluation or test)")] = None,
+    every: Annotated[int, typer.Option(help="Take every n-th row (a fixed subset)")] = 1,
+    cache_dir: Annotated[Path, typer.Option(help="Replay cache to fill")] = CACHE,
+) -> None:
+    """Run the model over labelled pairs and record its token scores (pairs of one source together)."""
+    from assistant.support.data import load_pairs, score_pairs
+
+    model = _model(cache_dir, "auto")
+    pairs = [p for path in data for p in load_pairs(path, split=split)[::every]]
+    score_pairs(pairs, model, on_pair=_progress(len(pairs), model))
+    typer.echo(f"{len(pairs)} pairs: {model.hits} already recorded, {model.misses} scored and recorded in {cache_dir}")
+
+
+@app.command()
+def fit(
+    summedits: Annotated[Path, typer.Option(help="SummEdits dev jsonl (its split == evaluation rows are used)")] = SUMMEDITS,
+    frank: Annotated[Path, typer.Option(help="FRANK dev jsonl (all rows are used)")] = FRANK,
+    cache_dir: Annotated[Path, typer.Option(help="Replay cache holding the recorded token scores")] = CACHE,
+    out: Annotated[Path | None, typer.Option(help="Weights file to write (default: the packaged one)")] = None,
+    replay: Annotated[bool, typer.Option("--replay/--live", help="Only recorded scores (default), or run the model for missing ones")] = True,
+) -> None:
+    """Fit the support weights on SummEdits' evaluation split plus FRANK; prints grouped-CV figures."""
+    from assistant.support.fit import fit as fit_weights
+    from assistant.support.fit import score_features
+    from assistant.support.scorer import WEIGHTS_PATH
+
+    pairs = _fit_pairs(summedits, frank)
+    model = _model(cache_dir, "replay" if replay else "auto")
+    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model))
+    calibrated = fit_weights(rows, model.name, [summedits, frank])
+    path = out or WEIGHTS_PATH
+    existing = json.loads(path.read_text()) if path.is_file() else {"models": {}}
+    existing.setdefault("models", {})[model.name] = calibrated.to_json()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
+    cv = calibrated.metrics["grouped_cv"]
+    typer.echo(f"wrote {path} (model {model.name}, {len(rows)} pairs, threshold {calibrated.threshold:.3f})")
+    typer.echo(_table("grouped 5-fold CV on the fit data", cv))
+
+
+@app.command()
+def report(
+    data: Annotated[Path, typer.Option(help="Labelled jsonl")] = SUMMEDITS,
+    split: Annotated[str | None, typer.Option(help="Only rows of this split (SummEdits: test)")] = "test",
+    every: Annotated[int, typer.Option(help="Take every n-th row (a fixed subset)")] = 1,
+    cache_dir: Annotated[Path, typer.Option(help="Replay cache")] = CACHE,
+    replay: Annotated[bool, typer.Option("--replay/--live", help="Only recorded scores, or run the model for missing ones")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Measure the fitted weights on held-out rows: ROC AUC and balanced accuracy, per domain."""
+    from assistant.support.data import load_pairs
+    from assistant.support.fit import evaluate, score_features
+    from assistant.support.scorer import load_calibration
+
+    model = _model(cache_dir, "replay" if replay else "auto")
+    calibrated = load_calibration(model.name)
+    if calibrated is None:
+        raise typer.BadParameter(f"no fitted weights for {model.name}: run `assistant support fit` first")
+    pairs = load_pairs(data, split=split)[::every]
+    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model))
+    figures = evaluate(rows, calibrated)
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+    else:
+        typer.echo(_table(f"{data.name} split={split} ({len(rows)} pairs)", figures))
+
+
+def _table(title: str, m: dict) -> str:
+    lines = [title, "| domain | n | ROC AUC | balanced accuracy |", "|---|---:|---:|---:|"]
+    for name, d in m["domains"].items():
+        lines.append(f"| {name} | {d['n']} | {d['roc_auc']:.3f} | {d['balanced_accuracy']:.3f} |")
+    lines.append(f"| **all** | {m['n']} | {m['roc_auc']:.3f} | {m['balanced_accuracy']:.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Fit the support weights on labelled dev pairs and measure them (grouped CV, held-out splits)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
+from assistant.support.data import LabelledPair, by_source
+from assistant.support.features import all_features
+from assistant.support.logprobs import prompt_fingerprint
+
+# Chosen by grouped cross-validation on the fit data (see README, "Support scorer"): the
+# source-conditioned token signals, the yes/no judge, and the code's word-matching signals.
+DEFAULT_FEATURES = (
+    "pmi_min",
+    "pmi_low3",
+    "pmi_word_min",
+    "pmi_mean",
+    "cond_min",
+    "gap_at_pmi_min",
+    "log_tokens",
+    "overlap",
+    "missing_values",
+    "missing_names",
+    "log_source_chars",
+)
+DEFAULT_L2 = 1.0
+
+
+@dataclass
+class Scored:
+    """A labelled pair with its features."""
+
+    pair: LabelledPair
+    features: dict[str, float]
+
+
+def score_features(
+    pairs: Sequence[LabelledPair], model, on_pair: Callable[[int, LabelledPair], None] | None = None
+) -> list[Scored]:
+    """Features of every pair (token scores from ``model``, usually the replay cache)."""
+    from assistant.support.scorer import source_window
+
+    out = []
+    for i, pair in enumerate(by_source(pairs)):
+        source = source_window(pair.source, [pair.text])
+        out.append(Scored(pair, all_features(model.score(source, pair.text), source)))
+        if on_pair:
+            on_pair(i, pair)
+    return out
+
+
+def _fit(rows: Sequence[Scored], features: Sequence[str], l2: float) -> Calibrated:
+    labels = [r.pair.label for r in rows]
+    weights = balanced_weights(labels, [f"{r.pair.domain}/{r.pair.group}" for r in rows])
+    return fit_logistic([r.features for r in rows], labels, features, l2=l2, weights=weights)
+
+
+def cross_validate(
+    rows: Sequence[Scored], features: Sequence[str], l2: float = DEFAULT_L2, folds: int = 5, seed: int = 0
+) -> list[tuple[float, int]]:
+    """Out-of-fold (probability, prediction) per row; folds keep every source's pairs together."""
+    groups = sorted({r.pair.group for r in rows})
+    rng = np.random.default_rng(seed)
+    rng.shuffle(groups)
+    fold_of = {g: i % folds for i, g in enumerate(groups)}
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
+    for k in range(folds):
+        train = [r for r in rows if fold_of[r.pair.group] != k]
+        model = _fit(train, features, l2)
+        inner = [model.probability(r.features) for r in train]
+        threshold, _ = best_threshold([r.pair.label for r in train], inner)
+        for i, r in enumerate(rows):
+            if fold_of[r.pair.group] == k:
+                p = model.probability(r.features)
+                out[i] = (p, int(p >= threshold))
+    return out
+
+
+def metrics(rows: Sequence[Scored], probs: Sequence[float], preds: Sequence[int]) -> dict:
+    """ROC AUC and balanced accuracy overall and per domain."""
+    labels = [r.pair.label for r in rows]
+    out = {
+        "n": len(rows),
+        "roc_auc": round(roc_auc(labels, probs), 4),
+        "balanced_accuracy": round(binary_metrics(labels, preds)["balanced_accuracy"], 4),
+        "domains": {},
+    }
+    for domain in sorted({r.pair.domain for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r.pair.domain == domain]
+        y = [labels[i] for i in idx]
+        out["domains"][domain] = {
+            "n": len(idx),
+            "roc_auc": round(roc_auc(y, [probs[i] for i in idx]), 4),
+            "balanced_accuracy": round(binary_metrics(y, [preds[i] for i in idx])["balanced_accuracy"], 4),
+        }
+    return out
+
+
+def fit(
+    rows: Sequence[Scored],
+    model_name: str,
+    data_paths: Sequence[Path],
+    features: Sequence[str] = DEFAULT_FEATURES,
+    l2: float = DEFAULT_L2,
+) -> Calibrated:
+    """Weights fitted on all ``rows``; threshold and reported figures from grouped cross-validation."""
+    cv = cross_validate(rows, features, l2)
+    calibrated = _fit(rows, features, l2)
+    labels = [r.pair.label for r in rows]
+    probs = [calibrated.probability(r.features) for r in rows]
+    # The threshold is the in-sample best of the final model; CV figures are reported beside it.
+    calibrated.threshold = round(best_threshold(labels, probs)[0], 4)
+    calibrated.model = model_name
+    calibrated.prompts = prompt_fingerprint()
+    calibrated.data = {
+        "files": data_fingerprint(data_paths),
+        "rows": len(rows),
+        "selection": "consistency-summedits-dev split == evaluation, plus consistency-frank-dev",
+        "l2": l2,
+    }
+    calibrated.metrics = {"grouped_cv": metrics(rows, [p for p, _ in cv], [d for _, d in cv])}
+    return calibrated
+
+
+def evaluate(rows: Sequence[Scored], calibrated: Calibrated) -> dict:
+    """Figures of fitted weights on held-out rows (e.g. SummEdits' test split)."""
+    probs = [calibrated.probability(r.features) for r in rows]
+    return metrics(rows, probs, [int(p >= calibrated.threshold) for p in probs])

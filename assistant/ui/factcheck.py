@@ -1,0 +1,249 @@
+"""The Fact-check tab: claims and spellings highlighted in the text, a table of flags, accepting a spelling."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from assistant.errors import BadInputError
+from assistant.types import CheckReport, ClaimResult, TypoFlag
+from assistant.ui.auth import check_upload_size
+from assistant.ui.common import (
+    PROGRESS,
+    VERDICT_COLORS,
+    VERDICT_ICON,
+    error_status,
+    frame,
+    ok_status,
+)
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
+
+CHECK_UPLOAD_TYPES = (".txt", ".md", ".html", ".htm")
+FLAG_COLUMNS = ["kind", "text", "suggestion", "verdict", "evidence quote", "reason"]
+TYPO_COLOR = "#a855f7"
+
+
+def _locate(text: str, span_text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A flag's span in ``text``: its offsets when they hold its text, else the nearest occurrence of its text."""
+    start, end = max(0, start), min(len(text), end)
+    if not span_text or text[start:end] == span_text:
+        return (start, end) if end > start else None
+    hits = [m.start() for m in re.finditer(re.escape(span_text), text)]
+    if not hits:
+        return None  # the flag is still listed in the table; it just cannot be placed in this text
+    best = min(hits, key=lambda h: abs(h - start))
+    return best, best + len(span_text)
+
+
+def typo_label(flag: TypoFlag) -> str:
+    """The highlight label of a typo flag ("typo → Zelenskyy")."""
+    return f"typo → {flag.suggestion}"
+
+
+def highlight_segments(
+    text: str, typos: Sequence[TypoFlag], claims: Sequence[ClaimResult]
+) -> list[tuple[str, str | None]]:
+    """Non-overlapping (text, label) segments covering ``text``; a typo wins over the claim it sits in."""
+    owner: list[int] = [-1] * len(text)
+    labels: list[str] = []
+    is_typo: list[bool] = []
+    for claim in claims:
+        span = _locate(text, claim.text, claim.start, claim.end)
+        if span is None:
+            continue
+        labels.append(claim.verdict)
+        is_typo.append(False)
+        for i in range(*span):
+            if owner[i] < 0:
+                owner[i] = len(labels) - 1
+    for flag in typos:
+        span = _locate(text, flag.text, flag.start, flag.end)
+        if span is None or any(owner[i] >= 0 and is_typo[owner[i]] for i in range(*span)):
+            continue
+        labels.append(typo_label(flag))
+        is_typo.append(True)
+        for i in range(*span):
+            owner[i] = len(labels) - 1
+    segments: list[tuple[str, str | None]] = []
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or owner[i] != owner[start]:
+            segments.append((text[start:i], labels[owner[start]] if owner[start] >= 0 else None))
+            start = i
+    return segments
+
+
+def highlight_colors(segments: Sequence[tuple[str, str | None]]) -> dict[str, str]:
+    """Label -> colour for the highlighted text: verdict colours, and one colour for every typo label."""
+    colors = dict(VERDICT_COLORS)
+    colors.update(
+        {label: TYPO_COLOR for _, label in segments if label and label.startswith("typo")}
+    )
+    return colors
+
+
+_SEVERITY = {"contradicted": 1, "unsupported": 2, "unverified": 2, "supported": 3}
+
+
+def flag_rows(report: CheckReport) -> list[list[str]]:
+    """One row per typo and claim (kind, text, suggestion, verdict, evidence quote, reason); problems first, then text order."""
+    rows: list[tuple[int, int, list[str]]] = []
+    for t in report.typos:
+        rows.append((0, t.start, [f"typo ({t.kind})", t.text, t.suggestion, "", "", t.reason]))
+    for c in report.claims:
+        evidence = "; ".join(f"“{e.quote}” ({e.passage_id})" for e in c.evidence[:2])
+        reason = c.reason + (f" | LLM judge: {c.judge}" if c.judge else "")
+        verdict = f"{VERDICT_ICON.get(c.verdict, '')} {c.verdict}"
+        rows.append(
+            (_SEVERITY.get(c.verdict, 2), c.start, ["claim", c.text, "", verdict, evidence, reason])
+        )
+    return [r for *_, r in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+
+def read_text_upload(path: str | Path, max_mb: float) -> str:
+    """Text of an uploaded .txt/.md/.html file (HTML reduced to its visible text)."""
+    path = Path(path)
+    if path.suffix.lower() not in CHECK_UPLOAD_TYPES:
+        raise BadInputError(
+            f"{path.name}: unsupported file type; use {', '.join(CHECK_UPLOAD_TYPES)}"
+        )
+    check_upload_size(path, max_mb)
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise BadInputError(f"{path.name} looks binary; give a text, Markdown or HTML file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"{path.name} is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8"
+        ) from exc
+    if path.suffix.lower() in (".html", ".htm"):
+        from assistant.ingest import html_to_text
+
+        text, _ = html_to_text(text)
+    return text
+
+
+def run_check(
+    assistant: Assistant, text: str | None, file: str | None = None, max_mb: float | None = None
+) -> tuple[str, list[tuple[str, str | None]], list[list[str]], str]:
+    """(text checked, highlight segments, flag rows, status); an uploaded file is used when no text is pasted."""
+    max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
+    text = text or ""
+    try:
+        if not text.strip() and file:
+            text = read_text_upload(file, max_mb)
+        if not text.strip():
+            raise BadInputError("paste some text or upload a .txt, .md or .html file to check")
+        report = assistant.check(text=text)
+    except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+        return text, [], [], error_status(exc, "the fact-check")
+    segments = highlight_segments(text, report.typos, report.claims)
+    counts = {
+        v: sum(1 for c in report.claims if c.verdict == v)
+        for v in ("supported", "contradicted", "unverified")
+    }
+    status = (
+        f"{len(report.typos)} spelling flag(s); {len(report.claims)} claim(s): {counts['supported']} supported, "
+        f"{counts['contradicted']} contradicted, {counts['unverified']} unverified."
+    )
+    return text, segments, flag_rows(report), ok_status(status)
+
+
+def accept_and_recheck(
+    assistant: Assistant, name: str, text: str | None, file: str | None = None
+) -> tuple[str, list[tuple[str, str | None]], list[list[str]], str]:
+    """Add ``name`` to the style book, then check the text again."""
+    name = (name or "").strip()
+    try:
+        if not name:
+            raise BadInputError("type the spelling to accept first")
+        assistant.accept_spelling(name)
+    except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+        return text or "", [], [], error_status(exc, "accepting the spelling")
+    checked, segments, rows, status = run_check(assistant, text, file)
+    return checked, segments, rows, ok_status(f"Accepted “{name}”.") + "  \n" + status
+
+
+def build_tab(assistant: Assistant, max_mb: float) -> None:
+    """The Fact-check tab: text or upload in, highlighted text and the flag table out."""
+
+    def outputs(result):
+        text, segments, rows, status = result
+        return (
+            text,
+            gr.HighlightedText(value=segments, color_map=highlight_colors(segments)),
+            frame(rows, FLAG_COLUMNS),
+            status,
+        )
+
+    def on_check(text: str, file: str | None, progress=PROGRESS):
+        progress(0, desc="Checking claims and spellings")
+        return outputs(run_check(assistant, text, file, max_mb))
+
+    def on_accept(name: str, text: str, file: str | None, progress=PROGRESS):
+        progress(0, desc="Checking again")
+        return outputs(accept_and_recheck(assistant, name, text, file))
+
+    def on_file(file: str | None):
+        if not file:
+            return gr.skip(), ""
+        try:
+            return read_text_upload(file, max_mb), ok_status(
+                f"Loaded {Path(file).name}; press Check."
+            )
+        except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+            return gr.skip(), error_status(exc, "reading the file")
+
+    with gr.Tab("Fact-check", id="check"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2):
+                text = gr.Textbox(
+                    label="Text to check", lines=10, max_lines=24, elem_id="check-text"
+                )
+                file = gr.File(
+                    label="…or upload a .txt, .md or .html file",
+                    file_types=list(CHECK_UPLOAD_TYPES),
+                    type="filepath",
+                    elem_id="check-file",
+                )
+                button = gr.Button("Check", variant="primary", elem_id="check")
+                status = gr.Markdown(elem_id="check-status")
+            with gr.Column(scale=3):
+                highlighted = gr.HighlightedText(
+                    label="Flags in the text",
+                    show_legend=True,
+                    combine_adjacent=False,
+                    color_map=dict(VERDICT_COLORS),
+                    elem_id="highlighted",
+                )
+        flags = gr.Dataframe(
+            value=frame([], FLAG_COLUMNS),
+            headers=FLAG_COLUMNS,
+            datatype="str",
+            interactive=False,
+            wrap=True,
+            column_widths=["9%", "27%", "10%", "11%", "23%", "20%"],
+            max_height=560,
+            show_search="search",
+            label="Flags (spelling first, then contradicted and unverified claims)",
+            elem_id="flags",
+        )
+        with gr.Row():
+            accept_name = gr.Textbox(
+                label="Accept spelling (never flag this name again)",
+                placeholder="e.g. Halvorrsen",
+                scale=4,
+                elem_id="accept-name",
+            )
+            accept_btn = gr.Button("Accept spelling", scale=1, elem_id="accept")
+        outs = [text, highlighted, flags, status]
+        button.click(on_check, [text, file], outs, api_name="check")
+        accept_btn.click(on_accept, [accept_name, text, file], outs, api_name="accept_spelling")
+        file.upload(on_file, [file], [text, status], api_name=False)

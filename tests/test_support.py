@@ -1,0 +1,159 @@
+"""The support scorer: token scores, features, calibration, suspects, replay cache (fakes only)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant.errors import BadInputError, ReplayMissError
+from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.support.calibrate import Calibrated, balanced_weights, fit_logistic, load, save
+from assistant.support.features import all_features, token_features, words
+from assistant.support.logprobs import FakeLogprobs, ReplayLogprobs, TokenScores, _char_spans
+from assistant.support.scorer import SupportScorer, evidence_sentence, fit_source, suspects
+
+SOURCE = (
+    "The council approved the harbour plan on Tuesday. Mayor Ana Ruiz said the berths would open in May. "
+    "The plan costs 12 million euros."
+)
+
+
+def test_char_spans_follow_utf8_pieces() -> None:
+    text = "Åsa paid €5"
+    pieces = [b"\xc3", b"\x85sa", b" paid", b" \xe2\x82", b"\xac5"]
+    spans = _char_spans(pieces, text)
+    assert [text[a:b] for a, b in spans] == ["", "Åsa", " paid", " ", "€5"]
+
+
+def test_words_group_tokens_and_skip_outside_span() -> None:
+    scores = TokenScores(
+        text="Ana Ruiz said",
+        spans=[(0, 3), (3, 5), (5, 8), (8, 13)],
+        cond=[-1, -1, -1, -1],
+        uncond=[-2, -2, -2, -2],
+        best=[-1, -1, -1, -1],
+        expected=["a", "b", "c", "d"],
+    )
+    ws = words(scores)
+    assert [scores.text[w.start : w.end] for w in ws] == ["Ana", "Ruiz", "said"]
+    assert ws[1].tokens == (1, 2)
+    assert [scores.text[w.start : w.end] for w in words(scores, 9, 13)] == ["said"]
+
+
+def test_fake_model_makes_an_invented_word_the_suspect() -> None:
+    model = FakeLogprobs()
+    scores = model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
+    found = suspects(scores)
+    assert found and found[0].text == "Zurich."
+    sentence = scores.text
+    assert sentence[found[0].start : found[0].end] == "Zurich."
+    feats = token_features(scores)
+    faithful = token_features(model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May."))
+    assert feats["pmi_min"] < faithful["pmi_min"]
+
+
+def test_suspect_offsets_are_relative_to_the_span() -> None:
+    scores = FakeLogprobs().score(SOURCE, "The plan costs 12 million euros. The berths open in Zurich.")
+    start = scores.text.index("The berths")
+    found = suspects(scores, start, len(scores.text))
+    assert [s.text for s in found] == ["Zurich."]
+    piece = scores.text[start:]
+    assert piece[found[0].start : found[0].end] == "Zurich."
+
+
+def test_roc_auc_and_best_threshold() -> None:
+    assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert roc_auc([0, 1], [0.5, 0.5]) == 0.5  # ties count half
+    assert roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]) == 0.0
+    assert roc_auc([0, 1, 0, 1], [0.1, 0.4, 0.4, 0.9]) == 0.875
+    assert np.isnan(roc_auc([1, 1], [0.1, 0.2]))
+    threshold, bacc = best_threshold([0, 0, 1, 1, 0], [0.1, 0.3, 0.6, 0.9, 0.7])
+    assert bacc == binary_metrics([0, 0, 1, 1, 0], [int(s >= threshold) for s in [0.1, 0.3, 0.6, 0.9, 0.7]])["balanced_accuracy"]
+    assert bacc == pytest.approx(5 / 6) and 0.3 < threshold < 0.7
+
+
+def test_logistic_fit_separates_and_round_trips(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    rows, labels = [], []
+    for _ in range(200):
+        y = int(rng.random() < 0.3)
+        rows.append({"a": rng.normal(2.0 if y else 0.0), "b": rng.normal()})
+        labels.append(y)
+    model = fit_logistic(rows, labels, ["a", "b"], weights=balanced_weights(labels))
+    probs = [model.probability(r) for r in rows]
+    assert roc_auc(labels, probs) > 0.85
+    assert model.coef[0] > 1.0 > abs(model.coef[1])
+    model.threshold = best_threshold(labels, probs)[0]
+    save(model, tmp_path / "w.json")
+    again = load(tmp_path / "w.json")
+    assert again.probability(rows[0]) == pytest.approx(model.probability(rows[0]))
+    (tmp_path / "bad.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(BadInputError) as err:
+        load(tmp_path / "bad.json")
+    assert "assistant support fit" in err.value.help
+
+
+def test_balanced_weights_equalise_classes_and_groups() -> None:
+    w = balanced_weights([1, 0, 0, 0], ["a", "a", "b", "b"])
+    assert sum(w[:1]) == pytest.approx(sum(w[1:]))
+    assert w[2] == pytest.approx(w[3])
+
+
+def _calibrated() -> Calibrated:
+    return Calibrated(
+        features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0, threshold=0.5, model="fake-logprobs"
+    )
+
+
+def test_scorer_gives_probability_suspects_evidence_and_reason() -> None:
+    scorer = SupportScorer(FakeLogprobs(), _calibrated())
+    good = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May.")
+    bad = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
+    assert good.supported and not bad.supported
+    assert good.probability > 0.9 and bad.probability < 0.5
+    assert bad.suspect_spans[0].text == "Zurich."
+    assert "'Zurich.' is unlikely given the source" in bad.reason
+    assert bad.evidence == "Mayor Ana Ruiz said the berths would open in May."
+    assert SOURCE[bad.evidence_start : bad.evidence_end] == bad.evidence
+
+
+def test_scorer_without_weights_says_how_to_fit() -> None:
+    result = SupportScorer(FakeLogprobs(), None).score(SOURCE, "The plan costs 12 million euros.")
+    assert result.probability is None and result.supported is None
+    assert "assistant support fit" in result.reason
+
+
+def test_evidence_sentence_and_fit_source() -> None:
+    text, a, b = evidence_sentence(SOURCE, "the plan will cost 12 million euros")
+    assert text == "The plan costs 12 million euros." and SOURCE[a:b] == text
+    long = " ".join(f"Filler sentence number {i} about nothing." for i in range(300)) + " The mayor resigned."
+    cut = fit_source(long, "The mayor resigned.", budget=50)
+    assert "The mayor resigned." in cut and len(cut) < len(long) / 10
+    assert fit_source(SOURCE, "x", budget=1000) == SOURCE
+
+
+def test_replay_cache_records_then_replays_without_the_model(tmp_path) -> None:
+    inner = FakeLogprobs()
+    recorder = ReplayLogprobs(inner, tmp_path, mode="record")
+    first = recorder.score(SOURCE, "The plan costs 12 million euros.")
+    judged = recorder.judge(SOURCE, "The plan costs 12 million euros.")
+    assert len(inner.calls) == 2 and recorder.misses == 2
+    replayer = ReplayLogprobs(inner, tmp_path, mode="replay")
+    assert replayer.score(SOURCE, "The plan costs 12 million euros.") == first
+    assert replayer.judge(SOURCE, "The plan costs 12 million euros.") == judged
+    assert len(inner.calls) == 2 and replayer.hits == 2
+    with pytest.raises(ReplayMissError):
+        replayer.score(SOURCE, "Another sentence.")
+    # the source enters the key by its hash only: cache files stay small
+    files = list(tmp_path.rglob("*.json"))
+    assert files and all(SOURCE not in f.read_text() for f in files)
+
+
+def test_all_features_add_code_signals_and_judge() -> None:
+    scores = FakeLogprobs().score(SOURCE, "The plan costs 15 million euros, Ms Lindqvist said.")
+    feats = all_features(scores, SOURCE, judge=-2.5)
+    assert feats["missing_values"] == 1 and feats["missing_names"] == 1
+    assert feats["judge"] == -2.5
+    assert "judge" not in all_features(scores, SOURCE)

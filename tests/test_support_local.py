@@ -1,0 +1,62 @@
+"""The support scorer on the real local 1.5B model (llama.cpp): token scores, KV reuse, verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.models import gguf_path
+from assistant.settings import Settings
+from assistant.support.logprobs import LlamaLogprobs
+from assistant.support.scorer import SupportScorer, load_calibration
+
+pytestmark = pytest.mark.slow
+
+SOURCE = (
+    "The harbour council met on Tuesday evening. It approved the new ferry terminal by 19 votes to 12, "
+    "after a debate that lasted four hours. Mayor Ana Ruiz said the terminal would cost 40 million euros "
+    "and open in 2027. Opponents, led by councillor Piet Varga, said the money should go to housing."
+)
+FAITHFUL = "Mayor Ana Ruiz said the ferry terminal would cost 40 million euros."
+EDITED = "Mayor Ana Ruiz said the ferry terminal would cost 95 million euros."
+SWAPPED = "Councillor Piet Varga said the ferry terminal would cost 40 million euros."
+
+
+@pytest.fixture(scope="module")
+def engine() -> LlamaLogprobs:
+    path = gguf_path("1.5b", Settings().model_dir)
+    return LlamaLogprobs(path)
+
+
+def test_the_source_makes_an_edited_number_unlikely(engine: LlamaLogprobs) -> None:
+    good = engine.score(SOURCE, FAITHFUL)
+    bad = engine.score(SOURCE, EDITED)
+    assert "".join(good.text[a:b] for a, b in good.spans) == FAITHFUL
+    assert bad.pmi.min() < good.pmi.min() - 2.0
+    worst = int(bad.pmi.argmin())
+    a, b = bad.spans[worst]
+    assert "95" in bad.text[max(0, a - 2) : b + 2]
+    assert bad.expected[worst].strip() in {"4", "40"}
+
+
+def test_kept_prefix_gives_the_same_scores_as_a_fresh_context(engine: LlamaLogprobs) -> None:
+    engine.score(SOURCE, FAITHFUL)
+    reused = engine.score(SOURCE, EDITED)  # shares the source and the sentence's first words
+    fresh = LlamaLogprobs(engine.model_path).score(SOURCE, EDITED)
+    assert np.allclose(reused.cond, fresh.cond, atol=0.1)
+    assert np.allclose(reused.uncond, fresh.uncond, atol=0.1)
+
+
+def test_judge_prefers_the_faithful_sentence(engine: LlamaLogprobs) -> None:
+    assert engine.judge(SOURCE, FAITHFUL) > engine.judge(SOURCE, EDITED)
+
+
+def test_calibrated_scorer_separates_faithful_from_edited(engine: LlamaLogprobs) -> None:
+    calibrated = load_calibration(engine.name)
+    assert calibrated is not None, "assistant/support/weights.json has no weights for the local model"
+    scorer = SupportScorer(engine, calibrated)
+    good, bad, swapped = scorer.score_many(SOURCE, [FAITHFUL, EDITED, SWAPPED])
+    assert good.probability > bad.probability and good.probability > swapped.probability
+    assert bad.supported is False
+    assert any("95" in s.text for s in bad.suspect_spans)
+    assert SOURCE[good.evidence_start : good.evidence_end] == good.evidence
