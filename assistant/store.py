@@ -169,6 +169,7 @@ class Store:
         self._sync_lock = threading.RLock()
         self._token: str | None = None
         self._catalog: dict[str, ArticleRecord] = {}
+        self._index_stale = False  # another process wrote: reopen before the next vector read
         self.revision = 0  # bumped whenever the catalog is reloaded or this process writes
         # Under the lock: two processes creating a new store at once race on Chroma's schema
         # ("table collections already exists") and on get_or_create of the collections.
@@ -222,11 +223,21 @@ class Store:
             if token == self._token:
                 return token
             if self._token is not None and self._embedded:
-                self._open(fresh=True)
+                # Reopened lazily, by the next read that needs vectors: a burst of writes by a
+                # CLI costs one reopen per query here, not one per article it wrote.
+                self._index_stale = True
             self._load_catalog()
             self._token = token
             self.revision += 1
             return token
+
+    def _fresh_index(self) -> None:
+        """Before a read of vectors: reload the embedded store's vector index if another process wrote."""
+        if self._index_stale:
+            with self._sync_lock:
+                if self._index_stale:
+                    self._open(fresh=True)
+                    self._index_stale = False
 
     def _load_catalog(self) -> None:
         got = self._get_all(self.articles, ["metadatas"])
@@ -269,6 +280,7 @@ class Store:
         log.warning("Chroma index out of date (%s); reopening the store", exc)
         with self._sync_lock:
             self._open(fresh=True)
+            self._index_stale = False
             self._load_catalog()
             self._token = self._read_token()
             self.revision += 1
@@ -343,6 +355,7 @@ class Store:
 
         A vector depends only on the text, so unchanged passages are never embedded again.
         """
+        self._fresh_index()
         try:
             got = self.passages.get(where={"article_id": article_id}, include=["documents", "embeddings"])
         except ChromaError as exc:  # a missing vector: re-embed rather than fail the write
@@ -361,6 +374,7 @@ class Store:
         ingested_at: float,
     ) -> ArticleRecord:
         """Under the lock: passages under a new generation, then the record naming it, then cleanup."""
+        self._fresh_index()
         gen = new_generation()
         for start in range(0, len(passages), self._batch):
             part = passages[start : start + self._batch]
@@ -465,6 +479,8 @@ class Store:
     def restore_vectors(self, ids: Sequence[str]) -> int:
         """Re-embed passage records whose vector is missing (same id, text and metadata)."""
         with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            self._fresh_index()
             got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
             if not got["ids"]:
                 return 0
@@ -580,6 +596,7 @@ class Store:
     ) -> list[list[tuple[Passage, float]]]:
         if not self._catalog:
             return [[] for _ in range(len(vectors))]
+        self._fresh_index()
         where: dict[str, Any] | None = None
         if only_article:
             where = {"article_id": only_article}
@@ -615,6 +632,7 @@ class Store:
 
     def vector_missing(self, ids: Sequence[str]) -> list[str]:
         """Those of ``ids`` (record ids) that have no vector in the index."""
+        self._fresh_index()
         missing: list[str] = []
 
         def probe(chunk: list[str]) -> None:
