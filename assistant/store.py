@@ -572,19 +572,29 @@ class Store:
         self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
     ) -> list[list[tuple[Passage, float]]]:
         """``query`` for several vectors in one Chroma call, current generations only."""
-        for attempt in range(3):
+        for _ in range(2):
             token = self._token
             try:
                 return self._query_many(vectors, n, exclude_articles, only_article)
             except (ChromaError, StoreError) as exc:
-                if attempt == 2 or not self._embedded or "Error finding id" not in str(exc):
+                if not self._embedded or "Error finding id" not in str(exc):
                     raise
                 # Another process deleted passages while this query ran on the vector index
                 # loaded before: expected, and the token says so; read again (sync reopens).
-                if self._read_token() != token:
-                    continue
-                self._reopen_after_error(exc)
-        raise AssertionError("unreachable")
+                if self._read_token() == token:
+                    self._reopen_after_error(exc)
+        # Writes keep overlapping this query (a CLI writing fast while many checks run): query
+        # between two of them, under the writer lock, where no delete can interfere.
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            self._fresh_index()
+            try:
+                return self._query_live(vectors, n, exclude_articles, only_article)
+            except (ChromaError, StoreError) as exc:
+                if not self._embedded or "Error finding id" not in str(exc):
+                    raise
+                self._reopen_after_error(exc)  # stale without any published write: an outside writer
+                return self._query_live(vectors, n, exclude_articles, only_article)
 
     def _query_many(
         self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str], only_article: str | None
