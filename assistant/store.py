@@ -276,8 +276,13 @@ class Store:
             self._load_catalog()
 
     def _reopen_after_error(self, exc: Exception) -> None:
-        """The vector index is stale though no write was published (a writer died mid-write): reopen."""
-        log.warning("Chroma index out of date (%s); reopening the store", exc)
+        """The vector index misses a delete made after the last published token: reopen.
+
+        Writers publish before deleting an old generation (so readers with an old catalog read
+        again), hence an index loaded between the two can lag by that delete; an outside writer
+        that publishes nothing looks the same. Either way a fresh index answers.
+        """
+        log.info("Chroma vector index older than the last delete (%s); reopening the store", exc)
         with self._sync_lock:
             self._open(fresh=True)
             self._index_stale = False
