@@ -43,6 +43,9 @@ class Passage(BaseModel):
     tokens: int
     title: str = ""
     url: str = ""
+    # Set when the passage addresses the assistant ("ignore previous instructions", role tokens):
+    # what was found, e.g. 'an order to ignore earlier instructions: "Ignore all previous instructions"'.
+    injection: str = ""
 
 
 class ScoredPassage(BaseModel):
@@ -69,6 +72,7 @@ class SuspectSpan(BaseModel):
 class Citation(BaseModel):
     passage_id: str
     quote: str = ""
+    injection: str = ""  # the cited passage addresses the assistant (see Passage.injection)
 
 
 class SentenceResult(BaseModel):
@@ -85,12 +89,15 @@ class Summary(BaseModel):
     model: str
     sentences: list[SentenceResult]
     extractive_fallback: bool = False
+    # Non-empty when the summary rests on passages that address the assistant; says which.
+    injection_warning: str = ""
 
 
 class Evidence(BaseModel):
     passage_id: str
     article_id: str
     quote: str
+    injection: str = ""  # the evidence passage addresses the assistant (see Passage.injection)
 
 
 class ClaimResult(BaseModel):
@@ -126,6 +133,7 @@ class AnswerCitation(BaseModel):
     passage_id: str
     article_id: str
     quote: str = ""
+    injection: str = ""  # the cited passage addresses the assistant (see Passage.injection)
 
 
 class Answer(BaseModel):
@@ -137,3 +145,5 @@ class Answer(BaseModel):
     verdicts: list[SentenceResult] = Field(default_factory=list)
     model: str = ""
     answered: bool = True
+    # Non-empty when the answer rests on passages that address the assistant; says which.
+    injection_warning: str = ""

@@ -43,6 +43,14 @@ class CountingEmbedder(HashingEmbedder):
         return super().embed(texts)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _default_data_dir(tmp_path_factory):
+    """Commands run without --data-dir (e.g. `assistant eval`, which audits the run) write to a temp dir, not ./data."""
+    if "ASSISTANT_DATA_DIR" not in os.environ:
+        os.environ["ASSISTANT_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data"))
+    yield
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Default settings in a temp data dir; a developer's ASSISTANT_* variables never reach a test."""

@@ -74,14 +74,18 @@ def by_source(pairs: Iterable[LabelledPair]) -> list[LabelledPair]:
 
 
 def score_pairs(
-    pairs: list[LabelledPair], model, on_pair: Callable[[int, LabelledPair], None] | None = None
-) -> dict[str, object]:
-    """Token scores of every pair (``model`` is a LogprobModel, usually behind the replay cache)."""
+    pairs: list[LabelledPair],
+    model,
+    on_pair: Callable[[int, LabelledPair], None] | None = None,
+    judge: bool = True,
+) -> None:
+    """Token scores (and the yes/no judge) of every pair, for ``model`` to record in its replay cache."""
     from assistant.support.scorer import source_window
 
-    out = {}
     for i, pair in enumerate(by_source(pairs)):
-        out[pair.id] = model.score(source_window(pair.source, [pair.text]), pair.text)
+        source = source_window(pair.source, [pair.text])
+        model.score(source, pair.text)
+        if judge:
+            model.judge(source, pair.text)
         if on_pair:
             on_pair(i, pair)
-    return out

@@ -23,6 +23,7 @@ DEFAULT_FEATURES = (
     "pmi_mean",
     "cond_min",
     "gap_at_pmi_min",
+    "judge",
     "log_tokens",
     "overlap",
     "missing_values",
@@ -41,15 +42,19 @@ class Scored:
 
 
 def score_features(
-    pairs: Sequence[LabelledPair], model, on_pair: Callable[[int, LabelledPair], None] | None = None
+    pairs: Sequence[LabelledPair],
+    model,
+    on_pair: Callable[[int, LabelledPair], None] | None = None,
+    judge: bool = True,
 ) -> list[Scored]:
-    """Features of every pair (token scores from ``model``, usually the replay cache)."""
+    """Features of every pair (token scores and the yes/no judge from ``model``, usually the replay cache)."""
     from assistant.support.scorer import source_window
 
     out = []
     for i, pair in enumerate(by_source(pairs)):
         source = source_window(pair.source, [pair.text])
-        out.append(Scored(pair, all_features(model.score(source, pair.text), source)))
+        verdict = model.judge(source, pair.text) if judge else None
+        out.append(Scored(pair, all_features(model.score(source, pair.text), source, judge=verdict)))
         if on_pair:
             on_pair(i, pair)
     return out
