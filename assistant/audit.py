@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,29 +66,62 @@ class AuditLog:
         return entry
 
     def entries(self, limit: int | None = None) -> list[AuditEntry]:
-        """Entries oldest first (the last ``limit`` when given); unreadable lines are skipped."""
+        """Entries oldest first (the last ``limit`` when given); unreadable lines are skipped.
+
+        With a limit the file is read backwards from its end, so showing the latest changes
+        (the web app does on every page load) costs the same however long the log has grown.
+        """
         if not self.path.exists():
             return []
+        if limit:
+            newest: list[AuditEntry] = []
+            for line in _reversed_lines(self.path):
+                entry = self._parse(line.decode("utf-8", errors="replace"), "near the end")
+                if entry is not None:
+                    newest.append(entry)
+                    if len(newest) == limit:
+                        break
+            return newest[::-1]
         out: list[AuditEntry] = []
         with self.path.open(encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    out.append(
-                        AuditEntry(
-                            time=str(data["time"]),
-                            user=str(data["user"]),
-                            action=str(data["action"]),
-                            target=str(data["target"]),
-                            via=str(data.get("via", "")),
-                            details=dict(data.get("details") or {}),
-                        )
-                    )
-                except (ValueError, KeyError, TypeError):
-                    log.warning("audit log %s: line %d is not a complete entry; skipped", self.path, number)
-        return out[-limit:] if limit else out
+                entry = self._parse(line, str(number))
+                if entry is not None:
+                    out.append(entry)
+        return out
+
+    def _parse(self, line: str, where: str) -> AuditEntry | None:
+        if not line.strip():
+            return None
+        try:
+            data = json.loads(line)
+            return AuditEntry(
+                time=str(data["time"]),
+                user=str(data["user"]),
+                action=str(data["action"]),
+                target=str(data["target"]),
+                via=str(data.get("via", "")),
+                details=dict(data.get("details") or {}),
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("audit log %s: line %s is not a complete entry; skipped", self.path, where)
+            return None
+
+
+def _reversed_lines(path: Path, block: int = 65536) -> Iterator[bytes]:
+    """The lines of ``path`` from the last to the first, read in blocks from the end."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        pos = fh.tell()
+        rest = b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            lines = (fh.read(step) + rest).split(b"\n")
+            rest = lines.pop(0)  # may continue in the block before
+            yield from reversed(lines)
+        yield rest
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -224,6 +224,23 @@ def test_audit_log_survives_a_torn_line(tmp_path):
     assert [e.target for e in log.entries(limit=1)] == ["b"]
 
 
+def test_audit_tail_is_read_backwards_across_blocks(tmp_path):
+    from assistant import audit
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    for i in range(40):
+        log.record(ADMIN, "delete", f"article-{i:02d}-" + "x" * i)  # lines of different lengths
+    with path.open("a") as fh:
+        fh.write('{"torn')  # a crash mid-write at the very end
+    lines = path.read_bytes().split(b"\n")
+    # Blocks shorter than a line, and of odd sizes, split lines anywhere: every line still comes back whole.
+    for block in (7, 64, 1000, 1 << 16):
+        assert list(audit._reversed_lines(path, block=block)) == lines[::-1]
+    assert [e.target[:10] for e in log.entries(limit=3)] == ["article-37", "article-38", "article-39"]
+    assert log.entries(limit=100) == log.entries()  # a limit beyond the file gives everything
+
+
 def test_audit_log_is_safe_under_concurrent_threads_and_processes(tmp_path):
     path = tmp_path / "audit.jsonl"
     code = textwrap.dedent(f"""
