@@ -6,12 +6,11 @@ import logging
 import sys
 import threading
 
-from assistant.auth import load_users
 from assistant.errors import AssistantError
 from assistant.redact import install_log_redaction
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.ui import CSS, create_app, max_upload_bytes
+from assistant.ui import Access, create_app, launch_options
 
 
 def _warm_up(assistant: Assistant) -> None:
@@ -28,24 +27,20 @@ def main() -> None:
     install_log_redaction()  # httpx logs request URLs, which may carry user:password@
     settings = Settings()
     try:
-        # user:password:role lines (roles are enforced by the service layer once the UI passes
-        # the signed-in user; Gradio itself only needs the name and password).
-        users = load_users(settings)
-        auth = [(u.name, u.password) for u in users.values()] if users else None
+        # user:password:role lines: the page shows each role its controls, the handlers and the
+        # service layer refuse the rest; failed sign-ins are throttled per user and per address.
+        access = Access.from_settings(settings)
         assistant = Assistant(settings)
-        demo = create_app(assistant)
+        demo = create_app(assistant, access)
     except AssistantError as exc:
         sys.exit(f"error: {exc.user_message()}")
     # Models load in the background while the page is served; the first request waits for them.
-    threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
+    if settings.app.warm_up:
+        threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
     demo.launch(
         server_name=settings.app.host,
         server_port=settings.app.port,
-        auth=auth,
-        auth_message="Sign in with your newsroom account." if auth else None,
-        max_file_size=max_upload_bytes(settings),
-        show_error=False,
-        css=CSS,
+        **launch_options(demo, access, settings),
     )
 
 

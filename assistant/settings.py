@@ -94,6 +94,9 @@ class AppSettings(_Section):
     )
     max_upload_mb: float = Field(10.0, description="Largest upload accepted by the web app")
     concurrency: int = Field(2, description="Model calls run at once (Gradio queue)")
+    warm_up: bool = Field(
+        True, description="Load the embedder, lexicons and chat model when the app starts (off: on first use)"
+    )
 
 
 class Settings(BaseSettings):

@@ -273,7 +273,7 @@ def test_audit_log_is_safe_under_concurrent_threads_and_processes(tmp_path):
 
 
 def test_the_app_reads_role_columns_of_the_auth_file(tmp_path, monkeypatch):
-    """Until the UI enforces roles, a role column must at least not become part of the password."""
+    """app.py gives the page the users with their roles; a role column never becomes part of the password."""
     import types
 
     import app
@@ -283,7 +283,16 @@ def test_the_app_reads_role_columns_of_the_auth_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSISTANT_APP__AUTH_FILE", str(auth))
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
     launched: dict = {}
-    monkeypatch.setattr(app, "create_app", lambda assistant: types.SimpleNamespace(launch=lambda **kw: launched.update(kw)))
+
+    def fake_create_app(assistant, access):
+        launched["access"] = access
+        return types.SimpleNamespace(launch=lambda **kw: launched.update(kw))
+
+    monkeypatch.setattr(app, "create_app", fake_create_app)
     monkeypatch.setattr(app, "_warm_up", lambda assistant: None)
     app.main()
-    assert launched["auth"] == [("ana", "correct-horse"), ("ben", "a:b")]
+    check = launched["auth"]
+    assert check("ana", "correct-horse") and check("ben", "a:b") and not check("ana", "correct-horse:admin")
+    access = launched["access"]
+    assert access.authenticator.actor("ana").role == "admin" and access.authenticator.actor("ben").role == "viewer"
+    assert [m.cls.__name__ for m in launched["app_kwargs"]["middleware"]] == ["LoginGuard", "ApiGuard"]

@@ -415,33 +415,61 @@ def test_evaluation_tab_reports_a_broken_suite_readably(settings, tmp_path):
 # ---------------------------------------------------------------- login
 
 
-def test_parse_users_and_load_auth_from_file_and_env(tmp_path):
-    assert ui.parse_users(["# editors", "", "ana:s3cret", " bo : pa:ss "]) == [
-        ("ana", "s3cret"),
-        ("bo", "pa:ss"),
-    ]
-    with pytest.raises(BadInputError, match="entry 2"):
-        ui.parse_users(["ana:x", "nopassword"])
-    with pytest.raises(BadInputError):
-        ui.parse_users([":x"])
+def test_access_reads_the_auth_file_and_env_and_checks_logins_behind_the_throttle(tmp_path):
     auth = tmp_path / "users.txt"
-    auth.write_text("ana:s3cret\n")
+    auth.write_text("ana:s3cret:editor\n")
     settings = Settings(data_dir=tmp_path, app=AppSettings(auth_file=auth))
-    assert ui.load_auth(settings, environ={}) == [("ana", "s3cret")]
-    assert ui.load_auth(settings, environ={ui.USERS_ENV: "u1:p1, u2:p2"}) == [
-        ("ana", "s3cret"),
-        ("u1", "p1"),
-        ("u2", "p2"),
-    ]
-    assert ui.load_auth(Settings(data_dir=tmp_path), environ={}) is None
+    access = ui.Access.from_settings(settings, environ={"ASSISTANT_APP_USERS": "u1:p:1:admin"})
+    assert access.enabled and access.check_login("ana", "s3cret") and access.check_login("u1", "p:1")
+    assert access.actor(gr.Request(username="u1")).role == "admin"
+    for _ in range(3):
+        assert not access.check_login("ana", "wrong")
+    # Backing off: even the right password is refused (and answered like a wrong one).
+    assert not access.check_login("ana", "s3cret")
+    assert not ui.Access.from_settings(Settings(data_dir=tmp_path), environ={}).enabled
     with pytest.raises(BadInputError, match="cannot read the auth file"):
-        ui.load_auth(
+        ui.Access.from_settings(
             Settings(data_dir=tmp_path, app=AppSettings(auth_file=tmp_path / "missing")), environ={}
         )
     assert (
         ui.max_upload_bytes(Settings(data_dir=tmp_path, app=AppSettings(max_upload_mb=2)))
         == 2 * 1024 * 1024
     )
+
+
+def test_a_request_without_a_signed_in_user_is_refused_when_logins_are_on(tmp_path):
+    from assistant.auth import Authenticator, User
+
+    access = ui.Access(Authenticator({"vera": User("vera", "viewer", "p")}))
+    with pytest.raises(gr.Error, match="not signed in"):
+        access.act(gr.Request(), "ask")
+    with pytest.raises(gr.Error, match="not a user of this app"):
+        access.act(gr.Request(username="mallory"), "ask")
+    with pytest.raises(gr.Error, match="vera \\(viewer\\) may not ingest"):
+        access.act(gr.Request(username="vera"), "ingest")
+    assert access.act(gr.Request(username="vera"), "check").name == "vera"
+    # Without logins the one local user may do everything.
+    assert ui.Access().act(None, "delete").role == "admin"
+
+
+def test_library_delete_and_style_book_edit_go_through_the_service_layer(app_assistant):
+    from assistant.auth import Actor
+
+    app_assistant.ingest([EXAMPLES])
+    target = app_assistant.store.list_articles()[0].id
+    viewer, admin = Actor("vera", "viewer"), Actor("ada", "admin")
+    assert "may not delete" in ui.delete_article(app_assistant, target, actor=viewer)
+    assert target in [a.id for a in app_assistant.store.list_articles()]
+    assert ui.delete_article(app_assistant, target, actor=admin).startswith(f"Deleted {target}")
+    assert "at least one wrong variant" in ui.add_preferred_spelling(app_assistant, "Zelenskyy", " ", actor=admin)
+    assert "may not edit stylebook" in ui.add_preferred_spelling(app_assistant, "Zelenskyy", "Zelensky", actor=viewer)
+    assert "preferred over Zelensky, Zelenskiy" in ui.add_preferred_spelling(
+        app_assistant, "Zelenskyy", "Zelensky, Zelenskiy", actor=admin
+    )
+    rows = ui.audit_rows(app_assistant)
+    assert rows[0][1:4] == ["ada (web)", "edit_stylebook", "Zelenskyy"]  # newest first
+    assert rows[1][1:4] == ["ada (web)", "delete", target]
+    assert len(rows) == 2 + len(app_assistant.store.list_articles()) + 1  # the ingests, as the process user
 
 
 def test_friendly_error_never_shows_internals(caplog):

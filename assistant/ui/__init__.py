@@ -2,14 +2,14 @@
 
 ``create_app`` (``app``) lays out the page; each tab's handlers live in their own module
 (``chat``, ``summaries``, ``factcheck``, ``library``, ``evaluation``) as plain functions that
-tests call without a browser; ``common`` holds escaping and messages, ``auth`` logins and upload
-limits.
+tests call without a browser; ``common`` holds escaping and messages, ``auth`` logins, roles on
+the page and upload limits, ``endpoints`` the API the app exposes.
 """
 
 from __future__ import annotations
 
-from assistant.ui.app import create_app
-from assistant.ui.auth import USERS_ENV, check_upload_size, load_auth, max_upload_bytes, parse_users
+from assistant.ui.app import create_app, launch_options
+from assistant.ui.auth import Access, RoleGates, check_upload_size, max_upload_bytes
 from assistant.ui.chat import (
     NO_SOURCES,
     NOT_ANSWERED,
@@ -33,6 +33,7 @@ from assistant.ui.common import (
     notify,
     ok_status,
 )
+from assistant.ui.endpoints import PUBLIC_ENDPOINTS, public_endpoints
 from assistant.ui.evaluation import DEV_SUITE, METRIC_COLUMNS, metric_rows, run_evaluation
 from assistant.ui.factcheck import (
     CHECK_UPLOAD_TYPES,
@@ -46,11 +47,20 @@ from assistant.ui.factcheck import (
     run_check,
     typo_label,
 )
-from assistant.ui.library import ARTICLE_COLUMNS, articles_rows, delete_article, ingest_uploads
+from assistant.ui.library import (
+    ARTICLE_COLUMNS,
+    AUDIT_COLUMNS,
+    add_preferred_spelling,
+    articles_rows,
+    audit_rows,
+    delete_article,
+    ingest_uploads,
+)
 from assistant.ui.summaries import article_choices, run_summarize, summary_html
 
 __all__ = [
     "ARTICLE_COLUMNS",
+    "AUDIT_COLUMNS",
     "CHECK_UPLOAD_TYPES",
     "CSS",
     "DEV_SUITE",
@@ -59,15 +69,19 @@ __all__ = [
     "METRIC_COLUMNS",
     "NOT_ANSWERED",
     "NO_SOURCES",
+    "PUBLIC_ENDPOINTS",
     "TYPO_COLOR",
-    "USERS_ENV",
     "VERDICT_COLORS",
     "VERDICT_ICON",
+    "Access",
+    "RoleGates",
     "accept_and_recheck",
+    "add_preferred_spelling",
     "answer_sources",
     "answer_text",
     "article_choices",
     "articles_rows",
+    "audit_rows",
     "chat_html",
     "chat_stream",
     "check_upload_size",
@@ -81,14 +95,14 @@ __all__ = [
     "highlight_colors",
     "highlight_segments",
     "ingest_uploads",
-    "load_auth",
+    "launch_options",
     "mark_quote_html",
     "max_upload_bytes",
     "md_text",
     "metric_rows",
     "notify",
     "ok_status",
-    "parse_users",
+    "public_endpoints",
     "read_text_upload",
     "run_check",
     "run_evaluation",

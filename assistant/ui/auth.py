@@ -1,53 +1,186 @@
-"""Logins and upload limits of the web app."""
+"""Who uses the web app: sign-in (throttled per user and per client address), roles on the page, upload limits.
+
+The service layer refuses what a role may not do (``assistant.auth.require``), whatever a page
+shows; this module tells it who is asking (the user Gradio signed in) and hides the controls a
+role cannot use, so nobody is offered a button that can only fail.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
+import html
+import math
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
-from assistant.errors import BadInputError
+import gradio as gr
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from assistant.auth import (
+    ACTIONS,
+    Actor,
+    Authenticator,
+    LoginThrottle,
+    allowed,
+    anonymous_actor,
+    load_users,
+    require,
+)
+from assistant.errors import BadInputError, LoginThrottledError, PermissionDeniedError
 from assistant.settings import Settings
+from assistant.ui.common import log
 
-USERS_ENV = "ASSISTANT_APP_USERS"
+# The address of the client whose POST /login is being handled: Gradio hands the auth callable
+# only the name and password, so LoginGuard (which sees the request) puts the address here.
+_LOGIN_CLIENT: ContextVar[str | None] = ContextVar("login_client", default=None)
 
-
-def parse_users(lines: Iterable[str]) -> list[tuple[str, str]]:
-    """``user:password`` entries (blank lines, ``#`` comments and surrounding spaces ignored); passwords may contain ':'."""
-    users: list[tuple[str, str]] = []
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, password = line.partition(":")
-        user, password = user.strip(), password.strip()
-        if not sep or not user or not password:
-            raise BadInputError(
-                f"login entry {number} is not of the form user:password",
-                "Write one user:password per line in the auth file, or ASSISTANT_APP_USERS=u1:p1,u2:p2.",
-            )
-        users.append((user, password))
-    return users
+AUTH_MESSAGE = "Sign in with your newsroom account."
 
 
-def load_auth(
-    settings: Settings, environ: dict[str, str] | None = None
-) -> list[tuple[str, str]] | None:
-    """Logins from ``settings.app.auth_file`` and ``ASSISTANT_APP_USERS``; None means no login."""
-    environ = os.environ if environ is None else environ
-    users: list[tuple[str, str]] = []
-    path = settings.app.auth_file
-    if path is not None:
+class Access:
+    """The app's logins (None: no auth file, one local user who may do everything) and who a request is."""
+
+    def __init__(self, authenticator: Authenticator | None = None) -> None:
+        self.authenticator = authenticator
+
+    @classmethod
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Access:
+        """Logins from ``ASSISTANT_APP__AUTH_FILE`` / ``ASSISTANT_APP_USERS`` (``user:password:role`` each)."""
+        users = load_users(settings, environ)
+        return cls(Authenticator(users) if users else None)
+
+    @property
+    def enabled(self) -> bool:
+        return self.authenticator is not None
+
+    def actor(self, request: gr.Request | None) -> Actor:
+        """The signed-in user of ``request`` with their role; refused when logins are on and nobody is signed in."""
+        if self.authenticator is None:
+            return anonymous_actor()
+        name = getattr(request, "username", None) if request is not None else None
+        if not name:
+            # Gradio only lets signed-in requests through; reaching here means a bypass: fail closed.
+            raise PermissionDeniedError("this request is not signed in", "Sign in again.")
+        return self.authenticator.actor(name, via="web")
+
+    def act(self, request: gr.Request | None, action: str) -> Actor:
+        """The signed-in user, checked for ``action`` before any work starts.
+
+        A refusal is raised as ``gr.Error``: the page shows it as a toast and an API client
+        (gradio_client, curl) gets an error, not a success carrying a message. The service layer
+        checks the same user again, so a handler that forgot this call still cannot do harm.
+        """
         try:
-            users += parse_users(Path(path).read_text(encoding="utf-8").splitlines())
-        except OSError as exc:
-            raise BadInputError(
-                f"cannot read the auth file {path}: {exc.strerror or exc}",
-                "Fix ASSISTANT_APP__AUTH_FILE or remove it to run without login.",
-            ) from exc
-    if environ.get(USERS_ENV, "").strip():
-        users += parse_users(environ[USERS_ENV].split(","))
-    return users or None
+            actor = self.actor(request)
+            require(actor, action)
+        except PermissionDeniedError as exc:
+            who = getattr(request, "username", None) or "?"
+            log.warning("refused %s for %s: %s", action, who, exc)
+            raise gr.Error(exc.user_message(), print_exception=False) from exc
+        return actor
+
+    def check_login(self, username: str, password: str) -> bool:
+        """Gradio's ``auth`` callable: the password checked behind the throttle (per user and per address)."""
+        assert self.authenticator is not None
+        client = _LOGIN_CLIENT.get()
+        try:
+            return self.authenticator.login(username, password, client=client) is not None
+        except LoginThrottledError:
+            # The same "Incorrect credentials" as a wrong password: a different answer for a
+            # throttled account would tell a guesser which user names exist.
+            return False
+
+    def launch_kwargs(self) -> dict[str, Any]:
+        """``auth``, ``auth_message`` and the login middleware for ``Blocks.launch``."""
+        if self.authenticator is None:
+            return {"auth": None, "auth_message": None, "middleware": []}
+        guard = Middleware(LoginGuard, throttle=self.authenticator.throttle)
+        return {"auth": self.check_login, "auth_message": AUTH_MESSAGE, "middleware": [guard]}
+
+
+def client_address(scope: Scope) -> str | None:
+    """The client's address (uvicorn has already applied X-Forwarded-For from trusted proxies)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+class LoginGuard:
+    """ASGI middleware in front of Gradio's POST /login: refuses an address while it backs off, and
+    tells the auth callable which address is signing in (so failures count against it too)."""
+
+    def __init__(self, app: ASGIApp, throttle: LoginThrottle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope.get("method") == "POST"
+            and scope["path"].rstrip("/").endswith("/login")
+        ):
+            await self.app(scope, receive, send)
+            return
+        client = client_address(scope)
+        wait = self.throttle.wait(None, client)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            log.warning("sign-in from %s refused: throttled for %d s more", client, seconds)
+            response = JSONResponse(
+                {"detail": f"Too many failed sign-ins from your address; try again in {seconds} s."},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
+            await response(scope, receive, send)
+            return
+        token = _LOGIN_CLIENT.set(client)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _LOGIN_CLIENT.reset(token)
+
+
+class RoleGates:
+    """Controls only some roles may use: hidden until the page knows the role, then shown to those allowed.
+
+    Without logins everything is shown at once (the one local user may do everything).
+    """
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+        self._gated: list[tuple[str, gr.components.Component | gr.blocks.BlockContext]] = []
+
+    @property
+    def visible(self) -> bool:
+        """What gated controls start as: hidden while a role is yet unknown (fail closed)."""
+        return not self.access.enabled
+
+    def add(self, action: str, block: Any) -> Any:
+        """Show ``block`` (a component, row, column or tab) only to roles that may do ``action``."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        self._gated.append((action, block))
+        return block
+
+    @property
+    def blocks(self) -> list[Any]:
+        return [block for _, block in self._gated]
+
+    def updates(self, actor: Actor) -> list[dict[str, Any]]:
+        """One visibility update per gated block, in the order of ``blocks``."""
+        return [gr.update(visible=allowed(actor.role, action)) for action, _ in self._gated]
+
+
+def signed_in_text(actor: Actor) -> str:
+    """The line at the top of the page: who is signed in, with which role, and how to leave."""
+    return f"Signed in as **{md_escape(actor.name)}** ({actor.role}) · [Sign out](logout)"
+
+
+def md_escape(text: str) -> str:
+    """A user name made safe for Markdown (no HTML, no emphasis)."""
+    return html.escape(text, quote=False).replace("*", "\\*").replace("_", "\\_")
 
 
 def max_upload_bytes(settings: Settings) -> int:

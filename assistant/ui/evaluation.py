@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from assistant.auth import Actor
 from assistant.settings import PROJECT_ROOT
+from assistant.ui.auth import Access, RoleGates
 from assistant.ui.common import PROGRESS_TQDM, error_status, frame, ok_status
 
 if TYPE_CHECKING:
@@ -41,15 +43,17 @@ def metric_rows(result: RunResult) -> list[list[str]]:
 
 
 def run_evaluation(
-    assistant: Assistant, suite: Path | None = None, out_dir: Path | None = None
+    assistant: Assistant, suite: Path | None = None, out_dir: Path | None = None, actor: Actor | None = None
 ) -> tuple[str, list[list[str]], str | None]:
-    """(status, metric rows, plot path) of the dev suite, LLM calls replayed from the suite's cache."""
+    """(status, metric rows, plot path) of the dev suite run by ``actor``, LLM calls replayed from the suite's cache."""
     # The harness loads spaCy, wordfreq and NLTK: imported on the first run, not at app start.
     from assistant.evaluate import run_suite
 
     suite = suite or DEV_SUITE
     out_dir = out_dir or assistant.settings.data_dir / "eval-out" / time.strftime("%Y%m%d-%H%M%S")
     try:
+        # Refused before any work for a role that may not evaluate; recorded in the audit log.
+        assistant.record_evaluation(str(suite), actor=actor, out_dir=str(out_dir))
         result = run_suite(
             suite,
             out_dir,
@@ -67,15 +71,18 @@ def run_evaluation(
     return ok_status(status + f" Reports in {out_dir}."), rows, plot
 
 
-def build_tab(assistant: Assistant) -> None:
-    """The Evaluate tab: one button, the metric table and the report's plot."""
+def build_tab(assistant: Assistant, access: Access | None = None, gates: RoleGates | None = None) -> None:
+    """The Evaluate tab (admins only): one button, the metric table and the report's plot."""
+    access = access or Access()
+    gates = gates or RoleGates(access)
 
-    def on_evaluate(progress=PROGRESS_TQDM):
+    def on_evaluate(request: gr.Request, progress=PROGRESS_TQDM):
+        actor = access.act(request, "evaluate")
         progress(0, desc="Running the dev suite")
-        status, rows, image = run_evaluation(assistant)
+        status, rows, image = run_evaluation(assistant, actor=actor)
         return status, frame(rows, METRIC_COLUMNS), image
 
-    with gr.Tab("Evaluate", id="evaluate"):
+    with gates.add("evaluate", gr.Tab("Evaluate", id="evaluate", visible=gates.visible)):
         gr.Markdown(
             "Run the development suite (ROUGE, citation validity, consistency, typo precision/recall)."
         )

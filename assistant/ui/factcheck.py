@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from assistant.auth import Actor
 from assistant.errors import BadInputError
 from assistant.types import CheckReport, ClaimResult, TypoFlag
-from assistant.ui.auth import check_upload_size
+from assistant.ui.auth import Access, RoleGates, check_upload_size
 from assistant.ui.common import (
     PROGRESS,
     VERDICT_COLORS,
@@ -218,22 +219,24 @@ def run_check(
 
 
 def accept_and_recheck(
-    assistant: Assistant, name: str, text: str | None, file: str | None = None
+    assistant: Assistant, name: str, text: str | None, file: str | None = None, actor: Actor | None = None
 ) -> tuple[str, list[tuple[str, str | None]], list[list[str]], str]:
-    """Add ``name`` to the style book, then check the text again."""
+    """Add ``name`` to the style book as ``actor``, then check the text again."""
     name = (name or "").strip()
     try:
         if not name:
             raise BadInputError("type the spelling to accept first")
-        assistant.accept_spelling(name)
+        assistant.accept_spelling(name, actor=actor)
     except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
         return text or "", [], [], error_status(exc, "accepting the spelling")
     checked, segments, rows, status = run_check(assistant, text, file)
     return checked, segments, rows, ok_status(f"Accepted “{name}”.") + "  \n" + status
 
 
-def build_tab(assistant: Assistant, max_mb: float) -> None:
-    """The Fact-check tab: text or upload in, highlighted text and the flag table out."""
+def build_tab(assistant: Assistant, max_mb: float, access: Access | None = None, gates: RoleGates | None = None) -> None:
+    """The Fact-check tab: text or upload in, highlighted text and the flag table out (accepting a spelling: editors)."""
+    access = access or Access()
+    gates = gates or RoleGates(access)
 
     def outputs(result):
         text, segments, rows, status = result
@@ -248,9 +251,10 @@ def build_tab(assistant: Assistant, max_mb: float) -> None:
         for result in check_stream(assistant, text, file, max_mb):
             yield outputs(result)
 
-    def on_accept(name: str, text: str, file: str | None, progress=PROGRESS):
+    def on_accept(name: str, text: str, file: str | None, request: gr.Request, progress=PROGRESS):
+        actor = access.act(request, "accept_spelling")
         progress(0, desc="Checking again")
-        return outputs(accept_and_recheck(assistant, name, text, file))
+        return outputs(accept_and_recheck(assistant, name, text, file, actor=actor))
 
     def on_file(file: str | None):
         if not file:
@@ -296,7 +300,7 @@ def build_tab(assistant: Assistant, max_mb: float) -> None:
             label="Flags (spelling first, then contradicted and unverified claims)",
             elem_id="flags",
         )
-        with gr.Row():
+        with gates.add("accept_spelling", gr.Row(visible=gates.visible, elem_id="accept-box")):
             accept_name = gr.Textbox(
                 label="Accept spelling (never flag this name again)",
                 placeholder="e.g. Halvorrsen",

@@ -1,4 +1,5 @@
-"""The Library tab: upload articles (each bad file reported with its reason), list and delete them."""
+"""The Library tab: upload articles (each bad file reported with its reason), list and delete them,
+record a preferred spelling in the style book, and read the audit log of who changed what."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from assistant.auth import Actor
 from assistant.errors import AssistantError, BadInputError
-from assistant.ui.auth import check_upload_size
+from assistant.ui.auth import Access, RoleGates, check_upload_size
 from assistant.ui.common import PROGRESS, error_status, frame, md_text, notify, ok_status
 from assistant.ui.summaries import article_choices
 
@@ -17,6 +19,18 @@ if TYPE_CHECKING:
     from assistant.service import Assistant
 
 ARTICLE_COLUMNS = ["id", "title", "passages"]
+AUDIT_COLUMNS = ["time (UTC)", "user", "action", "target", "details"]
+AUDIT_SHOWN = 100  # the newest entries; the whole log is DATA/audit.jsonl
+
+
+def audit_rows(assistant: Assistant, limit: int = AUDIT_SHOWN) -> list[list[str]]:
+    """The newest audit entries first: time, user (and how they acted), action, target, details."""
+    rows = []
+    for e in reversed(assistant.audit.entries(limit=limit)):
+        who = f"{e.user} ({e.via})" if e.via else e.user
+        details = ", ".join(f"{k}={v}" for k, v in e.details.items())
+        rows.append([e.time.replace("T", " ")[:19], who, e.action, e.target, details])
+    return rows
 
 
 def articles_rows(assistant: Assistant) -> list[list[Any]]:
@@ -29,8 +43,9 @@ def ingest_uploads(
     files: Sequence[str | Path] | None,
     max_mb: float | None = None,
     progress: Callable[..., Any] | None = None,
+    actor: Actor | None = None,
 ) -> str:
-    """Ingest uploaded files; Markdown report with the summary and each failed file with its reason."""
+    """Ingest uploaded files as ``actor``; Markdown report with the summary and each failed file with its reason."""
     max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
     paths = [Path(f) for f in (files or [])]
     if not paths:
@@ -55,7 +70,7 @@ def ingest_uploads(
     try:
         if progress is not None:
             progress((0, len(accepted)), desc="Reading and embedding")
-        report = assistant.ingest(accepted, on_file=on_file) if accepted else None
+        report = assistant.ingest(accepted, on_file=on_file, actor=actor) if accepted else None
     except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
         return error_status(exc, "the ingest")
     failed = refused + [
@@ -71,24 +86,50 @@ def ingest_uploads(
     return "\n".join(lines)
 
 
-def delete_article(assistant: Assistant, article_id: str | None) -> str:
-    """Remove one article and its passages; status Markdown."""
+def delete_article(assistant: Assistant, article_id: str | None, actor: Actor | None = None) -> str:
+    """Remove one article and its passages as ``actor`` (recorded in the audit log); status Markdown."""
     try:
         if not article_id:
             raise BadInputError("choose an article to delete")
-        n = assistant.store.remove(article_id)
+        result = assistant.remove(article_id, actor=actor)
     except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
         return error_status(exc, "the delete")
-    return ok_status(f"Deleted {article_id} ({n} passages).")
+    return ok_status(f"Deleted {article_id} ({result.passages} passages).")
+
+
+def add_preferred_spelling(
+    assistant: Assistant, name: str | None, variants: str | None, actor: Actor | None = None
+) -> str:
+    """Record ``name`` as the preferred spelling with its comma-separated wrong ``variants``; status Markdown."""
+    name = (name or "").strip()
+    wrong = [v.strip() for v in (variants or "").split(",") if v.strip()]
+    try:
+        if not name or not wrong:
+            raise BadInputError(
+                "give the preferred spelling and at least one wrong variant",
+                "Write the variants separated by commas, e.g. Zelenskiy, Zelensky.",
+            )
+        assistant.add_preferred_spelling(name, wrong, actor=actor)
+    except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+        return error_status(exc, "the style-book edit")
+    return ok_status(f"Style book: “{name}” is preferred over {', '.join(wrong)}.")
 
 
 def build_tab(
-    assistant: Assistant, max_mb: float, summary_article: gr.Dropdown
+    assistant: Assistant,
+    max_mb: float,
+    summary_article: gr.Dropdown,
+    access: Access | None = None,
+    gates: RoleGates | None = None,
 ) -> tuple[Callable[[], tuple], list[gr.components.Component]]:
     """The Library tab; returns its refresh handler and outputs (the page runs them on load).
 
     ``summary_article`` is the Summarize tab's dropdown: its choices follow the stored articles.
+    Uploading is shown to editors, deleting and the style book to admins (``gates``); each
+    handler checks the signed-in user's role on the server as well.
     """
+    access = access or Access()
+    gates = gates or RoleGates(access)
 
     def choices_update():
         choices = article_choices(assistant)
@@ -96,33 +137,52 @@ def build_tab(
 
     def outputs(report: str):
         summary_dd, delete_dd = choices_update()
-        return report, frame(articles_rows(assistant), ARTICLE_COLUMNS), summary_dd, delete_dd
+        articles = frame(articles_rows(assistant), ARTICLE_COLUMNS)
+        return report, articles, summary_dd, delete_dd, frame(audit_rows(assistant), AUDIT_COLUMNS)
 
-    def on_ingest(files: list[str] | None, progress=PROGRESS):
-        return outputs(ingest_uploads(assistant, files, max_mb, progress))
+    def on_ingest(files: list[str] | None, request: gr.Request, progress=PROGRESS):
+        actor = access.act(request, "ingest")
+        return outputs(ingest_uploads(assistant, files, max_mb, progress, actor=actor))
 
-    def on_delete(article_id: str | None):
-        return outputs(delete_article(assistant, article_id))
+    def on_delete(article_id: str | None, request: gr.Request):
+        actor = access.act(request, "delete")
+        return outputs(delete_article(assistant, article_id, actor=actor))
+
+    def on_prefer(name: str | None, variants: str | None, request: gr.Request):
+        actor = access.act(request, "edit_stylebook")
+        status = add_preferred_spelling(assistant, name, variants, actor=actor)
+        return status, frame(audit_rows(assistant), AUDIT_COLUMNS)
 
     def on_refresh():
         try:
             return outputs("")
         except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
             status = error_status(exc, "listing the articles")
-            return status, frame([], ARTICLE_COLUMNS), gr.skip(), gr.skip()
+            return status, frame([], ARTICLE_COLUMNS), gr.skip(), gr.skip(), gr.skip()
 
     with gr.Tab("Library", id="library"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
-                uploads = gr.File(
-                    label=f"Add articles (.txt .md .html .json .jsonl .pdf, up to {max_mb:g} MB each)",
-                    file_count="multiple",
-                    file_types=list(assistant.settings.ingest.extensions),
-                    type="filepath",
-                    elem_id="uploads",
-                )
-                ingest_btn = gr.Button("Ingest", variant="primary", elem_id="ingest")
+                with gates.add("ingest", gr.Group(visible=gates.visible, elem_id="ingest-box")):
+                    uploads = gr.File(
+                        label=f"Add articles (.txt .md .html .json .jsonl .pdf, up to {max_mb:g} MB each)",
+                        file_count="multiple",
+                        file_types=list(assistant.settings.ingest.extensions),
+                        type="filepath",
+                        elem_id="uploads",
+                    )
+                    ingest_btn = gr.Button("Ingest", variant="primary", elem_id="ingest")
                 report = gr.Markdown(elem_id="ingest-report")
+                with gates.add(
+                    "edit_stylebook",
+                    gr.Accordion("Style book: preferred spelling", open=False, visible=gates.visible, elem_id="stylebook-box"),
+                ):
+                    prefer_name = gr.Textbox(label="Preferred spelling", placeholder="e.g. Zelenskyy", elem_id="prefer-name")
+                    prefer_variants = gr.Textbox(
+                        label="Wrong variants (comma-separated)", placeholder="e.g. Zelenskiy, Zelensky", elem_id="prefer-variants"
+                    )
+                    prefer_btn = gr.Button("Add to the style book", elem_id="prefer")
+                    prefer_status = gr.Markdown(elem_id="prefer-status")
             with gr.Column(scale=3):
                 articles = gr.Dataframe(
                     value=frame([], ARTICLE_COLUMNS),
@@ -136,19 +196,33 @@ def build_tab(
                     elem_id="articles",
                 )
                 with gr.Row():
-                    delete_dd = gr.Dropdown(
-                        label="Article to delete",
-                        choices=[],
-                        value=None,
-                        scale=3,
-                        elem_id="del-article",
-                    )
-                    delete_btn = gr.Button("Delete", variant="stop", scale=1, elem_id="delete")
-                    refresh_btn = gr.Button("Refresh", scale=1)
-        outs = [report, articles, summary_article, delete_dd]
+                    with gates.add("delete", gr.Row(visible=gates.visible, elem_id="delete-box")):
+                        delete_dd = gr.Dropdown(
+                            label="Article to delete",
+                            choices=[],
+                            value=None,
+                            scale=3,
+                            # API clients name any id; the store answers for ids it does not hold.
+                            allow_custom_value=True,
+                            elem_id="del-article",
+                        )
+                        delete_btn = gr.Button("Delete", variant="stop", scale=1, elem_id="delete")
+                    refresh_btn = gr.Button("Refresh", scale=1, elem_id="refresh")
+        audit = gr.Dataframe(
+            value=frame([], AUDIT_COLUMNS),
+            headers=AUDIT_COLUMNS,
+            datatype="str",
+            interactive=False,
+            wrap=True,
+            max_height=360,
+            label=f"Audit log: who changed what (newest first, last {AUDIT_SHOWN})",
+            elem_id="audit",
+        )
+        outs = [report, articles, summary_article, delete_dd, audit]
         ingest_btn.click(on_ingest, [uploads], outs, api_name="ingest")
-        delete_btn.click(
-            on_delete, [delete_dd], outs, api_name="delete_article", concurrency_limit=None
+        delete_btn.click(on_delete, [delete_dd], outs, api_name="delete_article", concurrency_limit=None)
+        prefer_btn.click(
+            on_prefer, [prefer_name, prefer_variants], [prefer_status, audit], api_name="add_preferred_spelling"
         )
         refresh_btn.click(on_refresh, None, outs, api_name=False, concurrency_limit=None)
     return on_refresh, outs
