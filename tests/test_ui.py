@@ -480,3 +480,10 @@ def test_friendly_error_never_shows_internals(caplog):
         message = ui.friendly_error(ValueError("boom internals"), "the summary")
     assert message == "Something went wrong during the summary. The details are in the server log."
     assert "boom internals" in caplog.text
+    from assistant.errors import EndpointError
+
+    with caplog.at_level("ERROR"):
+        message = ui.friendly_error(EndpointError("cannot reach http://user:secret@10.0.0.7:8080/v1"), "the answer")
+    assert message.startswith("The model endpoint is unreachable; the answer could not be completed.")
+    assert "10.0.0.7" not in message and "secret" not in message
+    assert "10.0.0.7" in caplog.text and "secret" not in caplog.text  # logged for the operator, redacted

@@ -77,11 +77,17 @@ def md_text(text: object) -> str:
 
 
 def friendly_error(exc: BaseException, doing: str = "this request") -> str:
-    """What the editor reads: the error's own help for AssistantError, else a generic line (traceback logged)."""
-    if isinstance(exc, AssistantError):
-        return exc.user_message()
-    log.error("unexpected error during %s", doing, exc_info=exc)
-    return f"Something went wrong during {doing}. The details are in the server log."
+    """What the editor reads (``redact.public_error``): the error's own help for AssistantError, never
+    the model endpoint's address or a credential; anything else a generic line (details logged)."""
+    from assistant.errors import EndpointError
+    from assistant.redact import public_error, redact_text
+
+    if isinstance(exc, EndpointError):
+        # The address is for the operator (redacted: a log can travel further than the server).
+        log.error("model endpoint error during %s: %s", doing, redact_text(str(exc)))
+    elif not isinstance(exc, AssistantError):
+        log.error("unexpected error during %s", doing, exc_info=exc)
+    return public_error(exc, doing)
 
 
 def notify(message: str) -> None:
