@@ -10,7 +10,16 @@ import gradio as gr
 
 from assistant.errors import AssistantError
 from assistant.types import Answer, Passage
-from assistant.ui.common import HTML_CSS, esc, friendly_error, log, mark_quote_html, notify
+from assistant.ui.common import (
+    HTML_CSS,
+    esc,
+    friendly_error,
+    injected_passage_html,
+    injection_html,
+    log,
+    mark_quote_html,
+    notify,
+)
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -23,7 +32,8 @@ _MARKER = re.compile(r"\[(\d+)\]")
 def sources_html(
     answer: Answer, passages: dict[str, Passage], titles: dict[str, str] | None = None
 ) -> str:
-    """The Sources panel: each cited passage with its number, article title and the quoted span marked."""
+    """The Sources panel: each cited passage with its number, article title and the quoted span marked;
+    passages that address the assistant carry a warning, and the panel opens with the answer's."""
     titles = titles or {}
     if not answer.answered:
         return f'<p class="muted">{esc(NOT_ANSWERED)}</p>'
@@ -38,13 +48,15 @@ def sources_html(
             if passage
             else f'<span class="muted">passage {esc(c.passage_id)} is no longer stored</span>'
         )
+        found = c.injection or (passage.injection if passage else "")
         items.append(
-            f'<div class="src" data-n="{c.n}">'
+            f'<div class="src{" injected" if found else ""}" data-n="{c.n}">'
             f'<div class="src-head"><span class="src-n">[{c.n}]</span>{esc(title)}</div>'
             f'<div class="src-id">{esc(c.passage_id)}</div>'
+            f'{injected_passage_html(found) if found else ""}'
             f'<div class="src-text">{body}</div></div>'
         )
-    return "".join(items)
+    return injection_html(answer.injection_warning) + "".join(items)
 
 
 MODEL_CHECK_RUNNING = '<p class="muted" id="model-check">Model check (second stage) of the answer running…</p>'
@@ -71,6 +83,11 @@ def answer_text(answer: Answer) -> str:
     """The answer as plain text with its [n] citations; unverified sentences get ⚠ and the reason."""
     if not answer.answered:
         return NOT_ANSWERED
+    text = _answer_body(answer)
+    return f"{text}\n⚠ {answer.injection_warning}" if answer.injection_warning else text
+
+
+def _answer_body(answer: Answer) -> str:
     text = answer.answer.strip()
     if not answer.verdicts:
         return f"⚠ {text} (unverified: no sentence of the answer cites a passage)"

@@ -54,6 +54,9 @@ ol.sentences li { margin: 0 0 10px 0; line-height: 1.5; }
 .footnotes li { margin-bottom: 8px; }
 .footnotes details { margin-top: 4px; }
 .footnotes summary { cursor: pointer; opacity: 0.8; }
+.inj-warning { background: #fee2e2; color: #7f1d1d; border: 1px solid #ef4444; border-radius: 8px; padding: 8px 12px; margin-bottom: 10px; }
+.src.injected { border-color: #ef4444; border-width: 2px; }
+.inj { color: #b91c1c; font-weight: 600; font-size: 0.9em; margin: 2px 0 4px 0; }
 """
 
 # Page-wide styles, passed to ``launch(css=CSS)``: the highlighted text reads as running prose
@@ -137,6 +140,19 @@ def mark_quote_html(text: str, quote: str) -> str:
         return esc(text)
     start, end = span
     return f"{esc(text[:start])}<mark>{esc(text[start:end])}</mark>{esc(text[end:])}"
+
+
+def injection_html(warning: str) -> str:
+    """The banner over sources or a summary that rests on passages addressing the assistant ("" when none)."""
+    return f'<div class="inj-warning" role="alert">⚠ {esc(warning)}</div>' if warning else ""
+
+
+def injected_passage_html(found: str) -> str:
+    """The warning on one marked passage: what in it addresses the assistant."""
+    return (
+        f'<div class="inj">⚠ This passage addresses the assistant ({esc(found)}). '
+        "It was not followed and cannot support a statement on its own.</div>"
+    )
 
 
 def frame(rows: list[list[Any]], columns: list[str]) -> pd.DataFrame:

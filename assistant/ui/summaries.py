@@ -14,6 +14,8 @@ from assistant.ui.common import (
     VERDICT_ICON,
     error_status,
     esc,
+    injected_passage_html,
+    injection_html,
     mark_quote_html,
     ok_status,
 )
@@ -58,6 +60,7 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
             '<div class="badge fallback">extractive fallback: the model gave no valid summary</div>'
         )
     head += f'<div class="model">model: {esc(summary.model)}</div>'
+    head += injection_html(summary.injection_warning)
     if not rows:
         return head + '<p class="muted">The summary is empty.</p>'
     foot = []
@@ -65,6 +68,8 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
         passage = passages.get(pid)
         title = f" — {esc(passage.title)}" if passage and passage.title else ""
         quoted = "".join(f"<div>“<mark>{esc(q)}</mark>”</div>" for q in quotes.get(pid, []))
+        if passage and passage.injection:
+            quoted = injected_passage_html(passage.injection) + quoted
         if passage:
             first = (quotes.get(pid) or [""])[0]
             detail = f'<details><summary>passage text</summary><div class="src-text">{mark_quote_html(passage.text, first)}</div></details>'
