@@ -272,3 +272,150 @@ def test_long_lived_reader_keeps_answering_while_a_cli_ingests(tmp_path):
     finally:
         reader.stdin.close()
         reader.wait(timeout=60)
+
+
+# ---------------------------------------------------------------- the running app (python app.py)
+
+APP_USERS = {"vera": ("v-pass", "viewer"), "ed": ("e-pass", "editor"), "ada": ("a-pass", "admin")}
+
+
+@pytest.fixture
+def running_app(tmp_path):
+    """(url, data dir): ``python app.py`` as its own process on a free port, with logins from an auth file.
+
+    No model is loaded: the warm-up is off, and the model check (second stage, the 1.5B model) is
+    disabled; the fact-checks below are the code checks, which is what these scenarios exercise.
+    """
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    data = tmp_path / "data"
+    auth = tmp_path / "users.txt"
+    auth.write_text("".join(f"{name}:{pw}:{role}\n" for name, (pw, role) in APP_USERS.items()))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))}
+    env.update(
+        ASSISTANT_DATA_DIR=str(data),
+        ASSISTANT_APP__AUTH_FILE=str(auth),
+        ASSISTANT_APP__PORT=str(port),
+        ASSISTANT_APP__WARM_UP="false",
+        ASSISTANT_APP__CONCURRENCY="5",  # five editors' uploads really run at once
+        ASSISTANT_SUPPORT__ENABLED="false",
+        ASSISTANT_LLM__PRESET="0.5b",  # nothing here calls a model; never the big one if something did
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
+    log = (tmp_path / "app.log").open("w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300
+    try:
+        while True:
+            assert proc.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    break
+            except OSError:
+                assert time.time() < deadline, "the app did not start in 300 s: " + (tmp_path / "app.log").read_text()[-3000:]
+                time.sleep(0.5)
+        yield url, data
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def app_client(url: str, user: str):
+    from gradio_client import Client
+
+    return Client(url, auth=(user, APP_USERS[user][0]), verbose=False, download_files=False)
+
+
+@pytest.mark.timeout(900)
+def test_app_five_concurrent_same_name_uploads_keep_five_articles(running_app, tmp_path):
+    from gradio_client import handle_file
+
+    url, data = running_app
+    uploads = []
+    for i in range(5):
+        folder = tmp_path / f"editor-{i}"
+        folder.mkdir()
+        path = folder / "report.txt"
+        path.write_text(
+            f"Report {i}\n\n"
+            + "\n\n".join(
+                f"Section {k} of report {i}: inspectors found {k + i} faults in the {WHAT[i]} of {TOWNS[i]}. " * 8
+                for k in range(i + 1)
+            )
+        )
+        uploads.append(path)
+    clients = [app_client(url, "ed") for _ in uploads]  # five editors, five sessions
+    jobs = [c.submit([handle_file(str(p))], api_name="/ingest") for c, p in zip(clients, uploads, strict=True)]
+    reports = [job.result(timeout=600)[0] for job in jobs]
+    for report in reports:
+        assert "1 article(s) added" in report and "0 file(s) failed" in report, report
+    a = Assistant(Settings(data_dir=data))
+    infos = a.store.list_articles()
+    assert len(infos) == 5, [i.id for i in infos]
+    assert len({i.id for i in infos}) == 5
+    want = sorted(len(split_passages(read_file(p)[0], a.settings.chunk)) for p in uploads)
+    assert len(set(want)) == 5  # different counts: passages attached to the wrong upload would show
+    assert sorted(i.passages for i in infos) == want
+    for info in infos:
+        passages = a.store.get_passages(info.id)
+        assert len(passages) == info.passages
+        reports_in = {text.split(":")[0].split()[-1] for text in (p.text for p in passages) if "Section" in text}
+        assert len(reports_in) == 1, f"{info.id} holds passages of several uploads: {reports_in}"
+    assert doctor.diagnose(a).problems == []
+    audited = [e for e in a.audit.entries() if e.action == "ingest"]
+    assert len(audited) == 5 and {e.user for e in audited} == {"ed"} and {e.via for e in audited} == {"web"}
+
+
+@pytest.mark.timeout(1200)
+def test_app_keeps_fact_checking_while_a_cli_ingests_and_refuses_a_viewers_delete(running_app, tmp_path):
+    url, data = running_app
+    corpus = tmp_path / "corpus"
+    cli(data, "ingest", "--quiet", str(EXAMPLES))
+    viewer = app_client(url, "vera")
+    draft = (EXAMPLES / "budget-approved.txt").read_text().replace("42 million", "55 million") + (
+        "\n\nThe ferry in Kelby reopened on Monday after 15 weeks of repairs costing 1084 euros.\n"
+    )
+
+    def checks(n: int) -> list[tuple]:
+        jobs = [viewer.submit(draft, None, api_name="/check") for _ in range(n)]
+        return [job.result(timeout=900) for job in jobs]
+
+    def assert_clean(results: list[tuple]) -> None:
+        for _, _, rows, status in results:
+            assert not status.startswith("⚠") and "claim(s)" in status, status
+            assert rows["data"], status
+
+    assert_clean(checks(1))  # the app has loaded spaCy, the lexicons and the corpus names
+    write_corpus(corpus, 60, {})
+    ingest = subprocess.Popen(
+        [str(BIN), "--data-dir", str(data), "ingest", "--quiet", str(corpus)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    during: list[tuple] = []
+    while ingest.poll() is None:
+        during += checks(5)
+    _, err = ingest.communicate(timeout=600)
+    assert ingest.returncode == 0, err[-1000:]
+    after = checks(20)
+    assert_clean(during)
+    assert_clean(after)
+    print(f"{len(during)} fact-checks through the app while the CLI wrote, {len(after)} concurrent after, 0 errors")
+    # The app follows the CLI's writes: the new article is evidence for the new claim.
+    evidence = " ".join(str(cell) for row in after[0][2]["data"] for cell in row)
+    assert "item-012" in evidence, evidence[:2000]
+    # A viewer calling delete directly is refused by the server; the article stays.
+    with pytest.raises(Exception, match="vera \\(viewer\\) may not delete"):
+        viewer.predict("item-012", api_name="/delete_article")
+    a = Assistant(Settings(data_dir=data))
+    assert "item-012" in {i.id for i in a.store.list_articles()}
+    assert not [e for e in a.audit.entries() if e.user == "vera"]
+    status, *_ = app_client(url, "ada").predict("item-012", api_name="/delete_article")
+    assert status.startswith("Deleted item-012")
+    assert "item-012" not in {i.id for i in a.store.list_articles()}
