@@ -324,3 +324,71 @@ def test_e_ten_concurrent_chat_requests_complete(app_url):
         # A real answer, not an error text: it cites a passage.
         assert not answer.startswith("⚠") and re.search(r"\[\d+\]", answer), answer
     print(f"10 concurrent /ask requests in {elapsed:.1f}s ({LLM_MODE} model)")
+
+
+# ---------------------------------------------------------------- roles on the page
+
+
+@pytest.fixture(scope="module")
+def served_with_logins(tmp_path_factory, served):
+    """A second app over the same store, with a viewer and an admin login (the throttle in front)."""
+    from assistant.auth import Authenticator, User
+    from assistant.ui import Access, create_app, launch_options
+
+    _, assistant = served
+    users = {"vera": User("vera", "viewer", "v-pass"), "ada": User("ada", "admin", "a-pass")}
+    access = Access(Authenticator(users))
+    demo = create_app(assistant, access)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+        **launch_options(demo, access, assistant.settings),
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def signed_in_page(browser, url: str, user: str, password: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("input[type=password]").wait_for()
+    page.locator("input:not([type=password])").first.fill(user)
+    page.locator("input[type=password]").fill(password)
+    page.get_by_role("button", name=re.compile("log ?in", re.IGNORECASE)).click()
+    expect(page.locator("#signed-in")).to_contain_text(f"Signed in as {user}")
+    return context, page
+
+
+def test_f_a_viewer_sees_no_ingest_delete_evaluate_or_style_book_controls(browser, served_with_logins):
+    context, page = signed_in_page(browser, served_with_logins, "vera", "v-pass")
+    try:
+        expect(page.locator("#signed-in")).to_contain_text("(viewer)")
+        expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+        expect(page.get_by_role("tab", name="Evaluate")).to_have_count(0)
+        open_tab(page, "Library")
+        expect(page.locator("#articles")).to_contain_text("harbour-vote")  # reading is allowed
+        expect(page.locator("#audit")).to_be_visible()
+        for hidden in ("#uploads", "#ingest", "#delete", "#del-article", "#stylebook-box"):
+            expect(page.locator(hidden)).to_be_hidden()
+        open_tab(page, "Fact-check")
+        expect(page.locator("#check")).to_be_visible()
+        expect(page.locator("#accept")).to_be_hidden()
+        shot(page, "viewer-library")
+    finally:
+        context.close()
+    # The admin, on the same server, gets every control.
+    context, page = signed_in_page(browser, served_with_logins, "ada", "a-pass")
+    try:
+        expect(page.get_by_role("tab", name="Evaluate")).to_be_visible()
+        open_tab(page, "Library")
+        for shown in ("#ingest", "#delete", "#stylebook-box"):
+            expect(page.locator(shown)).to_be_visible()
+        open_tab(page, "Fact-check")
+        expect(page.locator("#accept")).to_be_visible()
+    finally:
+        context.close()

@@ -110,7 +110,8 @@ def test_only_the_intended_endpoints_exist(served):
     assert listed == {f"/{name}" for name in PUBLIC_ENDPOINTS}
     cookies = login(url, "ada", "a-pass")
     # Handlers declared api_name=False are named false, false_1, …: none answers by name.
-    for path in ("gradio_api/call/false_4", "gradio_api/call/false", "gradio_api/run/false_1", "gradio_api/call/v2/false_2"):
+    refused = ("call/false_4", "call/false", "run/false_1", "call/v2/false_2", "api/false_3", "call/predict")
+    for path in (f"gradio_api/{route}" for route in refused):
         status, body = post(url + path, {"data": []}, cookies)
         assert status == 404 and "no API endpoint named" in body, (path, status, body)
     # A public name still gets through the guard to Gradio.

@@ -3,9 +3,11 @@
 Gradio registers every event handler of the page. One declared ``api_name=False`` is left out
 of the API docs but still gets a name (``false``, ``false_4`` …) that Gradio's name-based routes
 (``/gradio_api/call/NAME``, ``/call/v2/NAME``, ``/run/NAME``, ``/api/NAME``) answer. The page
-itself never uses those routes (it calls its handlers through the queue), so ``ApiGuard`` lets
-them reach the public endpoints only. Every handler, public or not, acts as the signed-in user
-and the service layer checks that user's role.
+calls its handlers by number (``fn_index``) through the queue, and ``/run/predict`` for events
+that skip the queue, so ``ApiGuard`` lets name-based routes reach the public endpoints and that
+one page route only. A call by number can reach any handler of the page, as it must for the page
+to work: that is why every handler, public or not, acts as the signed-in user, checks that user's
+role, and the service layer checks it again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ PUBLIC_ENDPOINTS = frozenset(
     }
 )
 
-_NAMED_ROUTE = re.compile(r"/gradio_api/(?:call/v2|call|run|api)/(?P<name>[^/]+)")
+_NAMED_ROUTE = re.compile(r"/gradio_api/(?P<route>call/v2|call|run|api)/(?P<name>[^/]+)")
+# The page's own route for events outside the queue (it names the handler by fn_index).
+_PAGE_ROUTE = ("run", "predict")
 
 
 def public_endpoints(demo: gr.Blocks) -> set[str]:
@@ -65,7 +69,11 @@ class ApiGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             match = _NAMED_ROUTE.search(scope["path"])
-            if match and match.group("name") not in public_endpoints(self.demo):
+            if (
+                match
+                and (match.group("route"), match.group("name")) != _PAGE_ROUTE
+                and match.group("name") not in public_endpoints(self.demo)
+            ):
                 listed = ", ".join(f"/{name}" for name in sorted(public_endpoints(self.demo)))
                 response = JSONResponse(
                     {"detail": f"no API endpoint named {match.group('name')!r}; this app exposes {listed}"},
