@@ -375,10 +375,10 @@ def test_f_a_viewer_sees_no_ingest_delete_evaluate_or_style_book_controls(browse
         expect(page.locator("#audit")).to_be_visible()
         for hidden in ("#uploads", "#ingest", "#delete", "#del-article", "#stylebook-box"):
             expect(page.locator(hidden)).to_be_hidden()
+        shot(page, "viewer-library")
         open_tab(page, "Fact-check")
         expect(page.locator("#check")).to_be_visible()
         expect(page.locator("#accept")).to_be_hidden()
-        shot(page, "viewer-library")
     finally:
         context.close()
     # The admin, on the same server, gets every control.
