@@ -119,6 +119,34 @@ def test_only_the_intended_endpoints_exist(served):
     assert status == 200 and "event_id" in body
 
 
+def test_a_viewer_calling_the_delete_handler_by_number_like_the_page_is_refused(served):
+    """The page calls handlers by fn_index through the queue; that route reaches every handler."""
+    url, assistant = served
+    target = article_ids(assistant)[-1]
+    cookies = login(url, "vera", "v-pass")
+    config = json.loads(get(url + "config", cookies))
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "delete_article")
+    session = "roles-test-session"
+    status, body = post(
+        url + "gradio_api/queue/join",
+        {"data": [target], "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None},
+        cookies,
+    )
+    assert status == 200, body
+    done = None
+    with _opener(cookies).open(url + f"gradio_api/queue/data?session_hash={session}", timeout=120) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    done = message
+                    break
+    assert done is not None and done["success"] is False, done
+    assert "vera (viewer) may not delete" in json.dumps(done["output"]), done
+    assert target in article_ids(assistant)
+
+
 def test_a_new_handler_must_choose_public_or_not():
     with gr.Blocks() as demo:
         box = gr.Textbox()
