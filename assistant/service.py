@@ -15,7 +15,7 @@ from assistant.ingest import FileResult, iter_files, read_file
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import Store, UpsertStatus
-from assistant.types import Answer, Article, CheckReport, Passage, Summary
+from assistant.types import Answer, Article, CheckReport, FusedSentence, Passage, Selection, Summary
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,20 @@ class IngestReport:
 class Assistant:
     """Entry point shared by the CLI, the web app and the eval harness."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None, chat=None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        chat=None,
+        fuse_chat=None,
+        scorer=None,
+    ) -> None:
+        """``chat``, ``fuse_chat`` and ``scorer`` replace the configured ones (a given chat also fuses)."""
         self.settings = settings or Settings()
         self._embedder = embedder
         self._chat = chat
+        self._fuse_chat = fuse_chat or chat
+        self._scorer = scorer
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -115,6 +125,26 @@ class Assistant:
             self._chat = get_chat_model(self.settings)
         return self._chat
 
+    @property
+    def fuse_chat(self):
+        """The model that writes extract-then-fuse summaries (locally: its own context, prompt-lookup decoding)."""
+        if self._fuse_chat is None:
+            from assistant.llm import get_chat_model
+
+            self._fuse_chat = get_chat_model(self.settings, purpose="fuse")
+        return self._fuse_chat
+
+    @property
+    def scorer(self):
+        """The support scorer for fused sentences, or None when ``summary.support`` is off."""
+        if not self.settings.summary.support:
+            return None
+        if self._scorer is None:
+            from assistant.support import support_scorer
+
+            self._scorer = support_scorer(self.settings)
+        return self._scorer
+
     def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
         """A stored article with its passages, or pasted text split the same way (not stored)."""
         from assistant.ingest import make_article, split_passages
@@ -126,12 +156,36 @@ class Assistant:
         article = make_article(text, "draft", title=title)
         return article, split_passages(article, self.settings.chunk)
 
-    def summarize(self, article_id: str | None = None, text: str | None = None, sentences: int = 5) -> Summary:
-        """A cited summary; every sentence verified against the passages it cites."""
-        from assistant.summarize import summarize_article
+    def summarize_stream(
+        self, article_id: str | None = None, text: str | None = None, sentences: int = 5, strategy: str | None = None
+    ) -> Iterator[Selection | FusedSentence | Summary]:
+        """A summary as it is made: the extractive selection at once, each checked sentence, then the Summary."""
+        from assistant.summarize import resolve_strategy, summarize_stream
 
         article, passages = self.resolve_article(article_id, text)
-        return summarize_article(article, passages, self.chat, self.settings, sentences=sentences)
+        chosen = resolve_strategy(self.settings, strategy)
+        chat = self.chat if chosen == "abstractive" else self.fuse_chat if chosen == "extract_fuse" else None
+        yield from summarize_stream(
+            article,
+            passages,
+            chat,
+            self.settings,
+            sentences,
+            embedder=self.embedder,
+            scorer=self.scorer if chosen == "extract_fuse" else None,
+            strategy=chosen,
+        )
+
+    def summarize(
+        self, article_id: str | None = None, text: str | None = None, sentences: int = 5, strategy: str | None = None
+    ) -> Summary:
+        """A cited summary; every sentence verified against what it cites (strategy: settings.summary.strategy)."""
+        summary = None
+        for event in self.summarize_stream(article_id, text, sentences, strategy):
+            if isinstance(event, Summary):
+                summary = event
+        assert summary is not None
+        return summary
 
     def ask_stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
         """Answer text as it is generated, then the verified Answer as the last item."""
@@ -190,6 +244,11 @@ class Assistant:
         if self.settings.llm.backend == "local" and self.settings.llm.cache == "off":
             messages = render("ask", question="", passages=[])
             self.chat.invoke(messages, max_tokens=1)
+            from assistant.summarize import resolve_strategy
+
+            if resolve_strategy(self.settings) == "extract_fuse":
+                # The fuse prompt's system text and worked examples, read once into its own context.
+                self.fuse_chat.invoke(render("fuse", sentences=[], n_sentences=1), max_tokens=1)
 
     def accept_spelling(self, name: str) -> None:
         """An editor accepts a spelling: it is never flagged again."""

@@ -208,7 +208,7 @@ def bench_support(preset: str, source_tokens: int | None) -> dict:
     from assistant.support.scorer import SOURCE_TOKENS, SupportScorer
     from assistant.verify import split_sentences
 
-    rows = _dev_rows()
+    rows = read_jsonl(DEV)
     target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
     article = target["article"]
     lead = [article[a:b] for a, b in split_sentences(article)][:8]
