@@ -20,7 +20,8 @@ from rapidfuzz import fuzz
 from assistant.errors import LLMError, ModelMissingError
 from assistant.prompts import render
 from assistant.types import Citation, Passage, SentenceResult, SourceSentence
-from assistant.verify import missing_facts, verify_citations
+from assistant.verify import analyse, missing_facts, verify_citations
+from assistant.verify.tokens import keys_of
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,14 @@ log = logging.getLogger(__name__)
 ALIGN_MIN_SCORE = 75
 # A sentence this close to one already in the summary repeats it (small models loop).
 DUPLICATE_SCORE = 85
+# Share of a fused sentence's content words (rarity-weighted) that its cited sentences must hold:
+# the model is told to shorten by deleting words, so new words are what an invented detail brings.
+FUSE_MIN_OVERLAP = 0.8
 # Generation budget per highlight: at most ~20 words (~30 tokens) plus its [n] prefix.
 TOKENS_PER_SENTENCE = 48
 
 _NUMBERS = r"(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)"
-_LINE = re.compile(rf"^\s*(?:[-*•]\s*|\d+[.)]\s+)?({_NUMBERS}*)(.*?)\s*({_NUMBERS}*)\s*[.]?\s*$")
+_LINE = re.compile(rf"^\s*(?:[-*•]\s*|\d+[.)]\s+)?({_NUMBERS}*)(.*?)\s*(?:({_NUMBERS}+)\s*[.]?)?\s*$")
 _MARKER = re.compile(r"\[([^\]]*)\]")
 
 
@@ -49,7 +53,7 @@ def parse_line(line: str) -> FusedLine | None:
     m = _LINE.match(line)
     if not m:
         return None
-    head, text, tail = m.groups()
+    head, text, tail = m.group(1), m.group(2), m.group(3) or ""
     text = text.strip().strip("\"“”").strip()
     if not re.search(r"\w", text):
         return None
@@ -104,6 +108,18 @@ def _cited(line: FusedLine, sources: list[SourceSentence]) -> tuple[list[SourceS
     return [sources[n - 1] for n in valid], bogus
 
 
+def new_words(text: str, source: str) -> tuple[float, list[str]]:
+    """Share of ``text``'s content words (by rarity weight) found in ``source``, and the words that are not."""
+    source_keys = keys_of(analyse(source))
+    content = [t for t in analyse(text) if t.content and t.kind == "word"]
+    total = sum(t.weight for t in content)
+    if not total:
+        return 1.0, []
+    found = sum(t.weight for t in content if t.key in source_keys)
+    missing = list(dict.fromkeys(t.text for t in content if t.key not in source_keys))
+    return found / total, missing
+
+
 def _facts_missing(text: str, cited: list[SourceSentence]) -> int:
     found = missing_facts(text, " ".join(s.text for s in cited))
     return len(found.values) + len(found.names)
@@ -148,6 +164,12 @@ def check_line(
     added = [s.number for s in cited if s.number not in given]
     if added:
         reason += "; citation " + "".join(f"[{n}]" for n in added) + " added by code (it holds a name, number or date)"
+    if checked.verdict == "supported":
+        share, missing = new_words(line.text, view.text)
+        if share < FUSE_MIN_OVERLAP:
+            words = ", ".join(f"'{w}'" for w in missing[:4])
+            checked = checked.model_copy(update={"verdict": "unsupported"})
+            reason = f"words not in cited {label}: {words} ({1 - share:.0%} of its content)"
     if bogus:
         reason += "; ignored " + "".join(f"[{n}]" for n in bogus) + " (no such sentence)"
     citations = [Citation(passage_id=s.passage_id, quote=s.text) for s in cited]

@@ -378,7 +378,12 @@ def sentence_line(s: SentenceResult) -> str:
 
 
 def _sentence_lines(summary: Summary) -> list[str]:
-    lines = [sentence_line(s) for s in summary.sentences]
+    return [sentence_line(s) for s in summary.sentences] + summary_footer(summary)
+
+
+def summary_footer(summary: Summary) -> list[str]:
+    """What follows the sentences of an extract-then-fuse summary: replacements, cited sentences, model."""
+    lines: list[str] = []
     replaced = [s for s in summary.sentences if s.origin == "source" and s.rejected]
     if replaced:
         lines += ["", "Replaced model sentences:"]

@@ -145,6 +145,16 @@ def test_a_fused_sentence_is_checked_against_its_cited_sentences_only(helper, fa
     assert "[article's sentence]" in text and "Replaced model sentences" in text
 
 
+def test_a_fused_sentence_with_words_its_sources_lack_is_replaced(helper, fake):
+    article, _ = _article()
+    # No name or number is wrong, but the model was told to delete words, and these are new.
+    fake.enqueue("[2] The plan adds cheap floating berths that fishermen had long demanded.\n[1] The council approved a 42 million euro harbour budget.")
+    summary = helper.summarize(text=article.raw, sentences=2)
+    first = summary.sentences[0]
+    assert first.origin == "source" and first.text == summary.sources[1].text
+    assert "words not in cited sentence [2]" in first.reason and "'fishermen'" in first.reason
+
+
 def test_code_adds_the_selected_sentence_that_holds_a_name_or_number(helper, fake):
     article, _ = _article()
     # The line shortens [2] but takes "19 votes to 12" from [1], which it does not cite.
