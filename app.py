@@ -6,10 +6,12 @@ import logging
 import sys
 import threading
 
+from assistant.auth import load_users
 from assistant.errors import AssistantError
+from assistant.redact import install_log_redaction
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.ui import CSS, create_app, load_auth, max_upload_bytes
+from assistant.ui import CSS, create_app, max_upload_bytes
 
 
 def _warm_up(assistant: Assistant) -> None:
@@ -23,9 +25,13 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    install_log_redaction()  # httpx logs request URLs, which may carry user:password@
     settings = Settings()
     try:
-        auth = load_auth(settings)
+        # user:password:role lines (roles are enforced by the service layer once the UI passes
+        # the signed-in user; Gradio itself only needs the name and password).
+        users = load_users(settings)
+        auth = [(u.name, u.password) for u in users.values()] if users else None
         assistant = Assistant(settings)
         demo = create_app(assistant)
     except AssistantError as exc:

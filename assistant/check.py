@@ -5,16 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
+from assistant.injection import find_injection, model_view
+from assistant.redact import redact_text
 from assistant.retrieve import Retriever
 from assistant.store import Store
 from assistant.stylebook import StyleBook
-from assistant.types import Article, CheckReport, ClaimResult, TypoFlag
+from assistant.types import Article, CheckReport, ClaimResult, Passage, ScoredPassage, TypoFlag
 from assistant.typos import CorpusNames, find_typos
 from assistant.verify import check_claim, is_checkworthy, split_sentences
+
+if TYPE_CHECKING:
+    from assistant.support import SupportScorer
 
 log = logging.getLogger(__name__)
 EVIDENCE_K = 5
@@ -31,7 +37,7 @@ def check_claims(
     )
     results = []
     for (start, end), sentence, hits in zip(spans, sentences, evidence):
-        result = check_claim(sentence, hits)
+        result = _not_resting_on_injection(sentence, check_claim(sentence, hits), hits)
         lead = len(article.text[start:end]) - len(article.text[start:end].lstrip())
         raw_start, raw_end = article.to_raw(start + lead, start + lead + len(sentence))
         result = result.model_copy(update={"text": sentence, "start": raw_start, "end": raw_end})
@@ -41,19 +47,52 @@ def check_claims(
     return results
 
 
+def _not_resting_on_injection(claim: str, result: ClaimResult, hits: list[ScoredPassage]) -> ClaimResult:
+    """A passage that addresses the assistant never makes a claim ``supported`` on its own.
+
+    When every evidence item of a ``supported`` verdict comes from such a passage, the claim is
+    checked again without those passages: other evidence may still support or contradict it;
+    otherwise it is ``unverified``, with the reason. Marked evidence is flagged either way.
+    """
+    marked = {h.passage.id: h.passage.injection for h in hits if h.passage.injection}
+    if not marked:
+        return result
+    if result.verdict == "supported" and result.evidence and all(e.passage_id in marked for e in result.evidence):
+        again = check_claim(claim, [h for h in hits if h.passage.id not in marked])
+        if again.verdict in ("supported", "contradicted"):
+            result = again
+        else:
+            which = ", ".join(sorted({e.passage_id for e in result.evidence}))
+            result = result.model_copy(
+                update={
+                    "verdict": "unverified",
+                    "reason": f"supported only by {which}, which addresses the assistant; not taken as support",
+                }
+            )
+    evidence = [e.model_copy(update={"injection": marked.get(e.passage_id, "")}) for e in result.evidence]
+    return result.model_copy(update={"evidence": evidence})
+
+
 def _ask_judge(result: ClaimResult, hits, chat) -> ClaimResult:
     """Add the LLM judge's view; it is shown beside the code's verdict and never overrules a mismatch."""
     from assistant.llm import complete_json
     from assistant.prompts import JudgeOutput, render
 
+    if find_injection(result.text):
+        return result.model_copy(update={"judge": "not asked: the claim itself addresses the assistant"})
+    shown = hits[:3]
+    # Sentences that address the assistant are withheld from the judge, as from every prompt.
+    evidence = [{"id": h.passage.id, "text": model_view(h.passage.text)} for h in shown]
     try:
-        messages = render("judge", claim=result.text, evidence=[{"id": h.passage.id, "text": h.passage.text} for h in hits[:3]])
+        messages = render("judge", claim=result.text, evidence=evidence)
         out = complete_json(chat, messages, JudgeOutput, retries=1)
     except AssistantError as exc:
-        return result.model_copy(update={"judge": f"judge unavailable: {exc}"})
+        return result.model_copy(update={"judge": f"judge unavailable: {redact_text(str(exc))}"})
     note = f"{out.verdict}: {out.reason}"
     if result.verdict == "contradicted" and out.verdict == "supported":
         note += " (overruled: the code found a mismatch)"
+    if any(h.passage.injection for h in shown):
+        note += " (some evidence addresses the assistant; that text was withheld from the judge)"
     return result.model_copy(update={"judge": note})
 
 
@@ -104,6 +143,27 @@ def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
     return names
 
 
+def claims_to_support(report: CheckReport) -> list[int]:
+    """Claims the model check scores: those the code found supported (the score may veto them)."""
+    return [i for i, c in enumerate(report.claims) if c.verdict == "supported" and c.evidence]
+
+
+def support_claims(
+    claims: Sequence[ClaimResult], which: Sequence[int], passages: dict[str, Passage], scorer: SupportScorer
+) -> Iterator[tuple[int, ClaimResult]]:
+    """The second stage: each chosen claim's support score against the passages of its evidence."""
+    from assistant.support.verdicts import claim_with_support
+
+    for i in which:
+        claim = claims[i]
+        ids = list(dict.fromkeys(e.passage_id for e in claim.evidence))
+        # sentences that address the assistant are withheld: they would make their own words likely
+        source = "\n\n".join(model_view(passages[pid].text) for pid in ids if pid in passages)
+        if not source.strip():
+            continue
+        yield i, claim_with_support(claim, scorer.score(source, claim.text), offset=claim.start)
+
+
 def render_text(report: CheckReport) -> str:
     """Readable report: claims with verdicts and evidence, then typos with suggestions."""
     icon = {"supported": "✓", "contradicted": "✗", "unverified": "?", "unsupported": "⚠"}
@@ -112,9 +172,13 @@ def render_text(report: CheckReport) -> str:
         lines.append(f"  {icon.get(c.verdict, '-')} {c.verdict.upper():<12} [{c.start}-{c.end}] {c.text}")
         lines.append(f"      reason: {c.reason}")
         for e in c.evidence:
-            lines.append(f"      evidence ({e.passage_id}): \"{e.quote}\"")
+            flag = f"  ⚠ addresses the assistant: {e.injection}" if e.injection else ""
+            lines.append(f"      evidence ({e.passage_id}): \"{e.quote}\"{flag}")
         if c.judge:
             lines.append(f"      LLM judge: {c.judge}")
+        if c.support is not None:
+            words = ", ".join(repr(s.text.strip()) for s in c.suspect_spans)
+            lines.append(f"      model check: support {c.support:.2f}" + (f"; unlikely: {words}" if words else ""))
     lines += ["", f"Typos and names ({len(report.typos)}):"]
     for t in report.typos:
         lines.append(f"  {t.text!r} → {t.suggestion!r}  [{t.start}-{t.end}] ({t.kind}) {t.reason}")

@@ -1,4 +1,4 @@
-"""Command-line interface: `assistant ingest|search|list|remove|summarize|ask|check|stylebook|eval`."""
+"""Command-line interface: `assistant ingest|search|list|remove|summarize|ask|check|stylebook|eval|doctor`."""
 
 from __future__ import annotations
 
@@ -56,10 +56,11 @@ def ingest(
     """Chunk, embed and store articles in Chroma. Exit code 1 if any file failed."""
     from tqdm import tqdm
 
+    from assistant.auth import cli_actor
     from assistant.ingest import iter_files
 
     a = State.assistant()
-    files = list(iter_files(paths, a.settings.ingest))
+    files = list(iter_files(paths, a.settings.ingest))  # folders expanded, to size the progress bar
     disable = quiet
     with tqdm(total=len(files), desc="files", unit="file", disable=disable, position=0) as fbar, tqdm(
         desc="passages", unit="psg", disable=disable, position=1
@@ -69,7 +70,7 @@ def ingest(
             if result.error:
                 tqdm.write(f"FAILED {result.path}: {result.error}", file=sys.stderr)
 
-        report = a.ingest(files, on_file=on_file, on_passages=pbar.update)
+        report = a.ingest(files, on_file=on_file, on_passages=pbar.update, actor=cli_actor())
     typer.echo(report.summary())
     if report.failed:
         raise typer.Exit(1)
@@ -95,6 +96,7 @@ def search(
                     "dense_score": h.dense_score,
                     "lexical_score": h.lexical_score,
                     "text": h.passage.text,
+                    "injection": h.passage.injection,
                 }
                 for i, h in enumerate(hits)
             ]
@@ -104,6 +106,8 @@ def search(
         typer.echo("No passages stored yet: run `assistant ingest PATH` first.")
     for i, h in enumerate(hits, 1):
         typer.echo(f"{i}. [{h.score:.4f}] {h.passage.id}  ({h.passage.title})")
+        if h.passage.injection:
+            typer.echo(f"   ⚠ addresses the assistant: {h.passage.injection}")
         typer.echo("   " + h.passage.text.replace("\n", " ")[:300])
 
 
@@ -122,9 +126,33 @@ def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 
 @app.command()
 def remove(article_id: Annotated[str, typer.Argument(help="Article id from `assistant list`")]) -> None:
-    """Delete one article and its passages."""
-    n = State.assistant().store.remove(article_id)
-    typer.echo(f"removed {article_id} ({n} passages)")
+    """Delete one article and its passages (also passages an interrupted ingest left without an article)."""
+    from assistant.auth import cli_actor
+
+    result = State.assistant().remove(article_id, actor=cli_actor())
+    if result.had_record:
+        typer.echo(f"removed {article_id} ({result.passages} passages)")
+    else:
+        typer.echo(f"removed {result.passages} orphan passage(s) of {article_id} (left by an interrupted ingest; it had no article record)")
+
+
+@app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what is found (deletes leftovers, rebuilds articles from their stored text)")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check the store for crash leftovers and mismatches; exit 1 if problems remain."""
+    from assistant import doctor as doc
+    from assistant.auth import cli_actor
+
+    a = State.assistant()
+    report = doc.repair(a, actor=cli_actor()) if repair else doc.diagnose(a)
+    if as_json:
+        _echo_json(report.to_json())
+    else:
+        typer.echo(report.render())
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 def _read_draft(path: Path) -> str:
@@ -175,7 +203,9 @@ def summarize(
             streamed = True
     assert summary is not None
     if as_json:
-        data = summary.model_dump(include={"article_id", "model", "extractive_fallback", "strategy"})
+        data = summary.model_dump(
+            include={"article_id", "model", "extractive_fallback", "strategy", "injection_warning"}
+        )
         data["sentences"] = [s.model_dump() for s in summary.sentences]
         data["sources"] = [s.model_dump() for s in summary.sources]
         _echo_json(data)
@@ -192,27 +222,41 @@ def summarize(
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the stored articles")],
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve")] = None,
+    support: Annotated[
+        bool | None,
+        typer.Option("--support/--no-support", help="Model check of the answer's sentences (default: settings)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer from the stored articles with inline numbered citations (streamed)."""
     from assistant.types import Answer
 
+    a = State.assistant()
     answer = None
-    for item in State.assistant().ask_stream(question, k=k):
+    for item in a.ask_stream(question, k=k):
         if isinstance(item, Answer):
             answer = item
         elif not as_json:
             typer.echo(item, nl=False)
     assert answer is not None
+    if a.settings.support.enabled if support is None else support:
+        answer = a.support_answer(answer)
     if as_json:
-        _echo_json(answer.model_dump(include={"question", "answer", "citations", "verdicts", "model", "answered"}))
+        _echo_json(
+            answer.model_dump(include={"question", "answer", "citations", "verdicts", "model", "answered", "injection_warning"})
+        )
         return
     typer.echo("")
+    if answer.injection_warning:
+        typer.echo(f"  ⚠ {answer.injection_warning}")
     for v in answer.verdicts:
         if v.verdict != "supported":
-            typer.echo(f"  ⚠ unsupported: {v.text}  ({v.reason})")
+            typer.echo(f"  ⚠ {v.verdict}: {v.text}  ({v.reason})")
+        elif v.support is not None:
+            typer.echo(f"  ✓ model check {v.support:.2f}: {v.text}")
     for c in answer.citations:
-        typer.echo(f"[{c.n}] {c.passage_id}: \"{c.quote}\"")
+        flag = f"  ⚠ addresses the assistant: {c.injection}" if c.injection else ""
+        typer.echo(f"[{c.n}] {c.passage_id}: \"{c.quote}\"{flag}")
 
 
 @app.command()
@@ -220,6 +264,10 @@ def check(
     article_id: Annotated[str | None, typer.Argument(help="Stored article id")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Check a file (not stored)")] = None,
     judge: Annotated[bool | None, typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
+    support: Annotated[
+        bool | None,
+        typer.Option("--support/--no-support", help="Model check of supported claims (second stage; default: settings)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Claims checked against the rest of the corpus, and misspelt names / typos with suggestions."""
@@ -227,7 +275,9 @@ def check(
 
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
-    report = State.assistant().check(article_id=article_id, text=_read_draft(file) if file else None, judge=judge)
+    a = State.assistant()
+    run = a.check_with_support if (a.settings.support.enabled if support is None else support) else a.check
+    report = run(article_id=article_id, text=_read_draft(file) if file else None, judge=judge)
     if as_json:
         _echo_json(report.model_dump())
     else:
@@ -240,15 +290,14 @@ def stylebook_add(
     variants: Annotated[list[str] | None, typer.Option("--variant", help="Known wrong spellings of NAME")] = None,
 ) -> None:
     """Accept a name, or record the preferred spelling with its variants."""
-    from assistant.stylebook import editing
+    from assistant.auth import cli_actor
 
-    path = State.settings.stylebook_path
-    with editing(path) as book:
-        if variants:
-            book.add_preferred(name, list(variants))
-        else:
-            book.add_allowed(name)
-    typer.echo(f"style book updated: {path}")
+    a = State.assistant()
+    if variants:
+        a.add_preferred_spelling(name, list(variants), actor=cli_actor())
+    else:
+        a.accept_spelling(name, actor=cli_actor())
+    typer.echo(f"style book updated: {State.settings.stylebook_path}")
 
 
 @stylebook_app.command("show")
@@ -271,11 +320,13 @@ def eval_suite(
 
     Without --record or --replay the model runs live (ASSISTANT_LLM__CACHE=auto replays what is recorded).
     """
+    from assistant.auth import cli_actor
     from assistant.evaluate import run_suite
 
     if record and replay:
         raise typer.BadParameter("give --record or --replay, not both")
     mode = "record" if record else "replay" if replay else None
+    State.assistant().record_evaluation(str(suite), actor=cli_actor(), mode=mode or "live", out=str(out))
     result = run_suite(suite, out, cache=mode, baseline=baseline, settings=State.settings, progress=not quiet)
     for gate in result.gates:
         typer.echo(gate.message, err=not gate.passed)
@@ -291,12 +342,20 @@ def eval_suite(
 
 def main() -> None:
     """Console-script entry point: user errors print their help text and exit 2."""
+    import logging
+
+    from assistant.redact import install_log_redaction
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except AssistantError as exc:
-        typer.echo(f"error: {exc.user_message()}", err=True)
+        from assistant.redact import redact_text
+
+        typer.echo(f"error: {redact_text(exc.user_message())}", err=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -47,3 +47,23 @@ class StructuredOutputError(LLMError):
     def __init__(self, message: str, attempts: list[str]) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class EndpointError(LLMError):
+    """The model endpoint could not be reached; its address is for the operator, not for web users."""
+
+    help = "Start the model server or fix ASSISTANT_LLM__BASE_URL."
+
+
+class PermissionDeniedError(AssistantError):
+    """The signed-in user's role does not allow the action (refused on the server, whatever the UI shows)."""
+
+    help = "Ask an administrator to give your account the needed role in the auth file (user:password:role)."
+
+
+class LoginThrottledError(AssistantError):
+    """Too many failed logins from this user or address; the next try is allowed after a pause."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, f"Wait {retry_after:.0f} s before trying again.")
+        self.retry_after = retry_after

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.embed import Embedder
+from assistant.injection import find_injection
 from assistant.types import Article, Passage, SourceSentence
 from assistant.verify import split_sentences
 
@@ -82,6 +83,8 @@ def candidates(article: Article, passages: list[Passage], pool: int = POOL) -> l
             continue
         if not bullet and text[-1] not in _ENDINGS:
             continue  # a headline, label or caption without a full stop
+        if find_injection(text):
+            continue  # a sentence addressed to the assistant is neither summary nor instruction
         holder = _holder(article, start, end, passages)
         if holder is None:
             continue

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import BadInputError
+from assistant.injection import find_injection
 from assistant.settings import ChunkSettings, IngestSettings
 from assistant.tokens import get_encoding
 from assistant.types import Article, Passage
@@ -188,6 +190,7 @@ def _pdf_text(data: bytes) -> str:
 
 def _records_to_articles(records: Iterable[tuple[int, object]], stem: str, source: str) -> list[Article]:
     articles = []
+    first_of: dict[str, int] = {}
     for n, rec in records:
         if not isinstance(rec, dict):
             raise BadInputError(f"record {n} is not a JSON object")
@@ -195,6 +198,12 @@ def _records_to_articles(records: Iterable[tuple[int, object]], stem: str, sourc
         if not isinstance(body, str) or not body.strip():
             raise BadInputError(f"record {n} has no 'article' or 'text' field with text")
         rid = str(rec.get("id") or f"{stem}-{n}")
+        if rid in first_of:
+            raise BadInputError(
+                f"record {n} repeats the id {rid!r} of record {first_of[rid]}",
+                "Give every record of the file its own id (or none: then the file name and record number are used).",
+            )
+        first_of[rid] = n
         articles.append(
             make_article(
                 body,
@@ -216,7 +225,8 @@ def read_file(path: Path, settings: IngestSettings | None = None) -> list[Articl
         raise BadInputError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(settings.extensions)}")
     data = _read_bytes(path, settings)
     stem = slugify(path.stem)
-    source = str(path)
+    # The resolved path: the same file named relatively or absolutely is one source, one article.
+    source = os.path.realpath(path)
     if suffix == ".pdf":
         if not data.startswith(b"%PDF"):
             raise BadInputError("not a PDF file (no %PDF header)")
@@ -248,15 +258,32 @@ def read_file(path: Path, settings: IngestSettings | None = None) -> list[Articl
 
 
 def iter_files(paths: Iterable[Path], settings: IngestSettings | None = None) -> Iterator[Path]:
-    """Expand folders into the supported files they contain (sorted, recursive)."""
+    """Expand folders into the supported files they contain (sorted, recursive).
+
+    A folder with no supported file is yielded itself, so the caller reports it as a failed
+    input rather than silently ingesting nothing.
+    """
     settings = settings or IngestSettings()
     for path in paths:
         if path.is_dir():
+            found = False
             for child in sorted(path.rglob("*")):
                 if child.is_file() and child.suffix.lower() in settings.extensions and not child.name.startswith("."):
+                    found = True
                     yield child
+            if not found:
+                yield path
         else:
             yield path
+
+
+def empty_folder_error(path: Path, settings: IngestSettings | None = None) -> BadInputError:
+    """The error for a folder that holds nothing ingestable."""
+    settings = settings or IngestSettings()
+    return BadInputError(
+        f"folder has no file to ingest (looked for {', '.join(settings.extensions)}, in subfolders too)",
+        "Give a folder that holds articles in one of these formats, or the files themselves.",
+    )
 
 
 # ---------------------------------------------------------------- splitting
@@ -345,6 +372,7 @@ def split_passages(article: Article, chunk: ChunkSettings | None = None) -> list
                 tokens=ntok(body),
                 title=article.title,
                 url=article.url,
+                injection=find_injection(body),
             )
         )
     return passages

@@ -33,9 +33,16 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableBinding
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from assistant.errors import LLMError, ModelMissingError, ReplayMissError, StructuredOutputError
+from assistant.errors import (
+    EndpointError,
+    LLMError,
+    ModelMissingError,
+    ReplayMissError,
+    StructuredOutputError,
+)
+from assistant.redact import redact_text, redact_url
 from assistant.settings import CacheMode, Settings
 
 JSON_SCHEMA_KW = "json_schema"
@@ -69,6 +76,26 @@ def _role(message: BaseMessage) -> str:
 def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """Messages as ``{"role", "content"}`` dicts (text content only)."""
     return [{"role": _role(m), "content": m.text} for m in messages]
+
+
+def defused_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Messages whose text cannot contain a chat-template control token.
+
+    The prompts already defuse article text (``prompts._as_data``); this second line of defence
+    at the model seam also covers a question, a model reply fed back on a retry, or any message
+    built outside the prompt files. Only what the backend receives changes: replay-cache keys
+    are made from the messages as given.
+    """
+    from assistant.prompts import defuse_control_tokens
+
+    out: list[BaseMessage] = []
+    for m in messages:
+        if isinstance(m.content, str):
+            clean = defuse_control_tokens(m.content)
+            if clean != m.content:
+                m = m.model_copy(update={"content": clean})
+        out.append(m)
+    return out
 
 
 def _word_chunks(text: str) -> list[str]:
@@ -314,7 +341,7 @@ class LlamaCppChat(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         llama, lock = self._llama()
-        chat = to_chat_dicts(messages)
+        chat = to_chat_dicts(defused_messages(messages))
         params = self._params(stop, kwargs, llama)
         with lock:
             self._check_fits(llama, chat, params["max_tokens"])
@@ -343,7 +370,7 @@ class LlamaCppChat(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         llama, lock = self._llama()
-        chat = to_chat_dicts(messages)
+        chat = to_chat_dicts(defused_messages(messages))
         params = self._params(stop, kwargs, llama)
         # The lock is held while the caller iterates; closing the generator releases it.
         with lock:
@@ -389,9 +416,10 @@ def friendly_endpoint_errors(base_url: str | None, model: str) -> Iterator[None]
     try:
         yield
     except openai.APIConnectionError as exc:
-        raise LLMError(
-            f"cannot reach the chat endpoint {base_url or 'api.openai.com'}: {exc}",
-            "Start the server or fix ASSISTANT_LLM__BASE_URL.",
+        # The address may carry user:password@ or ?api_key=: only a masked form is ever shown.
+        where = redact_url(base_url) or "api.openai.com"
+        raise EndpointError(
+            f"cannot reach the chat endpoint {where}: {redact_text(str(exc))}"
         ) from exc
     except openai.AuthenticationError as exc:
         raise LLMError(
@@ -475,7 +503,7 @@ def _openai_class() -> type[BaseChatModel]:
                 try:
                     with _friendly_openai_errors(self):
                         result = super()._generate(
-                            messages, stop, run_manager, **self._with_format(kwargs, fmt)
+                            defused_messages(messages), stop, run_manager, **self._with_format(kwargs, fmt)
                         )
                 except openai.APIStatusError as exc:
                     if i + 1 == len(formats) or not _format_rejected(exc):
@@ -496,7 +524,7 @@ def _openai_class() -> type[BaseChatModel]:
                 try:
                     with _friendly_openai_errors(self):
                         for chunk in super()._stream(
-                            messages, stop, run_manager, **self._with_format(kwargs, fmt)
+                            defused_messages(messages), stop, run_manager, **self._with_format(kwargs, fmt)
                         ):
                             started = True
                             yield chunk
@@ -513,7 +541,7 @@ def _openai_class() -> type[BaseChatModel]:
 
 def openai_chat(
     base_url: str | None,
-    api_key: str | None,
+    api_key: str | SecretStr | None,
     model: str,
     temperature: float = 0.0,
     max_tokens: int | None = 512,
@@ -526,6 +554,8 @@ def openai_chat(
             "Set ASSISTANT_LLM__BASE_URL (and ASSISTANT_LLM__API_KEY if the server wants one), "
             "or use ASSISTANT_LLM__BACKEND=local after `make models`.",
         )
+    if isinstance(api_key, SecretStr):
+        api_key = api_key.get_secret_value() or None
     # Local servers ignore the key, but the openai client refuses to start without one.
     key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
     if base_url and "api.openai.com" not in base_url and max_tokens is not None:

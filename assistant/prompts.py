@@ -34,7 +34,20 @@ _DELIMITERS = (
     r"|system|user|assistant"
 )
 _TAG = re.compile(rf"<(\s*/?\s*)({_DELIMITERS})\b", re.IGNORECASE)
-_CHAT_TOKENS = re.compile(r"<\|(im_start|im_end|endoftext|system|user|assistant)\|>", re.IGNORECASE)
+# Chat-template control tokens of the common model families: ChatML/Qwen <|im_start|>, Llama 3
+# <|start_header_id|>, Gemma <start_of_turn>, Llama 2/Mistral </s>. llama.cpp (in-process and
+# its server) renders the template to one string and tokenizes it with special tokens parsed,
+# so such a string inside article text would become a real turn boundary.
+_CHAT_TOKENS = re.compile(
+    r"<\|([^|<>\s]{1,40})\|>|<((?:start|end)_of_turn|bos|eos|/?s)>", re.IGNORECASE
+)
+
+
+def defuse_control_tokens(text: str) -> str:
+    """``text`` with chat-template control tokens made inert (look-alike brackets, still readable)."""
+    return _CHAT_TOKENS.sub(
+        lambda m: f"‹|{m.group(1)}|›" if m.group(1) is not None else f"‹{m.group(2)}›", text
+    )
 
 
 def _as_data(value: Any) -> Any:
@@ -43,7 +56,7 @@ def _as_data(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     value = _TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}", value)
-    return _CHAT_TOKENS.sub(lambda m: f"‹|{m.group(1)}|›", value)
+    return defuse_control_tokens(value)
 
 
 _ENV = jinja2.Environment(

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from assistant.injection import model_view, warning
 from assistant.llm import model_name
 from assistant.prompts import NO_ANSWER, render
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPassage, SentenceResult
+
+if TYPE_CHECKING:
+    from assistant.support import SupportScorer
 from assistant.verify import best_sentence, split_sentences, verify_citations
 
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
@@ -74,7 +79,7 @@ def build_answer(question: str, text: str, passages: list[Passage], model: str) 
     """Map [n] markers to passages and verify each answer sentence against what it cites."""
     text = text.strip()
     if not text or NO_ANSWER.lower().rstrip(".") in text.lower():
-        return Answer(question=question, answer=NO_ANSWER, model=model, answered=False)
+        return mark_injection(Answer(question=question, answer=NO_ANSWER, model=model, answered=False), passages)
     by_id = {p.id: p for p in passages}
     citations: dict[int, AnswerCitation] = {}
     verdicts: list[SentenceResult] = []
@@ -106,13 +111,47 @@ def build_answer(question: str, text: str, passages: list[Passage], model: str) 
             marks = "".join(f"[{n}]" for n in bogus)
             verdict = verdict.model_copy(update={"reason": f"{verdict.reason}; ignored {marks} (no such passage)"})
         verdicts.append(verdict)
-    return Answer(
+    answer = Answer(
         question=question,
         answer=text,
         citations=sorted(citations.values(), key=lambda c: c.n),
         verdicts=verdicts,
         model=model,
     )
+    return mark_injection(answer, passages)
+
+
+def mark_injection(answer: Answer, passages: list[Passage]) -> Answer:
+    """Flag citations of passages that address the assistant; such a passage alone supports nothing.
+
+    A sentence whose every citation is a marked passage becomes ``unverified``: text that
+    tells the model what to say cannot also be the evidence that it is true.
+    """
+    marked = {p.id: p.injection for p in passages if p.injection}
+    if not marked:
+        return answer
+    number = {p.id: i + 1 for i, p in enumerate(passages)}
+    verdicts = []
+    for v in answer.verdicts:
+        cites = [c.model_copy(update={"injection": marked.get(c.passage_id, "")}) for c in v.citations]
+        real = [c for c in cites if c.passage_id in number]
+        if v.verdict == "supported" and real and all(c.injection for c in real):
+            which = ", ".join(f"[{number[c.passage_id]}]" for c in real)
+            v = v.model_copy(
+                update={"verdict": "unverified", "reason": f"rests only on {which}, which addresses the assistant; not taken as support"}
+            )
+        verdicts.append(v.model_copy(update={"citations": cites}))
+    citations = [c.model_copy(update={"injection": marked.get(c.passage_id, "")}) for c in answer.citations]
+    cited = {f"[{c.n}] {c.passage_id}": c.injection for c in citations if c.injection}
+    if cited:
+        note = warning("This answer", cited)
+    else:
+        read = "; ".join(f"[{number[pid]}] {pid} ({phrase})" for pid, phrase in marked.items())
+        note = (
+            f"A passage read for this answer addresses the assistant instead of reporting news: {read}. "
+            "That text was withheld from the model, and the answer does not cite it."
+        )
+    return answer.model_copy(update={"citations": citations, "verdicts": verdicts, "injection_warning": note})
 
 
 def answer_stream(
@@ -130,7 +169,8 @@ def answer_stream(
         return
     passages = [h.passage for h in hits]
     budget = max(40, settings.retrieve.answer_context_tokens // len(passages))
-    view = [{"id": p.id, "text": excerpt(question, p, budget), "title": p.title} for p in passages]
+    # A sentence that addresses the assistant is withheld from the model (the passage stays citable).
+    view = [{"id": p.id, "text": model_view(excerpt(question, p, budget)), "title": p.title} for p in passages]
     messages = render("ask", question=question, passages=view)
     parts: list[str] = []
     for chunk in chat.stream(messages):
@@ -139,3 +179,25 @@ def answer_stream(
             parts.append(token)
             yield token
     yield build_answer(question, "".join(parts), passages, model_name(chat))
+
+
+def support_answer(answer: Answer, passages: dict[str, Passage], scorer: SupportScorer) -> Answer:
+    """The model check of an answer (second stage): each cited sentence scored against its passages.
+
+    Sentences citing the same passages are scored together, so those passages are read once.
+    """
+    from assistant.support.verdicts import support_sentences
+
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, v in enumerate(answer.verdicts):
+        ids = tuple(dict.fromkeys(c.passage_id for c in v.citations if c.passage_id in passages))
+        if ids:
+            groups.setdefault(ids, []).append(i)
+    verdicts = list(answer.verdicts)
+    for ids, which in groups.items():
+        # sentences that address the assistant are withheld: they would make their own words likely
+        source = "\n\n".join(model_view(passages[pid].text) for pid in ids)
+        scored = support_sentences([verdicts[i] for i in which], source, scorer)
+        for i, result in zip(which, scored):
+            verdicts[i] = result
+    return answer.model_copy(update={"verdicts": verdicts})

@@ -69,12 +69,12 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.settings = settings or RetrieveSettings()
-        self._index: tuple[tuple[int, int], BM25, list[Passage]] | None = None
+        self._index: tuple[str, BM25, list[Passage]] | None = None
         self._lock = threading.Lock()
 
     def _lexical(self) -> tuple[BM25, list[Passage]]:
-        # Rebuilt when this process wrote (revision) or another one did (passage count changed).
-        key = (self.store.revision, self.store.count())
+        # Rebuilt whenever the store token changes: a write by this process or by any other.
+        key = self.store.sync()
         index = self._index
         if index is None or index[0] != key:
             with self._lock:

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from assistant.audit import AuditLog
+from assistant.auth import Actor, process_actor, require
 from assistant.embed import Embedder, default_embedder
 from assistant.errors import AssistantError, BadInputError
-from assistant.ingest import FileResult, iter_files, read_file
+from assistant.ingest import FileResult, empty_folder_error, iter_files, read_file
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
-from assistant.store import Store, UpsertStatus
-from assistant.types import Answer, Article, CheckReport, FusedSentence, Passage, Selection, Summary
+from assistant.store import RemoveResult, Store, UpsertStatus
+from assistant.types import (
+    Answer,
+    Article,
+    CheckReport,
+    ClaimResult,
+    FusedSentence,
+    Passage,
+    Selection,
+    Summary,
+)
+
+if TYPE_CHECKING:
+    from assistant.support import SupportScorer
+    from assistant.typos import CorpusNames
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +65,17 @@ class Assistant:
         embedder: Embedder | None = None,
         chat=None,
         fuse_chat=None,
-        scorer=None,
+        support: SupportScorer | None = None,
     ) -> None:
-        """``chat``, ``fuse_chat`` and ``scorer`` replace the configured ones (a given chat also fuses)."""
+        """``chat``, ``fuse_chat`` and ``support`` replace the configured ones (a given chat also fuses)."""
         self.settings = settings or Settings()
         self._embedder = embedder
         self._chat = chat
         self._fuse_chat = fuse_chat or chat
-        self._scorer = scorer
+        self._support = support
+        self.audit = AuditLog(self.settings.audit_path)
+        self._corpus: tuple[str, CorpusNames] | None = None
+        self._corpus_lock = threading.Lock()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -75,20 +94,34 @@ class Assistant:
         paths: Iterable[Path],
         on_file: Callable[[FileResult], None] | None = None,
         on_passages: Callable[[int], None] | None = None,
+        actor: Actor | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; bad files are reported and skipped, stored data is never lost."""
+        """Ingest files and folders; bad files are reported and skipped, stored data is never lost.
+
+        Each article's id is chosen under the store's writer lock: a file whose name another
+        source already uses gets a suffix, whatever else is ingesting at the same time.
+        """
+        actor = actor or process_actor()
+        require(actor, "ingest")
         report = IngestReport()
         for path in iter_files(paths, self.settings.ingest):
             result = FileResult(str(path))
             try:
                 if not path.exists():
                     raise BadInputError("no such file or folder")
-                result.articles = [self._unique_id(a, report) for a in read_file(path, self.settings.ingest)]
-                for article in result.articles:
-                    status, passages = self.store.upsert_article(article, on_passages=on_passages)
-                    report.articles[article.id] = status
-                    if status != "unchanged":
-                        report.passages_written += len(passages)
+                if path.is_dir():
+                    raise empty_folder_error(path, self.settings.ingest)
+                articles = read_file(path, self.settings.ingest)
+                for article in articles:
+                    put = self.store.put_article(article, on_passages=on_passages)
+                    stored = article if put.article_id == article.id else article.model_copy(update={"id": put.article_id})
+                    result.articles.append(stored)
+                    report.articles[put.article_id] = put.status
+                    if put.status != "unchanged":
+                        report.passages_written += len(put.passages)
+                        self.audit.record(
+                            actor, "ingest", put.article_id, status=put.status, source=article.source, passages=len(put.passages)
+                        )
             except AssistantError as exc:
                 result.error = str(exc)
             except RecursionError:
@@ -101,20 +134,21 @@ class Assistant:
                 on_file(result)
         return report
 
-    # ------------------------------------------------------------ generation and checks
+    def remove(self, article_id: str, actor: Actor | None = None) -> RemoveResult:
+        """Delete an article and every passage stored under its id (orphans of a crashed ingest too)."""
+        actor = actor or process_actor()
+        require(actor, "delete")
+        result = self.store.remove_article(article_id)
+        self.audit.record(actor, "delete", article_id, passages=result.passages, had_record=result.had_record)
+        return result
 
-    def _unique_id(self, article: Article, report: IngestReport) -> Article:
-        """Keep ids one-to-one with sources: a second file with the same name gets a suffix instead of replacing."""
-        taken = article.id in report.articles
-        if not taken:
-            stored = self.store.articles.get(ids=[article.id], include=["metadatas"])
-            if stored["ids"]:
-                source = (stored["metadatas"][0] or {}).get("source", "")
-                taken = bool(source) and source != article.source
-        if not taken:
-            return article
-        suffix = hashlib.sha1(f"{article.source}:{article.id}".encode()).hexdigest()[:6]
-        return article.model_copy(update={"id": f"{article.id}-{suffix}"})
+    def record_evaluation(self, suite: str, actor: Actor | None = None, **details) -> None:
+        """Check that ``actor`` may run an evaluation and write it to the audit log."""
+        actor = actor or process_actor()
+        require(actor, "evaluate")
+        self.audit.record(actor, "evaluate", suite, **details)
+
+    # ------------------------------------------------------------ generation and checks
 
     @property
     def chat(self):
@@ -135,15 +169,9 @@ class Assistant:
         return self._fuse_chat
 
     @property
-    def scorer(self):
+    def scorer(self) -> SupportScorer | None:
         """The support scorer for fused sentences, or None when ``summary.support`` is off."""
-        if not self.settings.summary.support:
-            return None
-        if self._scorer is None:
-            from assistant.support import support_scorer
-
-            self._scorer = support_scorer(self.settings)
-        return self._scorer
+        return self.support_scorer if self.settings.summary.support else None
 
     def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
         """A stored article with its passages, or pasted text split the same way (not stored)."""
@@ -218,11 +246,62 @@ class Assistant:
             exclude=copies,
         )
 
-    def corpus_names(self):
-        """Name spellings across the stored corpus, cached on disk per store content."""
+    def support_answer(self, answer: Answer) -> Answer:
+        """The model check of an answer's sentences against the passages they cite (second stage)."""
+        from assistant.qa import support_answer
+
+        if not answer.answered or not answer.verdicts:
+            return answer
+        ids = sorted({c.passage_id for v in answer.verdicts for c in v.citations})
+        return support_answer(answer, self.store.get_passages_by_id(ids), self.support_scorer)
+
+    def claims_to_support(self, report: CheckReport) -> list[int]:
+        """Indices of the claims the model check (second stage of ``check``) would score."""
+        from assistant.check import claims_to_support
+
+        return claims_to_support(report)
+
+    def support_claims(self, report: CheckReport, which: list[int] | None = None) -> Iterator[tuple[int, ClaimResult]]:
+        """The second stage of a check: (index, claim with its support score), one claim at a time."""
+        from assistant.check import claims_to_support, support_claims
+
+        which = claims_to_support(report) if which is None else which
+        ids = [e.passage_id for i in which for e in report.claims[i].evidence]
+        passages = self.store.get_passages_by_id(list(dict.fromkeys(ids)))
+        yield from support_claims(report.claims, which, passages, self.support_scorer)
+
+    def check_with_support(self, article_id: str | None = None, text: str | None = None, judge: bool | None = None) -> CheckReport:
+        """``check`` followed by its model stage, the claims updated in place."""
+        report = self.check(article_id=article_id, text=text, judge=judge)
+        for i, claim in self.support_claims(report):
+            report.claims[i] = claim
+        return report
+
+    @cached_property
+    def support_scorer(self) -> SupportScorer:
+        """The model-backed support scorer (its calls go through the replay cache like chat calls)."""
+        if self._support is not None:
+            return self._support
+        from assistant.support import support_scorer
+
+        return support_scorer(self.settings)
+
+    def corpus_names(self) -> CorpusNames:
+        """Name spellings across the stored corpus: kept in memory until any process changes the store."""
         from assistant.check import load_corpus_names
 
-        return load_corpus_names(self.store, self.settings.data_dir / "corpus-names.json")
+        token = self.store.sync()
+        cached = self._corpus
+        if cached is not None and cached[0] == token:
+            return cached[1]
+        with self._corpus_lock:  # concurrent checks build it once
+            cached = self._corpus
+            if cached is not None and cached[0] == self.store.sync():
+                return cached[1]
+            token = self.store.sync()
+            names = load_corpus_names(self.store, self.settings.data_dir / "corpus-names.json")
+            self._corpus = (token, names)
+            return names
 
     def stylebook(self):
         from assistant.stylebook import StyleBook
@@ -250,9 +329,22 @@ class Assistant:
                 # The fuse prompt's system text and worked examples, read once into its own context.
                 self.fuse_chat.invoke(render("fuse", sentences=[], n_sentences=1), max_tokens=1)
 
-    def accept_spelling(self, name: str) -> None:
+    def accept_spelling(self, name: str, actor: Actor | None = None) -> None:
         """An editor accepts a spelling: it is never flagged again."""
         from assistant.stylebook import editing
 
+        actor = actor or process_actor()
+        require(actor, "accept_spelling")
         with editing(self.settings.stylebook_path) as book:
             book.add_allowed(name)
+        self.audit.record(actor, "accept_spelling", name)
+
+    def add_preferred_spelling(self, name: str, variants: list[str], actor: Actor | None = None) -> None:
+        """Record the preferred spelling of a name with its known wrong variants (a style-book edit)."""
+        from assistant.stylebook import editing
+
+        actor = actor or process_actor()
+        require(actor, "edit_stylebook")
+        with editing(self.settings.stylebook_path) as book:
+            book.add_preferred(name, list(variants))
+        self.audit.record(actor, "edit_stylebook", name, variants=list(variants))

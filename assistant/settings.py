@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ class LLMSettings(_Section):
     backend: Literal["local", "openai"] = Field("local", description="Chat backend: in-process GGUF or an OpenAI-compatible endpoint")
     preset: Literal["1.5b", "0.5b"] = Field("1.5b", description="Local model preset (0.5b is faster, weaker)")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
-    api_key: str | None = Field(None, description="API key for the OpenAI-compatible endpoint")
+    api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint (never printed)")
     model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible endpoint")
     temperature: float = Field(0.0, description="Sampling temperature")
     max_tokens: int = Field(512, description="Maximum tokens generated per call")
@@ -63,6 +63,23 @@ class LLMSettings(_Section):
     cache_dir: Path | None = Field(None, description="Replay cache folder (default: <data dir>/llm-cache)")
     judge: bool = Field(False, description="Ask the chat model as an extra claim judge (never overrules code checks)")
     retries: int = Field(2, ge=0, le=5, description="Re-asks after unparseable structured output")
+
+    def __repr_args__(self):
+        # Settings get printed and logged: an endpoint written as http://user:secret@host/v1 is masked.
+        from assistant.redact import redact_url
+
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" else value
+
+
+class SupportSettings(_Section):
+    enabled: bool = Field(
+        True,
+        description="Model-backed support scores for summary and answer sentences and claims (a second stage after the code checks)",
+    )
+    source_tokens: int = Field(
+        700, ge=64, description="Longest source window scored against (the weights are fitted with 700)"
+    )
 
 
 class SummarySettings(_Section):
@@ -98,7 +115,13 @@ class SummarySettings(_Section):
 class AppSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the web app binds to")
     port: int = Field(7860, description="Port of the web app")
-    auth_file: Path | None = Field(None, description="File of user:password lines; enables login")
+    auth_file: Path | None = Field(
+        None, description="File of user:password:role lines (role: viewer, editor or admin); enables login"
+    )
+    default_role: Literal["viewer", "editor", "admin"] = Field(
+        "viewer",
+        description="Role of auth-file lines written as user:password, without a role (the least rights by default)",
+    )
     max_upload_mb: float = Field(10.0, description="Largest upload accepted by the web app")
     concurrency: int = Field(2, description="Model calls run at once (Gradio queue)")
 
@@ -117,10 +140,21 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     summary: SummarySettings = Field(default_factory=SummarySettings)
     app: AppSettings = Field(default_factory=AppSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
 
     @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def store_lock_path(self) -> Path:
+        """The file lock every writer to the store holds (threads, CLI runs, app replicas on this data dir)."""
+        return self.data_dir / "store.lock"
+
+    @property
+    def audit_path(self) -> Path:
+        """Append-only audit log of state changes (JSON lines)."""
+        return self.data_dir / "audit.jsonl"
 
     @property
     def stylebook_path(self) -> Path:

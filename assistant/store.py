@@ -1,23 +1,56 @@
-"""Chroma storage of passages (with embeddings) and articles (raw text + metadata)."""
+"""Chroma storage of passages (with embeddings) and articles (raw text + metadata).
+
+Writer discipline, so readers never see half an article and nothing is lost under concurrency
+or a crash:
+
+* Every write of an article puts its passages under a fresh **generation** (record id
+  ``PASSAGE_ID@GEN``, metadata ``gen``), then upserts the article record naming that
+  generation, then deletes the article's other generations. Readers trust only passages of
+  the generation their article record names, so a crash at any point leaves either the old
+  article or the new one, plus invisible leftovers that the next write or ``assistant doctor``
+  removes. Passage ids shown to users (``ARTICLE#pINDEX-HASH``) stay stable.
+* Writers take a file lock in the data dir (``store.lock``), so threads, CLI runs and app
+  processes on one data dir write one article at a time; the article id is chosen under the
+  lock, so files that share a name never take each other's id.
+* After each write the writer stores a new random **store token** in the ``…-state``
+  collection. Every reader compares it before answering and, when another process changed
+  the store, reloads its caches (article catalog, and through it BM25 and corpus names) and,
+  for the embedded store, reopens the Chroma client: chromadb's embedded client keeps each
+  collection's vector index in memory and never re-reads it for writes made by other
+  processes, which made queries fail with "Error finding id" (see ``Store.sync``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from chromadb.errors import ChromaError
 
 from assistant.embed import Embedder
 from assistant.errors import NotFoundError, StoreError
 from assistant.ingest import make_article, split_passages
+from assistant.injection import find_injection
+from assistant.locks import writer_lock
+from assistant.redact import redact_text
 from assistant.settings import Settings
 from assistant.types import Article, Passage
 
 UpsertStatus = Literal["added", "replaced", "unchanged"]
+log = logging.getLogger(__name__)
+
+_STATE_ID = "store"
+# Seconds a writer waits for the store lock before giving up with a clear error.
+LOCK_TIMEOUT = 600.0
 
 
 @dataclass
@@ -33,6 +66,47 @@ class ArticleInfo:
     ingested_at: float
 
 
+@dataclass(frozen=True)
+class ArticleRecord:
+    """What the article record says, including the passage generation readers may trust."""
+
+    id: str
+    gen: str
+    passages: int
+    content_hash: str
+    source: str
+    title: str
+    url: str
+    published: str
+    ingested_at: float
+
+    def info(self) -> ArticleInfo:
+        return ArticleInfo(
+            id=self.id,
+            title=self.title,
+            url=self.url,
+            published=self.published,
+            source=self.source,
+            passages=self.passages,
+            ingested_at=self.ingested_at,
+        )
+
+
+class UpsertResult(NamedTuple):
+    status: UpsertStatus
+    article_id: str
+    passages: list[Passage]
+
+
+@dataclass
+class RemoveResult:
+    """What ``Store.remove`` deleted; ``had_record`` is False when only orphan passages were left."""
+
+    article_id: str
+    passages: int
+    had_record: bool
+
+
 def make_client(settings: Settings):
     """The Chroma client: HTTP when a server host is set, else a PersistentClient in the data dir."""
     import chromadb
@@ -46,35 +120,175 @@ def make_client(settings: Settings):
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=config)
     except Exception as exc:  # chromadb raises ValueError/ConnectionError/... on setup
         where = f"{settings.chroma.host}:{settings.chroma.port}" if settings.chroma.host else str(settings.chroma_dir)
-        raise StoreError(f"cannot open the Chroma store at {where}: {exc}") from exc
+        raise StoreError(redact_text(f"cannot open the Chroma store at {where}: {exc}")) from exc
+
+
+def _fresh_embedded_client(settings: Settings):
+    """A new embedded client with its own vector-index cache (not chromadb's per-path shared one).
+
+    chromadb shares one "System" per path within a process and caches every collection's HNSW
+    index in it; writes by another process reach the shared SQLite file but not that cache.
+    Dropping the cached System (without stopping it: threads may still be reading through it)
+    makes the next client load the indexes from disk again.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
+    return make_client(settings)
+
+
+def new_generation() -> str:
+    """A generation id: time-ordered (newest sorts last) and unique across processes."""
+    return f"{time.time_ns():x}{secrets.token_hex(3)}"
+
+
+def record_id(passage_id: str, gen: str) -> str:
+    return f"{passage_id}@{gen}" if gen else passage_id
+
+
+def same_source(a: str, b: str) -> bool:
+    """Whether two stored source paths name the same file (relative paths resolved from here)."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
 
 
 class Store:
-    """Passages and articles in two Chroma collections; every write keeps old data until new data is in."""
+    """Passages and articles in Chroma collections, written under a lock with generations (see module doc)."""
 
     def __init__(self, settings: Settings, embedder: Embedder, client: Any | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.client = client or make_client(settings)
-        name = settings.chroma.collection
-        meta = {"embedder": embedder.name, "dim": embedder.dim}
+        self.lock = writer_lock(settings.store_lock_path)
+        self._embedded = client is None and not settings.chroma.host
+        self._sync_lock = threading.RLock()
+        self._token: str | None = None
+        self._catalog: dict[str, ArticleRecord] = {}
+        self._index_stale = False  # another process wrote: reopen before the next vector read
+        self.revision = 0  # bumped whenever the catalog is reloaded or this process writes
+        # Under the lock: two processes creating a new store at once race on Chroma's schema
+        # ("table collections already exists") and on get_or_create of the collections.
+        with self.lock.hold(LOCK_TIMEOUT):
+            self._open(client)
+        self._batch = max(1, min(self.client.get_max_batch_size(), 1000))
+
+    def _open(self, client: Any | None = None, fresh: bool = False) -> None:
+        if client is None:
+            client = _fresh_embedded_client(self.settings) if fresh and self._embedded else make_client(self.settings)
+        name = self.settings.chroma.collection
+        meta = {"embedder": self.embedder.name, "dim": self.embedder.dim}
         try:
-            self.passages = self.client.get_or_create_collection(
+            passages = client.get_or_create_collection(
                 name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}, metadata=meta
             )
-            self.articles = self.client.get_or_create_collection(
+            articles = client.get_or_create_collection(
                 f"{name}-articles", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}, metadata=meta
             )
+            state = client.get_or_create_collection(f"{name}-state", embedding_function=None)
         except Exception as exc:
-            raise StoreError(f"cannot open collection {name!r}: {exc}") from exc
-        stored = self.passages.metadata or {}
-        if stored.get("embedder") not in (None, embedder.name):
+            raise StoreError(redact_text(f"cannot open collection {name!r}: {exc}")) from exc
+        stored = passages.metadata or {}
+        if stored.get("embedder") not in (None, self.embedder.name):
             raise StoreError(
-                f"collection {name!r} was built with embedder {stored.get('embedder')!r}, not {embedder.name!r}",
+                f"collection {name!r} was built with embedder {stored.get('embedder')!r}, not {self.embedder.name!r}",
                 "Use another --data-dir or ASSISTANT_CHROMA__COLLECTION, or re-ingest into a new one.",
             )
-        self.revision = 0  # bumped on every write so in-process caches (BM25) know to rebuild
-        self._batch = max(1, min(self.client.get_max_batch_size(), 1000))
+        # One assignment each; readers in other threads see either the old handles or the new.
+        self.client, self.passages, self.articles, self.state = client, passages, articles, state
+
+    # ------------------------------------------------------------ following other writers
+
+    def _read_token(self) -> str:
+        got = self.state.get(ids=[_STATE_ID], include=["metadatas"])
+        if not got["ids"]:
+            return ""
+        return str((got["metadatas"][0] or {}).get("token", ""))
+
+    def sync(self) -> str:
+        """Reload caches if any process wrote since the last look; return the store token.
+
+        Cheap when nothing changed (one small Chroma read). This process's own writes update
+        the token and the catalog together, so a change seen here was made elsewhere.
+        """
+        token = self._read_token()
+        if token == self._token:
+            return token
+        with self._sync_lock:
+            token = self._read_token()
+            if token == self._token:
+                return token
+            if self._token is not None and self._embedded:
+                # Reopened lazily, by the next read that needs vectors: a burst of writes by a
+                # CLI costs one reopen per query here, not one per article it wrote.
+                self._index_stale = True
+            self._load_catalog()
+            self._token = token
+            self.revision += 1
+            return token
+
+    def _fresh_index(self) -> None:
+        """Before a read of vectors: reload the embedded store's vector index if another process wrote."""
+        if self._index_stale:
+            with self._sync_lock:
+                if self._index_stale:
+                    self._open(fresh=True)
+                    self._index_stale = False
+
+    def _load_catalog(self) -> None:
+        got = self._get_all(self.articles, ["metadatas"])
+        self._catalog = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+
+    def catalog(self) -> dict[str, ArticleRecord]:
+        """Article id → record, current as of this call."""
+        self.sync()
+        return self._catalog
+
+    def _bump(self, changed: dict[str, ArticleRecord | None]) -> None:
+        """Publish this process's write: new token in Chroma, catalog updated in the same step."""
+        with self._sync_lock:
+            got = self.state.get(ids=[_STATE_ID], include=["metadatas"])
+            writes = int(((got["metadatas"] or [{}])[0] or {}).get("writes", 0)) if got["ids"] else 0
+            token = secrets.token_hex(8)
+            self.state.upsert(
+                ids=[_STATE_ID],
+                embeddings=[[1.0]],
+                metadatas=[{"token": token, "writes": writes + 1, "at": time.time(), "pid": os.getpid()}],
+            )
+            catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
+            for article_id, rec in changed.items():
+                if rec is None:
+                    catalog.pop(article_id, None)
+                else:
+                    catalog[article_id] = rec
+            self._catalog = catalog
+            self._token = token
+            self.revision += 1
+
+    def mark_changed(self) -> None:
+        """Tell every reader to reload (for tools that write passages directly, e.g. the benchmark)."""
+        with self.lock.hold(LOCK_TIMEOUT):
+            self._bump({})
+            self._load_catalog()
+
+    def _reopen_after_error(self, exc: Exception) -> None:
+        """The vector index misses a delete made after the last published token: reopen.
+
+        Writers publish before deleting an old generation (so readers with an old catalog read
+        again), hence an index loaded between the two can lag by that delete; an outside writer
+        that publishes nothing looks the same. Either way a fresh index answers.
+        """
+        log.info("Chroma vector index older than the last delete (%s); reopening the store", exc)
+        with self._sync_lock:
+            self._open(fresh=True)
+            self._index_stale = False
+            self._load_catalog()
+            self._token = self._read_token()
+            self.revision += 1
 
     # ------------------------------------------------------------ writing
 
@@ -83,60 +297,156 @@ class Store:
         key = json.dumps([article.raw, article.title, article.url, chunk.model_dump(), self.embedder.name])
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
+    def _record(self, article_id: str) -> ArticleRecord | None:
+        got = self.articles.get(ids=[article_id], include=["metadatas"])
+        return _to_record(article_id, got["metadatas"][0]) if got["ids"] else None
+
+    def _claim(self, article: Article) -> tuple[Article, ArticleRecord | None]:
+        """The id ``article`` gets: its own, unless another source's article holds it (then a suffix).
+
+        Ids stay one-to-one with sources: the same file (by any path) keeps its id, another
+        file with the same name gets ``NAME-<hash of its path>``. Called under the lock for
+        the real decision, so concurrent writers never pick the same id.
+        """
+        if not article.source:
+            return article, self._record(article.id)
+        base, digest = article.id, hashlib.sha1(os.path.realpath(article.source).encode()).hexdigest()
+        for width in (0, 6, 10, 16, 40):
+            candidate = base if width == 0 else f"{base}-{digest[:width]}"
+            rec = self._record(candidate)
+            if rec is None or not rec.source or same_source(rec.source, article.source):
+                moved = article if candidate == article.id else article.model_copy(update={"id": candidate})
+                return moved, rec
+        raise StoreError(f"cannot find a free id for {article.source}")  # 2^-160: not in practice
+
     def upsert_article(
         self, article: Article, on_passages: Callable[[int], None] | None = None
     ) -> tuple[UpsertStatus, list[Passage]]:
-        """Store an article; unchanged content embeds nothing, changed content replaces old passages."""
-        digest = self.content_hash(article)
-        existing = self.articles.get(ids=[article.id], include=["metadatas"])
-        if existing["ids"] and (existing["metadatas"][0] or {}).get("content_hash") == digest:
-            return "unchanged", []
-        passages = split_passages(article, self.settings.chunk)
-        old_ids = set(self.passages.get(where={"article_id": article.id}, include=[])["ids"])
-        new = [p for p in passages if p.id not in old_ids]
-        vectors = self.embedder.embed([p.text for p in new]) if new else np.zeros((0, self.embedder.dim))
-        # Add the new passages before deleting the old ones, so a failure leaves the old article whole.
-        for start in range(0, len(new), self._batch):
-            part = new[start : start + self._batch]
+        """Store an article by its id; unchanged content embeds nothing, changed content replaces."""
+        result = self.put_article(article, on_passages)
+        return result.status, result.passages
+
+    def put_article(self, article: Article, on_passages: Callable[[int], None] | None = None) -> UpsertResult:
+        """Store an article (choosing its id under the lock); embeddings are computed outside the lock."""
+        self.sync()
+        target, rec = self._claim(article)
+        if rec is not None and rec.content_hash == self.content_hash(target):
+            self._drop_leftovers(target.id, rec.gen)
+            return UpsertResult("unchanged", target.id, [])
+        vectors = self._vectors_by_text(target.id)
+        passages = split_passages(target, self.settings.chunk)
+        self._embed_missing(passages, vectors)
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            final, rec = self._claim(article)
+            if rec is not None and rec.content_hash == self.content_hash(final):
+                self._drop_leftovers(final.id, rec.gen)
+                return UpsertResult("unchanged", final.id, [])
+            if final.id != target.id:
+                passages = split_passages(final, self.settings.chunk)
+                vectors.update(self._vectors_by_text(final.id))
+                self._embed_missing(passages, vectors)
+            self._write_generation(final, passages, vectors, on_passages, ingested_at=time.time())
+        return UpsertResult("replaced" if rec is not None else "added", final.id, passages)
+
+    def _embed_missing(self, passages: list[Passage], vectors: dict[str, np.ndarray]) -> None:
+        todo = sorted({p.text for p in passages if p.text not in vectors})
+        if todo:
+            for text, vector in zip(todo, self.embedder.embed(todo)):
+                vectors[text] = np.asarray(vector, dtype=np.float32)
+
+    def _vectors_by_text(self, article_id: str) -> dict[str, np.ndarray]:
+        """Stored vectors of an article's passages (any generation), keyed by passage text.
+
+        A vector depends only on the text, so unchanged passages are never embedded again.
+        """
+        self._fresh_index()
+        try:
+            got = self.passages.get(where={"article_id": article_id}, include=["documents", "embeddings"])
+        except ChromaError as exc:  # a missing vector: re-embed rather than fail the write
+            log.warning("stored vectors of %s unreadable (%s); re-embedding", article_id, exc)
+            return {}
+        if not got["ids"]:
+            return {}
+        return {d: np.asarray(e, dtype=np.float32) for d, e in zip(got["documents"], got["embeddings"]) if e is not None}
+
+    def _write_generation(
+        self,
+        article: Article,
+        passages: list[Passage],
+        vectors: dict[str, np.ndarray],
+        on_passages: Callable[[int], None] | None,
+        ingested_at: float,
+    ) -> ArticleRecord:
+        """Under the lock: passages under a new generation, then the record naming it, then cleanup."""
+        self._fresh_index()
+        gen = new_generation()
+        for start in range(0, len(passages), self._batch):
+            part = passages[start : start + self._batch]
             self.passages.upsert(
-                ids=[p.id for p in part],
-                embeddings=vectors[start : start + self._batch],
+                ids=[record_id(p.id, gen) for p in part],
+                embeddings=np.stack([vectors[p.text] for p in part]),
                 documents=[p.text for p in part],
-                metadatas=[_passage_meta(p) for p in part],
+                metadatas=[_passage_meta(p, gen) for p in part],
             )
             if on_passages:
                 on_passages(len(part))
-        kept = [p for p in passages if p.id in old_ids]
-        if kept:
-            # Same text, but the span or title may have moved (e.g. a line added above it).
-            for start in range(0, len(kept), self._batch):
-                part = kept[start : start + self._batch]
-                self.passages.update(ids=[p.id for p in part], metadatas=[_passage_meta(p) for p in part])
-        stale = sorted(old_ids - {p.id for p in passages})
-        if stale:
-            self.passages.delete(ids=stale)
-        all_vectors = self._vectors([p.id for p in passages])
-        centroid = all_vectors.mean(axis=0)
+        centroid = np.stack([vectors[p.text] for p in passages]).mean(axis=0)
         centroid /= np.linalg.norm(centroid) or 1.0
-        self.articles.upsert(
-            ids=[article.id],
-            embeddings=[centroid],
-            documents=[article.raw],
-            metadatas=[
-                {
-                    "title": article.title,
-                    "url": article.url,
-                    "published": article.published,
-                    "source": article.source,
-                    "content_hash": digest,
-                    "text_sha": text_sha(article.text),
-                    "passages": len(passages),
-                    "ingested_at": time.time(),
-                }
-            ],
-        )
-        self.revision += 1
-        return ("replaced" if existing["ids"] else "added"), passages
+        meta = {
+            "title": article.title,
+            "url": article.url,
+            "published": article.published,
+            "source": os.path.realpath(article.source) if article.source else "",
+            "content_hash": self.content_hash(article),
+            "text_sha": text_sha(article.text),
+            "passages": len(passages),
+            "ingested_at": ingested_at,
+            "gen": gen,
+        }
+        # The switch: from here on readers take the new generation.
+        self.articles.upsert(ids=[article.id], embeddings=[centroid], documents=[article.raw], metadatas=[meta])
+        record = _to_record(article.id, meta)
+        # Published before the old generation goes: a reader whose read overlaps the delete
+        # sees the token change and reads again with the new catalog (see ``_fetch``).
+        self._bump({article.id: record})
+        self._drop_leftovers(article.id, gen, publish=False)
+        return record
+
+    def _drop_leftovers(self, article_id: str, gen: str, publish: bool = True) -> int:
+        """Delete the article's passages of any generation but ``gen`` (old versions, crashed writes)."""
+        got = self.passages.get(where={"article_id": article_id}, include=["metadatas"])
+        stale = [i for i, m in zip(got["ids"], got["metadatas"]) if str((m or {}).get("gen", "")) != gen]
+        if not stale:
+            return 0
+        with self.lock.hold(LOCK_TIMEOUT):
+            # Re-read under the lock: a writer may have switched the article meanwhile.
+            rec = self._record(article_id)
+            if rec is None or rec.gen != gen:
+                return 0
+            got = self.passages.get(where={"article_id": article_id}, include=["metadatas"])
+            stale = [i for i, m in zip(got["ids"], got["metadatas"]) if str((m or {}).get("gen", "")) != gen]
+            for start in range(0, len(stale), self._batch):
+                self.passages.delete(ids=stale[start : start + self._batch])
+            if publish and stale:
+                self._bump({})
+        return len(stale)
+
+    def rebuild_article(self, article_id: str) -> ArticleRecord:
+        """Re-split and re-store an article from its stored raw text (repairs lost or extra passages)."""
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            got = self.articles.get(ids=[article_id], include=["documents", "metadatas"])
+            if not got["ids"]:
+                raise NotFoundError(f"no article with id {article_id!r}")
+            meta = got["metadatas"][0] or {}
+            article = _to_article(article_id, got["documents"][0], meta)
+            passages = split_passages(article, self.settings.chunk)
+            vectors = self._vectors_by_text(article_id)
+            self._embed_missing(passages, vectors)
+            return self._write_generation(
+                article, passages, vectors, None, ingested_at=float(meta.get("ingested_at", time.time()))
+            )
 
     def find_copies(self, text: str) -> list[str]:
         """Ids of stored articles whose cleaned text is exactly ``text``."""
@@ -144,39 +454,62 @@ class Store:
         return list(got["ids"])
 
     def remove(self, article_id: str) -> int:
-        """Delete an article and its passages; return how many passages went."""
-        if not self.articles.get(ids=[article_id], include=[])["ids"]:
-            raise NotFoundError(f"no article with id {article_id!r}")
-        ids = self.passages.get(where={"article_id": article_id}, include=[])["ids"]
-        if ids:
-            self.passages.delete(ids=ids)
-        self.articles.delete(ids=[article_id])
-        self.revision += 1
-        return len(ids)
+        """Delete an article and all its passages (orphans of a crashed write too); return how many."""
+        return self.remove_article(article_id).passages
+
+    def remove_article(self, article_id: str) -> RemoveResult:
+        """``remove`` with the details: passages deleted and whether an article record existed."""
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            had_record = bool(self.articles.get(ids=[article_id], include=[])["ids"])
+            ids = self.passages.get(where={"article_id": article_id}, include=[])["ids"]
+            if not had_record and not ids:
+                raise NotFoundError(f"no article with id {article_id!r}")
+            # The record goes first and is published: readers stop trusting the passages before
+            # they disappear.
+            if had_record:
+                self.articles.delete(ids=[article_id])
+            self._bump({article_id: None})
+            for start in range(0, len(ids), self._batch):
+                self.passages.delete(ids=ids[start : start + self._batch])
+        return RemoveResult(article_id, len(ids), had_record)
+
+    def delete_passage_records(self, ids: Sequence[str]) -> None:
+        """Delete raw passage records by Chroma id (the doctor's repair of orphans)."""
+        with self.lock.hold(LOCK_TIMEOUT):
+            for start in range(0, len(ids), self._batch):
+                self.passages.delete(ids=list(ids[start : start + self._batch]))
+            self._bump({})
+
+    def restore_vectors(self, ids: Sequence[str]) -> int:
+        """Re-embed passage records whose vector is missing (same id, text and metadata)."""
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            self._fresh_index()
+            got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
+            if not got["ids"]:
+                return 0
+            vectors = self.embedder.embed(list(got["documents"]))
+            self.passages.upsert(ids=got["ids"], embeddings=vectors, documents=got["documents"], metadatas=got["metadatas"])
+            self._bump({})
+            return len(got["ids"])
 
     # ------------------------------------------------------------ reading
 
-    def _vectors(self, ids: Sequence[str]) -> np.ndarray:
-        got = self.passages.get(ids=list(ids), include=["embeddings"])
-        return np.asarray(got["embeddings"], dtype=np.float32)
+    def _live(self, ids: Sequence[str], metas: Sequence[dict[str, Any] | None]) -> list[bool]:
+        """Which passage records belong to the generation their article record names."""
+        catalog = self._catalog
+        out = []
+        for m in metas:
+            rec = catalog.get(str((m or {}).get("article_id", ""))) if m else None
+            out.append(rec is not None and str(m.get("gen", "")) == rec.gen)
+        return out
 
     def list_articles(self) -> list[ArticleInfo]:
-        got = self._get_all(self.articles, ["metadatas"])
-        infos = [
-            ArticleInfo(
-                id=i,
-                title=str(m.get("title", "")),
-                url=str(m.get("url", "")),
-                published=str(m.get("published", "")),
-                source=str(m.get("source", "")),
-                passages=int(m.get("passages", 0)),
-                ingested_at=float(m.get("ingested_at", 0)),
-            )
-            for i, m in zip(got["ids"], got["metadatas"])
-        ]
-        return sorted(infos, key=lambda a: a.id)
+        return sorted((r.info() for r in self.catalog().values()), key=lambda a: a.id)
 
     def get_article(self, article_id: str) -> Article:
+        self.sync()
         got = self.articles.get(ids=[article_id], include=["documents", "metadatas"])
         if not got["ids"]:
             raise NotFoundError(f"no article with id {article_id!r}")
@@ -184,26 +517,55 @@ class Store:
 
     def all_articles(self) -> list[Article]:
         """Every stored article, read in pages rather than one request per article."""
+        self.sync()
         got = self._get_all(self.articles, ["documents", "metadatas"])
         return [_to_article(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
 
+    def _fetch(self, read: Callable[[], Any]) -> Any:
+        """Run ``read`` against a catalog consistent with it.
+
+        Writers publish a new token after switching an article and before deleting its old
+        passages, so a read that overlapped a switch sees the token change and runs again.
+        """
+        token = self.sync()
+        for _ in range(3):
+            got = read()
+            if self._read_token() == token:
+                return got
+            token = self.sync()
+        # Writers keep switching (a tight loop of small writes): read between two of them.
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            return read()
+
     def get_passages(self, article_id: str) -> list[Passage]:
-        got = self.passages.get(where={"article_id": article_id}, include=["documents", "metadatas"])
-        out = [_to_passage(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        out = self._fetch(
+            lambda: self._passages_of(self.passages.get(where={"article_id": article_id}, include=["documents", "metadatas"]))
+        )
         return sorted(out, key=lambda p: p.index)
 
     def get_passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """Passages by their user-facing id (``ARTICLE#pINDEX-HASH``), current generation only."""
         if not ids:
             return {}
-        got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
-        return {i: _to_passage(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+        def read() -> dict[str, Passage]:
+            by_pid = self.passages.get(where={"pid": {"$in": list(ids)}}, include=["documents", "metadatas"])
+            legacy = self.passages.get(ids=list(ids), include=["documents", "metadatas"])  # stored before generations
+            return {p.id: p for got in (by_pid, legacy) for p in self._passages_of(got)}
+
+        return self._fetch(read)
 
     def all_passages(self) -> list[Passage]:
-        got = self._get_all(self.passages, ["documents", "metadatas"])
-        return [_to_passage(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        return self._fetch(lambda: self._passages_of(self._get_all(self.passages, ["documents", "metadatas"])))
+
+    def _passages_of(self, got: dict[str, Any]) -> list[Passage]:
+        ids, docs, metas = got["ids"], got["documents"], got["metadatas"]
+        return [_to_passage(i, d, m) for i, d, m, ok in zip(ids, docs, metas, self._live(ids, metas)) if ok]
 
     def count(self) -> int:
-        return self.passages.count()
+        """Passages readers can see (the article records' counts)."""
+        return sum(r.passages for r in self.catalog().values())
 
     def query(
         self, vector: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
@@ -214,25 +576,97 @@ class Store:
     def query_many(
         self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
     ) -> list[list[tuple[Passage, float]]]:
-        """``query`` for several vectors in one Chroma call."""
-        total = self.passages.count()
-        if total == 0:
+        """``query`` for several vectors in one Chroma call, current generations only."""
+        for _ in range(2):
+            token = self._token
+            try:
+                return self._query_many(vectors, n, exclude_articles, only_article)
+            except (ChromaError, StoreError) as exc:
+                if not self._embedded or "Error finding id" not in str(exc):
+                    raise
+                # Another process deleted passages while this query ran on the vector index
+                # loaded before: expected, and the token says so; read again (sync reopens).
+                if self._read_token() == token:
+                    self._reopen_after_error(exc)
+        # Writes keep overlapping this query (a CLI writing fast while many checks run): query
+        # between two of them, under the writer lock, where no delete can interfere.
+        with self.lock.hold(LOCK_TIMEOUT):
+            self.sync()
+            self._fresh_index()
+            try:
+                return self._query_live(vectors, n, exclude_articles, only_article)
+            except (ChromaError, StoreError) as exc:
+                if not self._embedded or "Error finding id" not in str(exc):
+                    raise
+                self._reopen_after_error(exc)  # stale without any published write: an outside writer
+                return self._query_live(vectors, n, exclude_articles, only_article)
+
+    def _query_many(
+        self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str], only_article: str | None
+    ) -> list[list[tuple[Passage, float]]]:
+        return self._fetch(lambda: self._query_live(vectors, n, exclude_articles, only_article))
+
+    def _query_live(
+        self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str], only_article: str | None
+    ) -> list[list[tuple[Passage, float]]]:
+        if not self._catalog:
             return [[] for _ in range(len(vectors))]
+        self._fresh_index()
         where: dict[str, Any] | None = None
         if only_article:
             where = {"article_id": only_article}
         elif exclude_articles:
             where = {"article_id": {"$nin": list(exclude_articles)}}
-        got = self.passages.query(
-            query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
-            n_results=min(n, total),
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            [(_to_passage(i, d, m), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists)]
-            for ids, docs, metas, dists in zip(got["ids"], got["documents"], got["metadatas"], got["distances"])
-        ]
+        # Leftovers of other generations are filtered out after the query: ask for a few more
+        # (Chroma returns fewer when the collection is smaller, so no count is needed).
+        want = n + max(8, n // 4)
+        while True:
+            got = self.passages.query(
+                query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
+                n_results=want,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+            if any(m is None for metas in got["metadatas"] for m in metas):
+                raise StoreError("Error finding id: vector index out of date")  # reopened by the caller
+            out = []
+            short = False
+            for ids, docs, metas, dists in zip(got["ids"], got["documents"], got["metadatas"], got["distances"]):
+                live = self._live(ids, metas)
+                rows = [(_to_passage(i, d, m), 1.0 - float(x)) for i, d, m, x, ok in zip(ids, docs, metas, dists, live) if ok]
+                short |= len(rows) < n and len(ids) == want
+                out.append(rows[:n])
+            if not short:
+                return out
+            want *= 2
+
+    def raw_passages(self, include: Sequence[str] = ("metadatas",)) -> dict[str, list]:
+        """Every passage record as stored, whatever its generation (for the doctor)."""
+        self.sync()
+        return self._get_all(self.passages, list(include))
+
+    def vector_missing(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` (record ids) that have no vector in the index."""
+        self._fresh_index()
+        missing: list[str] = []
+
+        def probe(chunk: list[str]) -> None:
+            try:
+                got = self.passages.get(ids=chunk, include=["embeddings"])
+                have = {i for i, e in zip(got["ids"], got["embeddings"]) if e is not None and len(e)}
+                missing.extend(i for i in chunk if i not in have)
+            except ChromaError:  # "Error finding id": some vector of the chunk is missing
+                if len(chunk) == 1:
+                    missing.append(chunk[0])
+                    return
+                half = len(chunk) // 2
+                probe(chunk[:half])
+                probe(chunk[half:])
+
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            probe(ids[start : start + 500])
+        return missing
 
     def _get_all(self, collection, include: list[str]) -> dict[str, list]:
         out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
@@ -241,7 +675,7 @@ class Store:
             got = collection.get(include=include, limit=page, offset=offset)
             out["ids"].extend(got["ids"])
             for k in include:
-                out[k].extend(got[k] or [])
+                out[k].extend(got[k] if got[k] is not None else [])
             if len(got["ids"]) < page:
                 return out
             offset += page
@@ -252,16 +686,35 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
-def _passage_meta(p: Passage) -> dict[str, Any]:
-    return {
+def _passage_meta(p: Passage, gen: str) -> dict[str, Any]:
+    meta = {
         "article_id": p.article_id,
+        "pid": p.id,
+        "gen": gen,
         "index": p.index,
         "start": p.start,
         "end": p.end,
         "tokens": p.tokens,
         "title": p.title,
         "url": p.url,
+        "injection": p.injection,
     }
+    return meta
+
+
+def _to_record(article_id: str, meta: dict[str, Any] | None) -> ArticleRecord:
+    meta = meta or {}
+    return ArticleRecord(
+        id=article_id,
+        gen=str(meta.get("gen", "")),
+        passages=int(meta.get("passages", 0)),
+        content_hash=str(meta.get("content_hash", "")),
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        url=str(meta.get("url", "")),
+        published=str(meta.get("published", "")),
+        ingested_at=float(meta.get("ingested_at", 0)),
+    )
 
 
 def _to_article(article_id: str, raw: str, meta: dict[str, Any] | None) -> Article:
@@ -276,6 +729,15 @@ def _to_article(article_id: str, raw: str, meta: dict[str, Any] | None) -> Artic
     )
 
 
-def _to_passage(pid: str, doc: str, meta: dict[str, Any]) -> Passage:
-    return Passage(id=pid, text=doc, **{k: meta[k] for k in ("article_id", "index", "start", "end", "tokens")},
-                   title=str(meta.get("title", "")), url=str(meta.get("url", "")))
+def _to_passage(record: str, doc: str, meta: dict[str, Any]) -> Passage:
+    # Passages stored before injection marking carry no "injection" key: detect on read.
+    injection = meta.get("injection")
+    return Passage(
+        id=str(meta.get("pid") or record),
+        text=doc,
+        **{k: meta[k] for k in ("article_id", "index", "start", "end", "tokens")},
+        title=str(meta.get("title", "")),
+        url=str(meta.get("url", "")),
+        injection=str(injection) if injection is not None else find_injection(doc),
+    )
+

@@ -29,6 +29,7 @@ from assistant.fuse import (
     stream_text,
     with_model_check,
 )
+from assistant.injection import find_injection, model_view, warning
 from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
@@ -95,7 +96,8 @@ def _sections(passages: list[Passage], budget: int) -> list[list[Passage]]:
 
 
 def _draft(chat, passages: list[Passage], aliases_of: dict[str, str], n: int, retries: int) -> list[DraftSentence]:
-    view = [{"id": aliases_of[p.id], "text": p.text} for p in passages]
+    # A sentence that addresses the assistant is withheld from the model (its passage stays citable).
+    view = [{"id": aliases_of[p.id], "text": model_view(p.text)} for p in passages]
     messages = render("summarize", passages=view, n_sentences=n)
     out = complete_json(chat, messages, DraftOutput, retries=retries)
     return out.sentences[: max(n, 1)]
@@ -115,6 +117,8 @@ def extractive_sentences(article: Article, passages: list[Passage], n: int) -> l
         # Skip headlines, labels and bullet fragments: a lead sentence has a verb-sized length and ends in punctuation.
         if len(sentence.split()) < 6 or sentence[-1] not in ".!?\"'”’":
             continue
+        if find_injection(sentence):
+            continue  # text addressed to the assistant is not news
         holder = next((p for p in passages if sentence in p.text), None)
         if holder is None:
             continue
@@ -195,10 +199,20 @@ def abstractive_summary(article: Article, passages: list[Passage], chat, setting
         checked = verify_citations(fixed.text, fixed.citations, by_id, article_id=article.id)
         if note:
             checked = checked.model_copy(update={"reason": f"{checked.reason} ({note})"})
-        verified.append(checked)
+        verified.append(_mark_injection(checked, by_id))
     return Summary(
-        article_id=article.id, model=name, sentences=verified, extractive_fallback=fallback, strategy="abstractive"
+        article_id=article.id,
+        model=name,
+        sentences=verified,
+        extractive_fallback=fallback,
+        strategy="abstractive",
+        injection_warning=injection_warning(verified),
     )
+
+
+def injection_warning(sentences: list[SentenceResult]) -> str:
+    """The summary's warning when its sentences cite passages that address the assistant."""
+    return warning("This summary", {c.passage_id: c.injection for s in sentences for c in s.citations if c.injection})
 
 
 # --------------------------------------------------------------------------- strategies
@@ -277,7 +291,7 @@ def _extract_fuse(
                 continue  # the rest of the reply is read (the replay cache records whole replies) but not used
             if is_repeat(line.text, kept):
                 continue  # small models loop: a repeat is dropped, and the gap filled below
-            result = check_line(line, sources, by_id, article.id)
+            result = _mark_injection(check_line(line, sources, by_id, article.id), by_id)
             if result.verdict == "supported" and scorer is not None:
                 result = with_model_check(result, sources, scorer)
             if result.verdict != "supported":
@@ -315,6 +329,7 @@ def _extract_fuse(
         extractive_fallback=fallback,
         strategy="extract_fuse",
         sources=sources,
+        injection_warning=injection_warning(kept),
     )
 
 
@@ -344,11 +359,31 @@ def summarize_article(
     return summary
 
 
+def _mark_injection(sentence: SentenceResult, by_id: dict[str, Passage]) -> SentenceResult:
+    """Flag citations of passages that address the assistant; such passages alone support nothing."""
+    cites = [
+        c.model_copy(update={"injection": by_id[c.passage_id].injection}) if c.passage_id in by_id else c
+        for c in sentence.citations
+    ]
+    if not any(c.injection for c in cites):
+        return sentence
+    update: dict = {"citations": cites}
+    real = [c for c in cites if c.passage_id in by_id]
+    if sentence.verdict == "supported" and real and all(c.injection for c in real):
+        update |= {
+            "verdict": "unverified",
+            "reason": f"rests only on {', '.join(c.passage_id for c in real)}, which addresses the assistant; not taken as support",
+        }
+    return sentence.model_copy(update=update)
+
+
 def render_text(summary: Summary) -> str:
     """Plain-text summary with footnotes: the cited source sentences (extract-then-fuse) or passages."""
     lines = []
     if summary.extractive_fallback:
         lines.append("[extractive fallback: the model did not produce a valid summary]")
+    if summary.injection_warning:
+        lines.append(f"⚠ {summary.injection_warning}")
     if summary.sources:
         return "\n".join(lines + _sentence_lines(summary))
     notes: dict[str, int] = {}
@@ -363,8 +398,10 @@ def render_text(summary: Summary) -> str:
         lines.append(f"- {s.text} {''.join(marks)}{flag}")
     if notes:
         lines.append("")
+        marks = {c.passage_id: c.injection for s in summary.sentences for c in s.citations if c.injection}
         for pid, n in notes.items():
-            lines.append(f"[{n}] {pid}: \"{quotes[n]}\"")
+            flag = f"  ⚠ addresses the assistant: {marks[pid]}" if pid in marks else ""
+            lines.append(f"[{n}] {pid}: \"{quotes[n]}\"{flag}")
     lines.append(f"\nmodel: {summary.model}")
     return "\n".join(lines)
 

@@ -43,6 +43,9 @@ class Passage(BaseModel):
     tokens: int
     title: str = ""
     url: str = ""
+    # Set when the passage addresses the assistant ("ignore previous instructions", role tokens):
+    # what was found, e.g. 'an order to ignore earlier instructions: "Ignore all previous instructions"'.
+    injection: str = ""
 
 
 class ScoredPassage(BaseModel):
@@ -69,6 +72,7 @@ class SuspectSpan(BaseModel):
 class Citation(BaseModel):
     passage_id: str
     quote: str = ""
+    injection: str = ""  # the cited passage addresses the assistant (see Passage.injection)
 
 
 class SourceSentence(BaseModel):
@@ -107,6 +111,8 @@ class Summary(BaseModel):
     model: str
     sentences: list[SentenceResult]
     extractive_fallback: bool = False
+    # Non-empty when the summary rests on passages that address the assistant; says which.
+    injection_warning: str = ""
     strategy: SummaryStrategy = "abstractive"
     sources: list[SourceSentence] = Field(
         default_factory=list, description="the extractive selection the sentences cite by number"
@@ -132,6 +138,7 @@ class Evidence(BaseModel):
     passage_id: str
     article_id: str
     quote: str
+    injection: str = ""  # the evidence passage addresses the assistant (see Passage.injection)
 
 
 class ClaimResult(BaseModel):
@@ -167,6 +174,7 @@ class AnswerCitation(BaseModel):
     passage_id: str
     article_id: str
     quote: str = ""
+    injection: str = ""  # the cited passage addresses the assistant (see Passage.injection)
 
 
 class Answer(BaseModel):
@@ -178,3 +186,5 @@ class Answer(BaseModel):
     verdicts: list[SentenceResult] = Field(default_factory=list)
     model: str = ""
     answered: bool = True
+    # Non-empty when the answer rests on passages that address the assistant; says which.
+    injection_warning: str = ""

@@ -69,7 +69,9 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
 
         # Fill the store to the search size by replicating stored passages with jittered vectors:
         # embedding 10,000 passages for real takes ~10 minutes here and measures nothing new.
+        # Each copy is a whole article (record + passages of its generation), as readers trust only those.
         got = store.passages.get(include=["embeddings", "documents", "metadatas"])
+        records = store.articles.get(include=["embeddings", "documents", "metadatas"])
         base_vecs = np.asarray(got["embeddings"], dtype=np.float32)
         rng = np.random.default_rng(0)
         added, copy = n_passages, 0
@@ -78,7 +80,9 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
             take = min(len(got["ids"]), search_passages - added)
             vecs = base_vecs[:take] + rng.normal(0, 0.02, size=(take, base_vecs.shape[1])).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            metas = [dict(m, article_id=f"{m['article_id']}-r{copy}") for m in got["metadatas"][:take]]
+            metas = [
+                dict(m, article_id=f"{m['article_id']}-r{copy}", pid=f"{m['pid']}-r{copy}") for m in got["metadatas"][:take]
+            ]
             for s in range(0, take, 1000):
                 store.passages.add(
                     ids=[f"{i}-r{copy}" for i in got["ids"][s : s + 1000][: take - s]],
@@ -86,8 +90,17 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
                     documents=[f"{d} (r{copy})" for d in got["documents"][s : s + 1000][: take - s]],
                     metadatas=metas[s : s + 1000],
                 )
+            counts: dict[str, int] = {}
+            for m in metas:
+                counts[m["article_id"]] = counts.get(m["article_id"], 0) + 1
+            for aid, emb, doc, meta in zip(records["ids"], records["embeddings"], records["documents"], records["metadatas"]):
+                copy_id = f"{aid}-r{copy}"
+                if copy_id in counts:
+                    store.articles.add(
+                        ids=[copy_id], embeddings=[emb], documents=[doc], metadatas=[dict(meta, passages=counts[copy_id])]
+                    )
             added += take
-        store.revision += 1
+        store.mark_changed()
         retriever = assistant.retriever
         query_texts = [r["reference"].split("\n")[0][:200] for r in rows]
         retriever.search(query_texts[0])  # builds the BM25 index once, as a long-running app does

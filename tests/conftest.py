@@ -43,12 +43,31 @@ class CountingEmbedder(HashingEmbedder):
         return super().embed(texts)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _default_data_dir(tmp_path_factory):
+    """Commands run without --data-dir (e.g. `assistant eval`, which audits the run) write to a temp dir, not ./data."""
+    if "ASSISTANT_DATA_DIR" not in os.environ:
+        os.environ["ASSISTANT_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data"))
+    yield
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Default settings in a temp data dir; a developer's ASSISTANT_* variables never reach a test."""
     for name in [n for n in os.environ if n.startswith("ASSISTANT_")]:
         monkeypatch.delenv(name)
     return Settings(data_dir=tmp_path / "data")
+
+
+def fake_support_scorer():
+    """A support scorer on the FakeLogprobs model (a word absent from the source is improbable),
+    with fixed one-feature weights: the real scorer's code path, no model."""
+    from assistant.support import SupportScorer
+    from assistant.support.calibrate import Calibrated
+    from assistant.support.logprobs import FakeLogprobs
+
+    weights = Calibrated(features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0)
+    return SupportScorer(FakeLogprobs(), weights)
 
 
 @pytest.fixture

@@ -118,3 +118,35 @@ def test_llm_judge_is_shown_but_never_overrules_a_mismatch(corpus):
     assert claim.judge.startswith("supported: the budget was approved")
     assert "overruled" in claim.judge
     assert "<claim>" in judge.history[0][-1].content or "55 million" in judge.history[0][-1].content
+
+
+def test_model_check_scores_supported_claims_and_can_veto_them(corpus):
+    from tests.conftest import fake_support_scorer
+
+    checker = Assistant(corpus.settings, embedder=corpus.embedder, support=fake_support_scorer())
+    report = checker.check(text=DRAFT)
+    which = checker.claims_to_support(report)
+    assert which and all(report.claims[i].verdict == "supported" for i in which)
+    assert all(c.support is None for c in report.claims)  # the first stage is code only
+    scored = dict(checker.support_claims(report))
+    assert set(scored) == set(which)
+    boats = next(c for c in scored.values() if "14 boats" in c.text)
+    assert boats.verdict == "supported" and boats.support is not None and boats.support > 0.5
+    assert "model check: support" in boats.reason
+    # A claim the code calls supported but whose wording the evidence does not back is vetoed.
+    claim = report.claims[which[0]]
+    odd = claim.model_copy(update={"text": claim.text.rstrip(".") + " in Zorblax."})
+    report.claims[which[0]] = odd
+    (_, vetoed), *_ = checker.support_claims(report, [which[0]])
+    assert vetoed.verdict == "unverified" and vetoed.support < 0.5
+    span = next(s for s in vetoed.suspect_spans if s.text.startswith("Zorblax"))
+    assert span.start - odd.start == odd.text.index("Zorblax")
+
+
+def test_cli_check_json_carries_support_and_suspect_spans(tmp_path):
+    data = tmp_path / "data"
+    run("--data-dir", str(data), "ingest", "--quiet", str(EXAMPLES))
+    draft = tmp_path / "draft.txt"
+    draft.write_text(DRAFT)
+    out = json.loads(run("--data-dir", str(data), "check", "--file", str(draft), "--json", "--no-support").stdout)
+    assert all(c["support"] is None and c["suspect_spans"] == [] for c in out["claims"])

@@ -54,3 +54,30 @@ def test_ingest_and_search_against_chroma_server(chroma_server, tmp_path):
     again = Assistant(settings)
     assert len(again.store.list_articles()) == 5
     assert again.ingest([SEED]).articles == {"seed-article-putin-trump": "unchanged"}
+
+
+@pytest.mark.server
+def test_two_replicas_on_one_chroma_server_follow_each_other(chroma_server, tmp_path):
+    """Two app replicas (own data dirs, one `chroma run`): each sees the other's writes and deletes."""
+    from assistant.embed import HashingEmbedder
+
+    chroma = ChromaSettings(host="127.0.0.1", port=chroma_server)
+    one = Assistant(Settings(data_dir=tmp_path / "one", chroma=chroma), embedder=HashingEmbedder())
+    two = Assistant(Settings(data_dir=tmp_path / "two", chroma=chroma), embedder=HashingEmbedder())
+    one.ingest([EXAMPLES])
+    assert two.retriever.search("Vandermolen", k=1)[0].passage.article_id in {"harbour-vote", "floating-berth-opens"}
+    assert two.corpus_names() is two.corpus_names()  # kept in memory while nothing changes
+    new = tmp_path / "zanzibar.txt"
+    new.write_text("Zanzibar ferry\n\nThe Zanzibar ferry Mkombozi sank near the port on Friday.")
+    one.ingest([new])
+    # BM25, the article list and the corpus names of replica two follow replica one's write.
+    assert two.retriever.search("Mkombozi", k=1)[0].passage.article_id == "zanzibar"
+    assert "zanzibar" in {a.id for a in two.store.list_articles()}
+    assert two.corpus_names().counts["Mkombozi"] == 1
+    new.write_text("Zanzibar ferry\n\nThe Zanzibar ferry Mkombozi was refloated on Sunday.")
+    one.ingest([new])
+    assert [p.text for p in two.store.get_passages("zanzibar")] == [p.text for p in one.store.get_passages("zanzibar")]
+    assert "refloated" in two.store.get_passages("zanzibar")[0].text
+    two.remove("zanzibar")
+    assert "zanzibar" not in {a.id for a in one.store.list_articles()}
+    assert all(h.passage.article_id != "zanzibar" for h in one.retriever.search("Mkombozi", k=5))

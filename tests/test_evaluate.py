@@ -24,6 +24,7 @@ from assistant.evaluate import (
 )
 from assistant.evaluate.results import RunResult
 from assistant.llm import FakeChatModel
+from tests.conftest import fake_support_scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "assistant"
@@ -276,7 +277,7 @@ def test_failing_gate_names_gate_and_value_in_junit(tmp_path, data):
 
 def test_cli_exit_code_names_failing_gate(tmp_path, data):
     # Consistency and typos need no chat model, so the real command runs them as CI would.
-    tasks = {"consistency": {"dataset": "labels"}, "typos": {"dataset": "typos"}}
+    tasks = {"consistency": {"dataset": "labels", "method": "words"}, "typos": {"dataset": "typos"}}
     ok = write_suite(
         tmp_path, ["consistency.balanced_accuracy >= 0.75", "typos.recall >= 1.0"], tasks=tasks
     )
@@ -394,7 +395,7 @@ def test_dataset_errors_name_the_field_and_the_fix(tmp_path, data):
             write_suite(
                 tmp_path,
                 [],
-                tasks={"consistency": {"dataset": "labels"}},
+                tasks={"consistency": {"dataset": "labels", "method": "words"}},
                 datasets={"news": {"path": "news.jsonl"}},
             )
         )
@@ -501,3 +502,58 @@ def test_dev_suite_replays_offline_with_identical_metrics(tmp_path):
         assert results["run"]["cache"]["misses"] == 0
         metrics.append(results["metrics"])
     assert metrics[0] == metrics[1]
+
+
+def test_consistency_with_the_support_scorer_reports_auc_domains_and_words_beside(tmp_path, data):
+    rows = [json.loads(line) for line in (tmp_path / "gold" / "consistency.jsonl").read_text().splitlines()]
+    write_jsonl(
+        tmp_path / "gold" / "edits.jsonl",
+        [{**r, "id": f"e{i}", "domain": "news" if i % 2 else "memo", "split": "test"} for i, r in enumerate(rows)]
+        + [{**rows[0], "id": "fit-row", "domain": "news", "split": "evaluation"}],
+    )
+    suite = write_suite(
+        tmp_path,
+        [
+            "consistency.datasets.edits.roc_auc >= 0.7",
+            "consistency.min_domain_roc_auc >= 0.5",
+            "consistency.datasets.labels.balanced_accuracy >= 0.5",
+        ],
+        tasks={"consistency": {"datasets": ["labels", "edits"], "fit_sets": ["labels"], "bootstrap": 50}},
+        datasets={
+            "labels": {"path": "consistency.jsonl"},
+            "edits": {"path": "edits.jsonl", "where": {"split": "test"}},
+        },
+    )
+    result = run_suite(suite, tmp_path / "out", scorer=fake_support_scorer(), progress=False, cache="off")
+    c = result.metrics.consistency
+    assert c.method == "support" and c.n == 8  # the evaluation-split row is left out by `where`
+    assert set(c.datasets) == {"labels", "edits"}
+    assert c.datasets["labels"].in_fit_set and not c.datasets["edits"].in_fit_set
+    assert set(c.datasets["edits"].domains) == {"news", "memo"}
+    assert c.words_roc_auc is not None and c.roc_auc is not None
+    items = [i for i in result.items if i.task == "consistency"]
+    c3 = next(i for i in items if i.id == "c3")  # "90 new floating berths": 90 is not in the article
+    assert c3.output.predicted == 0 and c3.output.suspects == ["90"]
+    assert c3.output.probability is not None and c3.output.probability < 0.5
+    assert not result.failed, [g.message for g in result.gates]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "calibrated support scorer" in report and "edits / news" in report and "in-sample" in report
+
+
+def test_support_method_without_weights_is_a_clear_error(tmp_path, data):
+    from assistant.support import SupportScorer
+    from assistant.support.logprobs import FakeLogprobs
+
+    suite = write_suite(tmp_path, [], tasks={"consistency": {"dataset": "labels"}})
+    with pytest.raises(BadInputError, match="support weights") as err:
+        run_suite(suite, tmp_path / "out", scorer=SupportScorer(FakeLogprobs(), None), progress=False)
+    assert "assistant support fit" in err.value.help
+
+
+def test_every_takes_a_fixed_subset(tmp_path, data):
+    suite = write_suite(
+        tmp_path, [], tasks={"consistency": {"dataset": "labels", "method": "words"}},
+        datasets={"labels": {"path": "consistency.jsonl", "every": 2}},
+    )
+    result = run_suite(suite, tmp_path / "out", progress=False)
+    assert [i.id for i in result.items] == ["c1", "c3"]

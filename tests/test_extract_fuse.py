@@ -183,7 +183,7 @@ def test_uncited_bogus_and_repeated_lines(helper, fake):
 
 def test_support_scorer_turns_an_invented_word_into_the_source_sentence(settings, embedder, fake):
     scorer = _scorer()
-    a = Assistant(settings, embedder=embedder, chat=fake, scorer=scorer)
+    a = Assistant(settings, embedder=embedder, chat=fake, support=scorer)
     article, _ = _article()
     # Names and numbers match, so code alone passes it; "unanimously" is nowhere in the source.
     fake.enqueue("[1] The Vellmar council unanimously approved a 42 million euro harbour budget.\n[2] The plan adds 40 floating berths.")

@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 
 from assistant.errors import BadInputError, ReplayMissError
-from assistant.support.calibrate import (
-    Calibrated,
-    balanced_accuracy,
-    balanced_weights,
-    best_threshold,
-    fit_logistic,
-    load,
-    roc_auc,
-    save,
-)
+from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.support.calibrate import Calibrated, balanced_weights, fit_logistic, load, save
 from assistant.support.features import all_features, token_features, words
 from assistant.support.logprobs import FakeLogprobs, ReplayLogprobs, TokenScores, _char_spans
 from assistant.support.scorer import SupportScorer, evidence_sentence, fit_source, suspects
@@ -71,12 +63,15 @@ def test_suspect_offsets_are_relative_to_the_span() -> None:
     assert piece[found[0].start : found[0].end] == "Zurich."
 
 
-def test_roc_auc_and_balanced_accuracy() -> None:
+def test_roc_auc_and_best_threshold() -> None:
     assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
     assert roc_auc([0, 1], [0.5, 0.5]) == 0.5  # ties count half
     assert roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]) == 0.0
-    assert balanced_accuracy([1, 1, 1, 0], [1, 1, 1, 1]) == 0.5
+    assert roc_auc([0, 1, 0, 1], [0.1, 0.4, 0.4, 0.9]) == 0.875
     assert np.isnan(roc_auc([1, 1], [0.1, 0.2]))
+    threshold, bacc = best_threshold([0, 0, 1, 1, 0], [0.1, 0.3, 0.6, 0.9, 0.7])
+    assert bacc == binary_metrics([0, 0, 1, 1, 0], [int(s >= threshold) for s in [0.1, 0.3, 0.6, 0.9, 0.7]])["balanced_accuracy"]
+    assert bacc == pytest.approx(5 / 6) and 0.3 < threshold < 0.7
 
 
 def test_logistic_fit_separates_and_round_trips(tmp_path) -> None:
@@ -90,7 +85,7 @@ def test_logistic_fit_separates_and_round_trips(tmp_path) -> None:
     probs = [model.probability(r) for r in rows]
     assert roc_auc(labels, probs) > 0.85
     assert model.coef[0] > 1.0 > abs(model.coef[1])
-    model.threshold = best_threshold(labels, probs)
+    model.threshold = best_threshold(labels, probs)[0]
     save(model, tmp_path / "w.json")
     again = load(tmp_path / "w.json")
     assert again.probability(rows[0]) == pytest.approx(model.probability(rows[0]))
@@ -162,3 +157,47 @@ def test_all_features_add_code_signals_and_judge() -> None:
     assert feats["missing_values"] == 1 and feats["missing_names"] == 1
     assert feats["judge"] == -2.5
     assert "judge" not in all_features(scores, SOURCE)
+
+
+class _EchoClient:
+    """A stand-in for openai.OpenAI whose completions echo fixed tokens and log-probabilities."""
+
+    def __init__(self, tokens: list[str], values: list[float | None], generated: str) -> None:
+        from types import SimpleNamespace as NS
+
+        prompt = "".join(tokens) if not generated else "".join(tokens)[: -len(generated) or None]
+        offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+        top = [None if v is None else {t: v} for t, v in zip(tokens, values, strict=True)]
+        logprobs = NS(tokens=tokens, token_logprobs=values, text_offset=offsets, top_logprobs=top)
+        reply = NS(choices=[NS(text=prompt + generated, logprobs=logprobs)])
+        self.completions = NS(create=lambda **_: reply)
+
+
+def _echo_scorer(monkeypatch: pytest.MonkeyPatch, client: _EchoClient):
+    from assistant.support.logprobs import OpenAILogprobs
+
+    scorer = OpenAILogprobs("http://127.0.0.1:9/v1", None, "m")
+    monkeypatch.setattr(scorer, "_client", lambda: client)
+    return scorer
+
+
+def test_openai_echo_keeps_only_the_statement_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    # prompt "P: " then the statement "It rained." then one generated token " Yes"
+    tokens = ["P", ":", " ", "It", " rained", ".", " Yes"]
+    values = [None, -1.0, -0.5, -2.0, -3.0, -0.1, -0.2]
+    scorer = _echo_scorer(monkeypatch, _EchoClient(tokens, values, " Yes"))
+    spans, got, _, _ = scorer._echo("P: ", "It rained.")
+    assert spans == [(0, 2), (2, 9), (9, 10)]
+    assert got == [-2.0, -3.0, -0.1]
+
+
+def test_openai_echo_shifted_by_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.errors import LLMError
+
+    # llama-cpp-python's server for a model without BOS: the generated token is missing
+    tokens = ["P", ":", " ", "It", " rained", "."]
+    client = _EchoClient(tokens, [None, -1.0, -0.5, -2.0, -3.0, -0.1], "")
+    client.completions.create().choices[0].text += " Yes"
+    scorer = _echo_scorer(monkeypatch, client)
+    with pytest.raises(LLMError, match="shifted by one token"):
+        scorer._echo("P: ", "It rained.")

@@ -19,9 +19,10 @@ from assistant.types import (
     Passage,
     SentenceResult,
     Summary,
+    SuspectSpan,
     TypoFlag,
 )
-from tests.conftest import EXAMPLES, SEED
+from tests.conftest import EXAMPLES, SEED, fake_support_scorer
 from tests.test_evaluate import gold_sets, write_suite
 
 XSS = '<script>window.__xss=1;alert(1)</script> and <img src=x onerror="window.__xss=2;alert(2)">'
@@ -29,7 +30,7 @@ XSS = '<script>window.__xss=1;alert(1)</script> and <img src=x onerror="window._
 
 @pytest.fixture
 def app_assistant(settings: Settings) -> Assistant:
-    return Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel())
+    return Assistant(settings, embedder=HashingEmbedder(), chat=FakeChatModel(), support=fake_support_scorer())
 
 
 def typo(text: str, start: int, suggestion: str) -> TypoFlag:
@@ -115,10 +116,10 @@ def test_flag_rows_put_problems_first_then_text_order():
     )
     rows = ui.flag_rows(report)
     assert [r[1] for r in rows] == ["Zeelenskyy", "Trump met Putin.", "It rained."]
-    assert rows[0] == ["typo (name)", "Zeelenskyy", "Zelenskyy", "", "", "r"]
-    assert rows[1][:4] == ["claim", "Trump met Putin.", "", "✗ contradicted"]
-    assert rows[1][4] == "“Trump met Xi.” (a#p0)"
-    assert rows[1][5] == "name mismatch | LLM judge: supported: same meeting"
+    assert rows[0] == ["typo (name)", "Zeelenskyy", "Zelenskyy", "", "", "", "r"]
+    assert rows[1][:5] == ["claim", "Trump met Putin.", "", "✗ contradicted", ""]
+    assert rows[1][5] == "“Trump met Xi.” (a#p0)"
+    assert rows[1][6] == "name mismatch | LLM judge: supported: same meeting"
 
 
 # ---------------------------------------------------------------- escaping
@@ -241,6 +242,9 @@ def test_chat_stream_streams_then_shows_escaped_verified_answer(app_assistant, t
     )
     assert '<span class="src-n">[1]</span>' in sources and "<mark>" in sources
     assert "&lt;script&gt;" in sources and "<script" not in sources
+    # the model check (second stage) comes after the verified answer, with its score per sentence
+    assert "Model check (second stage) of the answer running" in steps[-2][1]
+    assert "Model check (support per sentence)" in sources and "<li>1.00 About 200 fishermen" in sources
 
 
 def test_chat_stream_says_when_the_articles_do_not_answer(app_assistant):
@@ -354,6 +358,36 @@ def test_summarize_stream_shows_the_selection_first_then_the_checked_sentences(s
     assert first.id == "budget-approved"
 
 
+def test_check_streams_the_model_stage_after_the_code_checks(app_assistant):
+    from assistant.ui.factcheck import SUSPECT_LABEL, check_stream
+
+    app_assistant.ingest([EXAMPLES])
+    draft = (
+        "The floating berth has room for 14 boats and cost 380,000 euros in Zorblax.\n\n"
+        "Vellmar city council approved a harbour renewal budget of 42 million euros on Tuesday."
+    )
+    stages = list(check_stream(app_assistant, draft))
+    assert len(stages) >= 2
+    first, last = stages[0], stages[-1]
+    assert "Model check (second stage): 0 of" in first[3]
+    assert all(row[4] == "" for row in first[2] if row[0] == "claim")  # code verdicts first
+    assert "done." in last[3]
+    scored = [row for row in last[2] if row[0] == "claim" and row[4]]
+    assert scored and all(float(row[4].split()[0]) > 0.5 for row in scored)
+    assert "".join(seg for seg, _ in last[1]) == draft
+    # suspect words found by the model check are highlighted inside their claim
+    claim = ClaimResult(
+        text=draft.split("\n")[0], start=0, end=len(draft.split("\n")[0]), verdict="unverified",
+        support=0.2, suspect_spans=[SuspectSpan(start=draft.index("Zorblax"), end=draft.index("Zorblax") + 8,
+                                                text="Zorblax.", pmi=-5.0, expected="Vellmar")],
+    )
+    segments = ui.highlight_segments(draft, [], [claim])
+    assert ("Zorblax.", SUSPECT_LABEL) in segments
+    assert "".join(seg for seg, _ in segments) == draft
+    quiet = list(check_stream(app_assistant, draft, support=False))
+    assert len(quiet) == 1 and "Model check" not in quiet[0][3]
+
+
 def test_summarize_handler_needs_input_and_reports_errors_readably(app_assistant):
     html_out, status = ui.run_summarize(app_assistant, None, "", 3)
     assert html_out == "" and status.startswith("⚠ choose a stored article")
@@ -376,7 +410,7 @@ def test_evaluation_tab_runs_a_real_suite_and_shows_metrics_gates_and_plot(setti
     suite = write_suite(
         tmp_path,
         ["typos.recall >= 0.5", "consistency.balanced_accuracy >= 1.01"],
-        tasks={"consistency": {"dataset": "labels"}, "typos": {"dataset": "typos"}},
+        tasks={"consistency": {"dataset": "labels", "method": "words"}, "typos": {"dataset": "typos"}},
     )
     out = tmp_path / "out"
     status, rows, image = ui.run_evaluation(

@@ -40,6 +40,7 @@ def load_dataset(
             f"Fix `datasets.{name}.path` in {suite.source} (relative paths start at {suite.base}).",
         )
     rows: list[dict] = []
+    kept = 0
     with path.open(encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
@@ -50,6 +51,11 @@ def load_dataset(
                 raise BadInputError(
                     f"dataset {name!r}: {path} line {line_no} is not JSON ({exc.msg})"
                 ) from None
+            if any(str(raw.get(k)) != v for k, v in spec.where.items()):
+                continue
+            kept += 1
+            if (kept - 1) % spec.every:
+                continue
             row: dict[str, Any] = {"_line": line_no}
             for key in ("id", *needed, *optional):
                 source = spec.fields.get(key, key)
@@ -79,6 +85,11 @@ def count_rows(suite: Suite, name: str) -> int:
     path = suite.resolve(spec.path)
     if not path.is_file():
         return 0  # reported properly when the task loads it
+    if spec.where:
+        try:
+            return len(load_dataset(suite, name, ()))
+        except BadInputError:
+            return 0
     with path.open(encoding="utf-8") as fh:
-        n = sum(1 for line in fh if line.strip())
+        n = -(-sum(1 for line in fh if line.strip()) // spec.every)
     return min(n, spec.limit) if spec.limit else n

@@ -15,7 +15,9 @@ from assistant.errors import BadInputError
 # task -> metric -> value, as results.json holds them
 Tables = Mapping[str, Mapping[str, Any]]
 
-_GATE_RE = re.compile(r"^\s*([A-Za-z_]\w*\.[A-Za-z_]\w*)\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
+# task.metric, or a dotted path into a metric table (consistency.datasets.frank.roc_auc)
+_METRIC = r"[A-Za-z_]\w*(?:\.[A-Za-z_][\w-]*)+"
+_GATE_RE = re.compile(rf"^\s*({_METRIC})\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -63,7 +65,7 @@ def parse_gate(text: str) -> Gate:
     try:
         threshold: float | str = float(rhs)
     except ValueError:
-        if not re.fullmatch(r"[A-Za-z_]\w*\.[A-Za-z_]\w*", rhs):
+        if not re.fullmatch(_METRIC, rhs):
             raise BadInputError(
                 f"gate {text!r}: {rhs!r} is neither a number nor a task.metric", _GATE_HELP
             ) from None
@@ -72,9 +74,10 @@ def parse_gate(text: str) -> Gate:
 
 
 def _lookup(name: str, metrics: Tables, latency: Tables) -> float | None:
-    task, key = name.split(".", 1)
     for table in (metrics, latency):
-        value = table.get(task, {}).get(key)
+        value: Any = table
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None

@@ -6,7 +6,6 @@ score with these, so a metric means the same thing everywhere it is reported.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 import re
@@ -101,25 +100,47 @@ def bootstrap_balanced_accuracy(
     return percentile(values, 2.5), percentile(values, 97.5)
 
 
-def _balanced(labels: Sequence[int], scores: Sequence[float], threshold: float) -> float:
-    return binary_metrics(labels, [int(s >= threshold) for s in scores])["balanced_accuracy"]
-
-
 def best_threshold(
-    labels: Sequence[int], scores: Sequence[float], prefer: float
+    labels: Sequence[int], scores: Sequence[float], prefer: float = 0.5
 ) -> tuple[float, float]:
     """The threshold (midpoint between adjacent scores) with the highest balanced accuracy, and that accuracy.
 
-    Ties go to the candidate nearest ``prefer`` (the shipped threshold), so a plateau keeps it.
+    A score at or above the threshold predicts 1. Ties go to the candidate nearest ``prefer`` (the
+    shipped threshold), so a plateau keeps it. Sorted counts make it O(n log n).
     """
-    values = sorted(set(scores))
-    candidates = (
-        [values[0] - 1e-9]
-        + [(a + b) / 2 for a, b in itertools.pairwise(values)]
-        + [values[-1] + 1e-9]
-    )
-    best = max(candidates, key=lambda c: (_balanced(labels, scores, c), -abs(c - prefer)))
-    return best, _balanced(labels, scores, best)
+    import numpy as np
+
+    y = np.asarray(labels)
+    s = np.asarray(scores, dtype=np.float64)
+    values = np.unique(s)
+    cands = np.concatenate([[values[0] - 1e-9], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-9]])
+    pos, neg = np.sort(s[y == 1]), np.sort(s[y == 0])
+    # a class with no rows has recall 0, as in binary_metrics
+    recall1 = 1.0 - np.searchsorted(pos, cands, side="left") / len(pos) if len(pos) else 0.0 * cands
+    recall0 = np.searchsorted(neg, cands, side="left") / len(neg) if len(neg) else 0.0 * cands
+    bacc = (recall1 + recall0) / 2
+    best = np.flatnonzero(np.isclose(bacc, bacc.max(), rtol=0, atol=1e-12))
+    pick = best[int(np.abs(cands[best] - prefer).argmin())]
+    return float(cands[pick]), float(bacc[pick])
+
+
+def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Area under the ROC curve: the chance a random positive outscores a random negative (ties half)."""
+    import numpy as np
+
+    y = np.asarray(labels)
+    s = np.asarray(scores, dtype=np.float64)
+    n1, n0 = int((y == 1).sum()), int((y == 0).sum())
+    if not n1 or not n0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    ranks[order] = np.arange(1, len(s) + 1)
+    for value in np.unique(s):  # average ranks over ties
+        tied = s == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def _folds(n: int, folds: int, seed: int) -> list[tuple[list[int], set[int]]]:

@@ -100,13 +100,19 @@ def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: Logpro
     return SupportScorer(model, n_ctx=settings.llm.n_ctx)
 
 
-def _run_tasks(assistant: Assistant, suite: Suite, progress: bool) -> dict[str, TaskResult]:
+def _run_tasks(
+    assistant: Assistant, suite: Suite, progress: bool, scorer: SupportScorer | None = None
+) -> dict[str, TaskResult]:
     """Every task of the suite in a fixed order (model tasks first), one progress bar over all items."""
     from tqdm import tqdm
 
     t = suite.tasks
     active = [name for name in Tasks.model_fields if getattr(t, name)]
-    total = sum(count_rows(suite, getattr(t, name).dataset) for name in active)
+    total = sum(
+        count_rows(suite, dataset)
+        for name in active
+        for dataset in getattr(getattr(t, name), "datasets", [getattr(t, name).dataset])
+    )
     if t.summarize:
         total += sum(variant_rows(suite, t.summarize, v) for v in t.summarize.variants.values())
     done: dict[str, TaskResult] = {}
@@ -127,7 +133,11 @@ def _run_tasks(assistant: Assistant, suite: Suite, progress: bool) -> dict[str, 
         if t.qa:
             done["qa"] = run_qa(assistant, suite, t.qa, stage("qa"))
         if t.consistency:
-            done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"))
+            if scorer is None and t.consistency.method == "support":
+                from assistant.support import support_scorer
+
+                scorer = support_scorer(assistant.settings)
+            done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"), scorer)
         if t.typos:
             done["typos"] = run_typos(suite, t.typos, stage("typos"))
     return done
@@ -153,8 +163,8 @@ def _cache_counts(assistant: Assistant) -> dict[str, int]:
     wrappers = [assistant._chat]
     if assistant._fuse_chat is not assistant._chat:
         wrappers.append(assistant._fuse_chat)
-    if assistant._scorer is not None:
-        wrappers.append(assistant._scorer.model)
+    if assistant._support is not None:
+        wrappers.append(assistant._support.model)
     caches = [w for w in wrappers if isinstance(w, ReplayCacheChat | ReplayLogprobs)]
     if not caches:
         return {}
@@ -197,12 +207,14 @@ def run_suite(
     embedder: Embedder | None = None,
     progress: bool = True,
     logprobs: LogprobModel | None = None,
+    scorer: SupportScorer | None = None,
 ) -> RunResult:
     """Run every task of ``suite``, write results.json, report.md (+ PNG) and junit.xml to ``out_dir``.
 
     ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder``/``logprobs``
     replace the configured ones (tests pass fakes; a given chat or logprobs model is still
-    wrapped in the suite's replay cache, and serves both chat and fusion).
+    wrapped in the suite's replay cache, and serves both chat and fusion). A given ``scorer`` is
+    used as it is, for the consistency task and for fused summary sentences.
     """
     from assistant.service import Assistant
 
@@ -217,8 +229,8 @@ def run_suite(
         assistant = None
         if _needs_llm(suite.tasks):
             wrapped = _chat_for(run_settings, chat)
-            scorer = _scorer_for(run_settings, chat, logprobs)
-            if scorer is None:  # summaries carry the code's verdicts only
+            fuse_scorer = scorer or _scorer_for(run_settings, chat, logprobs)
+            if fuse_scorer is None:  # summaries carry the code's verdicts only
                 no_check = run_settings.summary.model_copy(update={"support": False})
                 run_settings = run_settings.model_copy(update={"summary": no_check})
             assistant = Assistant(
@@ -226,9 +238,9 @@ def run_suite(
                 embedder=embedder,
                 chat=wrapped,
                 fuse_chat=wrapped if chat is not None else _chat_for(run_settings, None, "fuse"),
-                scorer=scorer,
+                support=fuse_scorer,
             )
-        done = _run_tasks(assistant or Assistant(run_settings, embedder=embedder), suite, progress)
+        done = _run_tasks(assistant or Assistant(run_settings, embedder=embedder), suite, progress, scorer)
     metrics = RunMetrics(
         **{name: r.metrics for name, r in done.items() if not name.startswith("summarize_")},
         summarize_variants={

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assistant.errors import BadInputError
 from assistant.evaluate.gates import parse_gate
@@ -24,6 +24,10 @@ class DatasetSpec(_Strict):
         default_factory=dict,
         description="task field -> field of the jsonl rows (dotted for nested); unmapped fields keep their name",
     )
+    where: dict[str, str] = Field(
+        default_factory=dict, description="Keep only rows whose field equals the value (e.g. split: test)"
+    )
+    every: int = Field(1, ge=1, description="Then keep every n-th row (a fixed subset)")
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (file order)")
 
 
@@ -53,11 +57,35 @@ class SummarizeTask(_Strict):
 
 
 class ConsistencyTask(_Strict):
-    dataset: str = Field(description="Dataset with id, article, summary, label (1 = consistent)")
+    datasets: list[str] = Field(
+        min_length=1,
+        description="Datasets with id, article, summary, label (1 = consistent), optional domain",
+    )
+    method: Literal["support", "words"] = Field(
+        "support",
+        description="support: the calibrated support scorer (model calls replayed); words: word matching only",
+    )
+    fit_sets: list[str] = Field(
+        default_factory=list,
+        description="Datasets the support weights were fitted on: their figures are in-sample, and say so",
+    )
     bootstrap: int = Field(
         1000, ge=0, description="Bootstrap resamples for the balanced-accuracy interval"
     )
     seed: int = Field(0, description="Seed of the bootstrap")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_dataset(cls, data: Any) -> Any:
+        # `dataset: NAME` stays accepted for a single dataset
+        if isinstance(data, dict) and "dataset" in data:
+            data = {**data, "datasets": [data["dataset"]]}
+            del data["dataset"]
+        return data
+
+    @property
+    def dataset(self) -> str:
+        return self.datasets[0]
 
 
 class TyposTask(_Strict):

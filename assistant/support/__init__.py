@@ -40,4 +40,8 @@ def logprob_model(settings: Settings, cache_dir: Path | None = None, mode: str |
 
 def support_scorer(settings: Settings, cache_dir: Path | None = None, mode: str | None = None) -> SupportScorer:
     """The support scorer for the configured model, with its fitted weights (if any)."""
-    return SupportScorer(logprob_model(settings, cache_dir, mode), n_ctx=settings.llm.n_ctx)
+    return SupportScorer(
+        logprob_model(settings, cache_dir, mode),
+        n_ctx=settings.llm.n_ctx,
+        source_tokens=settings.support.source_tokens,
+    )

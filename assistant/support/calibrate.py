@@ -1,4 +1,4 @@
-"""A small calibrated model over support features: L2 logistic regression, metrics, a weights file.
+"""A small calibrated model over support features: L2 logistic regression and its weights file.
 
 Written out in numpy (a dozen features, a few thousand rows: Newton's method converges in a few
 steps), so the product needs no machine-learning dependency at run time.
@@ -116,53 +116,6 @@ def balanced_weights(labels: Sequence[int], groups: Sequence[str] | None = None)
         out = [1.0 / sizes[g] for g in groups]
     totals = {c: sum(w for w, y in zip(out, labels) if y == c) for c in (0, 1)}
     return [w * n / (2 * totals[y]) if totals[y] else w for w, y in zip(out, labels)]
-
-
-def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """Area under the ROC curve (the chance a random positive outscores a random negative)."""
-    y = np.asarray(labels)
-    s = np.asarray(scores, dtype=np.float64)
-    pos, neg = s[y == 1], s[y == 0]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    allv = np.concatenate([pos, neg])[order]
-    # average ranks for ties
-    i = 0
-    while i < len(allv):
-        j = i
-        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def balanced_accuracy(labels: Sequence[int], predictions: Sequence[int]) -> float:
-    """Mean of the recall on each class."""
-    recalls = []
-    for c in (0, 1):
-        idx = [i for i, y in enumerate(labels) if y == c]
-        if idx:
-            recalls.append(sum(predictions[i] == c for i in idx) / len(idx))
-    return float(sum(recalls) / len(recalls)) if recalls else float("nan")
-
-
-def best_threshold(labels: Sequence[int], probs: Sequence[float]) -> float:
-    """The probability threshold with the highest balanced accuracy (midpoint between neighbours)."""
-    y = np.asarray(labels)
-    p = np.asarray(probs, dtype=np.float64)
-    values = np.unique(p)
-    cands = np.concatenate([[values[0] - 1e-9], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-9]])
-    n1, n0 = max(int((y == 1).sum()), 1), max(int((y == 0).sum()), 1)
-    # predicted 1 when p >= t: recall_1 = share of positives at or above t, recall_0 = negatives below
-    pos = np.sort(p[y == 1])
-    neg = np.sort(p[y == 0])
-    recall1 = 1.0 - np.searchsorted(pos, cands, side="left") / n1
-    recall0 = np.searchsorted(neg, cands, side="left") / n0
-    score = (recall1 + recall0) / 2 - 1e-9 * np.abs(cands - 0.5)  # ties: nearest 0.5
-    return float(cands[int(score.argmax())])
 
 
 def data_fingerprint(paths: Sequence[Path]) -> dict[str, str]:

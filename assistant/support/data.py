@@ -30,8 +30,6 @@ class LabelledPair:
 
 def load_pairs(path: Path, split: str | None = None, limit: int | None = None) -> list[LabelledPair]:
     """SummEdits-style (domain, split) or FRANK-style (dataset) rows as LabelledPairs."""
-    from assistant.verify import normalise_text
-
     path = Path(path)
     if not path.is_file():
         raise BadInputError(
@@ -43,22 +41,28 @@ def load_pairs(path: Path, split: str | None = None, limit: int | None = None) -
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            pair = LabelledPair(
-                id=str(row["id"]),
-                # FRANK's model summaries are lower-cased and tokenised ("has n't"): undo that so the
-                # model reads them as text; sources are cleaned the same way for symmetry.
-                source=normalise_text(str(row["article"])),
-                text=normalise_text(str(row["summary"])),
-                label=int(row["label"]),
-                domain=str(row.get("domain") or row.get("dataset") or path.stem),
-                split=str(row.get("split") or "dev"),
-            )
+            pair = pair_from_row(json.loads(line), default_domain=path.stem)
         except (KeyError, ValueError, TypeError) as exc:
             raise BadInputError(f"{path}:{n}: not a labelled pair ({exc})") from exc
         if split is None or pair.split == split:
             pairs.append(pair)
     return pairs[:limit] if limit else pairs
+
+
+def pair_from_row(row: dict, default_domain: str = "") -> LabelledPair:
+    """A labelled row (``article``, ``summary``, ``label``; optional ``domain``/``dataset``, ``split``)."""
+    from assistant.verify import normalise_text
+
+    return LabelledPair(
+        id=str(row["id"]),
+        # FRANK's model summaries are lower-cased and tokenised ("has n't"): undo that so the
+        # model reads them as text; sources are normalised the same way for symmetry.
+        source=normalise_text(str(row["article"])),
+        text=normalise_text(str(row["summary"])),
+        label=int(row["label"]),
+        domain=str(row.get("domain") or row.get("dataset") or default_domain),
+        split=str(row.get("split") or "dev"),
+    )
 
 
 def by_source(pairs: Iterable[LabelledPair]) -> list[LabelledPair]:
@@ -70,14 +74,18 @@ def by_source(pairs: Iterable[LabelledPair]) -> list[LabelledPair]:
 
 
 def score_pairs(
-    pairs: list[LabelledPair], model, on_pair: Callable[[int, LabelledPair], None] | None = None
-) -> dict[str, object]:
-    """Token scores of every pair (``model`` is a LogprobModel, usually behind the replay cache)."""
+    pairs: list[LabelledPair],
+    model,
+    on_pair: Callable[[int, LabelledPair], None] | None = None,
+    judge: bool = True,
+) -> None:
+    """Token scores (and the yes/no judge) of every pair, for ``model`` to record in its replay cache."""
     from assistant.support.scorer import source_window
 
-    out = {}
     for i, pair in enumerate(by_source(pairs)):
-        out[pair.id] = model.score(source_window(pair.source, [pair.text]), pair.text)
+        source = source_window(pair.source, [pair.text])
+        model.score(source, pair.text)
+        if judge:
+            model.judge(source, pair.text)
         if on_pair:
             on_pair(i, pair)
-    return out

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.support.calibrate import (
-    Calibrated,
-    balanced_accuracy,
-    balanced_weights,
-    best_threshold,
-    data_fingerprint,
-    fit_logistic,
-    roc_auc,
-)
+from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
 from assistant.support.features import all_features
 from assistant.support.logprobs import prompt_fingerprint
@@ -30,6 +23,7 @@ DEFAULT_FEATURES = (
     "pmi_mean",
     "cond_min",
     "gap_at_pmi_min",
+    "judge",
     "log_tokens",
     "overlap",
     "missing_values",
@@ -48,15 +42,19 @@ class Scored:
 
 
 def score_features(
-    pairs: Sequence[LabelledPair], model, on_pair: Callable[[int, LabelledPair], None] | None = None
+    pairs: Sequence[LabelledPair],
+    model,
+    on_pair: Callable[[int, LabelledPair], None] | None = None,
+    judge: bool = True,
 ) -> list[Scored]:
-    """Features of every pair (token scores from ``model``, usually the replay cache)."""
+    """Features of every pair (token scores and the yes/no judge from ``model``, usually the replay cache)."""
     from assistant.support.scorer import source_window
 
     out = []
     for i, pair in enumerate(by_source(pairs)):
         source = source_window(pair.source, [pair.text])
-        out.append(Scored(pair, all_features(model.score(source, pair.text), source)))
+        verdict = model.judge(source, pair.text) if judge else None
+        out.append(Scored(pair, all_features(model.score(source, pair.text), source, judge=verdict)))
         if on_pair:
             on_pair(i, pair)
     return out
@@ -81,7 +79,7 @@ def cross_validate(
         train = [r for r in rows if fold_of[r.pair.group] != k]
         model = _fit(train, features, l2)
         inner = [model.probability(r.features) for r in train]
-        threshold = best_threshold([r.pair.label for r in train], inner)
+        threshold, _ = best_threshold([r.pair.label for r in train], inner)
         for i, r in enumerate(rows):
             if fold_of[r.pair.group] == k:
                 p = model.probability(r.features)
@@ -95,7 +93,7 @@ def metrics(rows: Sequence[Scored], probs: Sequence[float], preds: Sequence[int]
     out = {
         "n": len(rows),
         "roc_auc": round(roc_auc(labels, probs), 4),
-        "balanced_accuracy": round(balanced_accuracy(labels, preds), 4),
+        "balanced_accuracy": round(binary_metrics(labels, preds)["balanced_accuracy"], 4),
         "domains": {},
     }
     for domain in sorted({r.pair.domain for r in rows}):
@@ -104,7 +102,7 @@ def metrics(rows: Sequence[Scored], probs: Sequence[float], preds: Sequence[int]
         out["domains"][domain] = {
             "n": len(idx),
             "roc_auc": round(roc_auc(y, [probs[i] for i in idx]), 4),
-            "balanced_accuracy": round(balanced_accuracy(y, [preds[i] for i in idx]), 4),
+            "balanced_accuracy": round(binary_metrics(y, [preds[i] for i in idx])["balanced_accuracy"], 4),
         }
     return out
 
@@ -122,7 +120,7 @@ def fit(
     labels = [r.pair.label for r in rows]
     probs = [calibrated.probability(r.features) for r in rows]
     # The threshold is the in-sample best of the final model; CV figures are reported beside it.
-    calibrated.threshold = round(best_threshold(labels, probs), 4)
+    calibrated.threshold = round(best_threshold(labels, probs)[0], 4)
     calibrated.model = model_name
     calibrated.prompts = prompt_fingerprint()
     calibrated.data = {

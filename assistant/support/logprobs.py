@@ -193,7 +193,7 @@ class LlamaLogprobs:
         self.n_threads = n_threads
         self.name = name or f"local/{Path(model_path).stem}"
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, _Context, _Context, _Context] | None = None
+        self._loaded: tuple[Any, _Context, _Context] | None = None
 
     @classmethod
     def shared(cls, model_path: str | Path, n_ctx: int = 4096, n_threads: int | None = None) -> LlamaLogprobs:
@@ -207,7 +207,7 @@ class LlamaLogprobs:
                 _ENGINES[key] = cls(model_path, n_ctx, threads)
             return _ENGINES[key]
 
-    def _load(self) -> tuple[Any, _Context, _Context, _Context]:
+    def _load(self) -> tuple[Any, _Context, _Context]:
         if self._loaded is None:
             from assistant.llm import default_threads, load_llama
 
@@ -215,14 +215,13 @@ class LlamaLogprobs:
             # The chat model's Llama owns the weights; the scorer adds two contexts of its own:
             # a large one that keeps the source, a small one for the statement without it.
             llama, _ = load_llama(self.model_path, self.chat_n_ctx, threads)
-            # Three contexts on the shared weights, each keeping its own KV prefix: the source
-            # with the statement, the statement without the source, the source with the yes/no
-            # question (a separate context, so consecutive statements share their prefixes there too).
+            # Two contexts on the shared weights, each keeping its own KV prefix: one reads the
+            # source (statements and the yes/no question both follow it, so it is read once), the
+            # other reads statements without the source.
             self._loaded = (
                 llama,
                 _Context(llama, self.n_ctx, threads),
                 _Context(llama, 1024, threads),
-                _Context(llama, self.n_ctx, threads),
             )
         return self._loaded
 
@@ -249,7 +248,7 @@ class LlamaLogprobs:
 
     def score(self, source: str, text: str) -> TokenScores:
         with self._lock:
-            llama, cond_ctx, uncond_ctx, _ = self._load()
+            llama, cond_ctx, uncond_ctx = self._load()
             body = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
             if not body:
                 return TokenScores(text=text, model=self.name)
@@ -281,9 +280,9 @@ class LlamaLogprobs:
 
     def judge(self, source: str, text: str) -> float:
         with self._lock:
-            llama, _, _, judge_ctx = self._load()
+            llama, cond_ctx, _ = self._load()
             question = self._prompt(llama, JUDGE_PROMPT, source=source, statement=text)
-            row = judge_ctx.rows(question, [len(question) - 1])[0]
+            row = cond_ctx.rows(question, [len(question) - 1])[0]
             return round(_yes_no(_log_softmax(row), self._choice_ids(llama)), 4)
 
     @staticmethod
@@ -345,8 +344,19 @@ class OpenAILogprobs:
                 f"the endpoint for {self.model} returns no prompt log-probabilities",
                 "Use a server that echoes them (llama.cpp's with --logits_all, vLLM), or the local model.",
             )
+        prompt = prefix + text
+        generated = (got.choices[0].text or "")[len(prompt) :]
+        if generated and "".join(lp.tokens) == prompt:
+            # llama-cpp-python's server, for a model without a BOS token (Qwen), reads each prompt
+            # token's log-probability from its own logits row (the next token's distribution) and
+            # drops the generated token: every value is one position off and cannot be repaired.
+            raise LLMError(
+                f"the endpoint for {self.model} returns prompt log-probabilities shifted by one token",
+                "llama-cpp-python's server does this for models without a BOS token; use vLLM, "
+                "a server that aligns echoed log-probabilities, or the local model.",
+            )
         spans, values, best, expected = [], [], [], []
-        n_prompt = len(prefix + text)
+        n_prompt = len(prompt)
         for tok, value, off, top in zip(lp.tokens, lp.token_logprobs, lp.text_offset, lp.top_logprobs or []):
             if off < len(prefix) or off >= n_prompt or value is None:
                 continue
@@ -454,9 +464,9 @@ class FakeLogprobs:
         known = {w.lower() for w in re.findall(r"\w+", source)}
         spans, cond, uncond, best, expected = [], [], [], [], []
         for m in re.finditer(r"\s*\S+", text):
-            word = m.group().strip().strip(".,;:!?\"'").lower()
+            parts = re.findall(r"\w+", m.group().lower())
             spans.append((m.start(), m.end()))
-            hit = not word or word in known
+            hit = all(p in known for p in parts)
             cond.append(-0.5 if hit else -9.0)
             uncond.append(-4.0)
             best.append(-0.5)

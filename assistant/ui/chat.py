@@ -47,6 +47,22 @@ def sources_html(
     return "".join(items)
 
 
+MODEL_CHECK_RUNNING = '<p class="muted" id="model-check">Model check (second stage) of the answer running…</p>'
+
+
+def model_check_html(answer: Answer) -> str:
+    """One line per answer sentence the model check scored: its support and the words it doubts."""
+    scored = [v for v in answer.verdicts if v.support is not None]
+    if not scored:
+        return '<p class="muted" id="model-check">Model check: not available for this answer.</p>'
+    items = []
+    for v in scored:
+        words = ", ".join(f"“{esc(s.text.strip())}”" for s in v.suspect_spans)
+        doubt = f" — unlikely: {words}" if words else ""
+        items.append(f"<li>{esc(f'{v.support:.2f}')} {esc(v.text[:80])}{doubt}</li>")
+    return f'<div id="model-check"><b>Model check (support per sentence)</b><ul>{"".join(items)}</ul></div>'
+
+
 def _norm(sentence: str) -> str:
     return " ".join(re.findall(r"\w+", _MARKER.sub(" ", sentence).lower()))
 
@@ -112,7 +128,14 @@ def chat_stream(
         for item in assistant.ask_stream(question):
             if isinstance(item, Answer):
                 messages[-1] = {"role": "assistant", "content": chat_html(answer_text(item))}
-                yield messages, answer_sources(assistant, item)
+                sources = answer_sources(assistant, item)
+                if not (assistant.settings.support.enabled and item.answered and item.verdicts):
+                    yield messages, sources
+                    return
+                yield messages, MODEL_CHECK_RUNNING + sources
+                checked = assistant.support_answer(item)
+                messages[-1] = {"role": "assistant", "content": chat_html(answer_text(checked))}
+                yield messages, model_check_html(checked) + sources
                 return
             text += str(item)
             messages[-1] = {"role": "assistant", "content": chat_html(text)}

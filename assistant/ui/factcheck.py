@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from assistant.service import Assistant
 
 CHECK_UPLOAD_TYPES = (".txt", ".md", ".html", ".htm")
-FLAG_COLUMNS = ["kind", "text", "suggestion", "verdict", "evidence quote", "reason"]
+FLAG_COLUMNS = ["kind", "text", "suggestion", "verdict", "support", "evidence quote", "reason"]
 TYPO_COLOR = "#a855f7"
+SUSPECT_COLOR = "#fb7185"
+SUSPECT_LABEL = "suspect (model check)"
 
 
 def _locate(text: str, span_text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -49,7 +51,10 @@ def typo_label(flag: TypoFlag) -> str:
 def highlight_segments(
     text: str, typos: Sequence[TypoFlag], claims: Sequence[ClaimResult]
 ) -> list[tuple[str, str | None]]:
-    """Non-overlapping (text, label) segments covering ``text``; a typo wins over the claim it sits in."""
+    """Non-overlapping (text, label) segments covering ``text``.
+
+    A typo wins over the suspect words the model check found, which win over their claim.
+    """
     owner: list[int] = [-1] * len(text)
     labels: list[str] = []
     is_typo: list[bool] = []
@@ -61,6 +66,16 @@ def highlight_segments(
         is_typo.append(False)
         for i in range(*span):
             if owner[i] < 0:
+                owner[i] = len(labels) - 1
+        for suspect in claim.suspect_spans:
+            # offsets are into the article; placed inside the claim's span as found in ``text``
+            rel = suspect.start - claim.start
+            where = _locate(text, suspect.text, span[0] + rel, span[0] + rel + len(suspect.text))
+            if where is None or not (span[0] <= where[0] < span[1]):
+                continue
+            labels.append(SUSPECT_LABEL)
+            is_typo.append(False)
+            for i in range(*where):
                 owner[i] = len(labels) - 1
     for flag in typos:
         span = _locate(text, flag.text, flag.start, flag.end)
@@ -81,7 +96,7 @@ def highlight_segments(
 
 def highlight_colors(segments: Sequence[tuple[str, str | None]]) -> dict[str, str]:
     """Label -> colour for the highlighted text: verdict colours, and one colour for every typo label."""
-    colors = dict(VERDICT_COLORS)
+    colors = {**VERDICT_COLORS, SUSPECT_LABEL: SUSPECT_COLOR}
     colors.update(
         {label: TYPO_COLOR for _, label in segments if label and label.startswith("typo")}
     )
@@ -95,15 +110,22 @@ def flag_rows(report: CheckReport) -> list[list[str]]:
     """One row per typo and claim (kind, text, suggestion, verdict, evidence quote, reason); problems first, then text order."""
     rows: list[tuple[int, int, list[str]]] = []
     for t in report.typos:
-        rows.append((0, t.start, [f"typo ({t.kind})", t.text, t.suggestion, "", "", t.reason]))
+        rows.append((0, t.start, [f"typo ({t.kind})", t.text, t.suggestion, "", "", "", t.reason]))
     for c in report.claims:
         evidence = "; ".join(f"“{e.quote}” ({e.passage_id})" for e in c.evidence[:2])
         reason = c.reason + (f" | LLM judge: {c.judge}" if c.judge else "")
         verdict = f"{VERDICT_ICON.get(c.verdict, '')} {c.verdict}"
-        rows.append(
-            (_SEVERITY.get(c.verdict, 2), c.start, ["claim", c.text, "", verdict, evidence, reason])
-        )
+        row = ["claim", c.text, "", verdict, support_cell(c), evidence, reason]
+        rows.append((_SEVERITY.get(c.verdict, 2), c.start, row))
     return [r for *_, r in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+
+def support_cell(claim: ClaimResult) -> str:
+    """The model check's probability and suspect words, or "" before (or without) it."""
+    if claim.support is None:
+        return ""
+    words = ", ".join(f"“{s.text.strip()}”" for s in claim.suspect_spans)
+    return f"{claim.support:.2f}" + (f" — unlikely: {words}" if words else "")
 
 
 def read_text_upload(path: str | Path, max_mb: float) -> str:
@@ -130,11 +152,31 @@ def read_text_upload(path: str | Path, max_mb: float) -> str:
     return text
 
 
-def run_check(
-    assistant: Assistant, text: str | None, file: str | None = None, max_mb: float | None = None
-) -> tuple[str, list[tuple[str, str | None]], list[list[str]], str]:
-    """(text checked, highlight segments, flag rows, status); an uploaded file is used when no text is pasted."""
+Outputs = tuple[str, list[tuple[str, str | None]], list[list[str]], str]
+
+
+def _status(report: CheckReport, stage: str) -> str:
+    counts = {
+        v: sum(1 for c in report.claims if c.verdict == v)
+        for v in ("supported", "contradicted", "unverified")
+    }
+    return (
+        f"{len(report.typos)} spelling flag(s); {len(report.claims)} claim(s): {counts['supported']} supported, "
+        f"{counts['contradicted']} contradicted, {counts['unverified']} unverified. {stage}"
+    )
+
+
+def check_stream(
+    assistant: Assistant,
+    text: str | None,
+    file: str | None = None,
+    max_mb: float | None = None,
+    support: bool | None = None,
+) -> Iterator[Outputs]:
+    """(text, highlight segments, flag rows, status) after the code checks, then again after each claim
+    the model check (second stage) scored; an uploaded file is used when no text is pasted."""
     max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
+    support = assistant.settings.support.enabled if support is None else support
     text = text or ""
     try:
         if not text.strip() and file:
@@ -143,17 +185,36 @@ def run_check(
             raise BadInputError("paste some text or upload a .txt, .md or .html file to check")
         report = assistant.check(text=text)
     except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
-        return text, [], [], error_status(exc, "the fact-check")
-    segments = highlight_segments(text, report.typos, report.claims)
-    counts = {
-        v: sum(1 for c in report.claims if c.verdict == v)
-        for v in ("supported", "contradicted", "unverified")
-    }
-    status = (
-        f"{len(report.typos)} spelling flag(s); {len(report.claims)} claim(s): {counts['supported']} supported, "
-        f"{counts['contradicted']} contradicted, {counts['unverified']} unverified."
-    )
-    return text, segments, flag_rows(report), ok_status(status)
+        yield text, [], [], error_status(exc, "the fact-check")
+        return
+
+    def outputs(stage: str) -> Outputs:
+        segments = highlight_segments(text, report.typos, report.claims)
+        return text, segments, flag_rows(report), ok_status(_status(report, stage))
+
+    todo = assistant.claims_to_support(report) if support else []
+    if not todo:
+        yield outputs("")
+        return
+    yield outputs(f"Model check (second stage): 0 of {len(todo)} supported claim(s) scored…")
+    try:
+        for n, (i, claim) in enumerate(assistant.support_claims(report, todo), 1):
+            report.claims[i] = claim
+            more = "…" if n < len(todo) else " — done."
+            yield outputs(f"Model check (second stage): {n} of {len(todo)} supported claim(s) scored{more}")
+    except Exception as exc:  # noqa: BLE001 - the code verdicts stay shown; the model stage says why it stopped
+        segments = highlight_segments(text, report.typos, report.claims)
+        yield text, segments, flag_rows(report), error_status(exc, "the model check (second stage)")
+
+
+def run_check(
+    assistant: Assistant, text: str | None, file: str | None = None, max_mb: float | None = None
+) -> Outputs:
+    """The final outputs of ``check_stream`` (both stages)."""
+    result: Outputs = (text or "", [], [], "")
+    for result in check_stream(assistant, text, file, max_mb):
+        pass
+    return result
 
 
 def accept_and_recheck(
@@ -183,9 +244,9 @@ def build_tab(assistant: Assistant, max_mb: float) -> None:
             status,
         )
 
-    def on_check(text: str, file: str | None, progress=PROGRESS):
-        progress(0, desc="Checking claims and spellings")
-        return outputs(run_check(assistant, text, file, max_mb))
+    def on_check(text: str, file: str | None):
+        for result in check_stream(assistant, text, file, max_mb):
+            yield outputs(result)
 
     def on_accept(name: str, text: str, file: str | None, progress=PROGRESS):
         progress(0, desc="Checking again")
@@ -229,7 +290,7 @@ def build_tab(assistant: Assistant, max_mb: float) -> None:
             datatype="str",
             interactive=False,
             wrap=True,
-            column_widths=["9%", "27%", "10%", "11%", "23%", "20%"],
+            column_widths=["8%", "24%", "9%", "10%", "11%", "20%", "18%"],
             max_height=560,
             show_search="search",
             label="Flags (spelling first, then contradicted and unverified claims)",

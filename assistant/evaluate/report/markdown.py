@@ -184,6 +184,7 @@ def _consistency(run: RunResult) -> Lines:
     )
     rows = [
         ["balanced accuracy", interval],
+        ["ROC AUC", _f(c.roc_auc)],
         [
             "consistent: precision / recall",
             f"{_f(c.precision_consistent)} / {_f(c.recall_consistent)}",
@@ -192,9 +193,43 @@ def _consistency(run: RunResult) -> Lines:
             "inconsistent: precision / recall",
             f"{_f(c.precision_inconsistent)} / {_f(c.recall_inconsistent)}",
         ],
+        [
+            "word matching alone: balanced accuracy / ROC AUC",
+            f"{_f(c.words_balanced_accuracy)} / {_f(c.words_roc_auc)}",
+        ],
     ]
-    title = f"## Consistency detection: {c.n} items ({c.n_consistent} consistent, {c.n_inconsistent} not)"
-    return _value_section(title, rows)
+    method = "calibrated support scorer" if c.method == "support" else "word matching"
+    title = (
+        f"## Consistency detection ({method}): {c.n} items "
+        f"({c.n_consistent} consistent, {c.n_inconsistent} not)"
+    )
+    lines = _value_section(title, rows)
+    groups = []
+    for name, d in c.datasets.items():
+        note = " (fitted on: in-sample)" if d.in_fit_set else ""
+        groups.append(
+            [
+                f"**{name}**{note}",
+                str(d.n),
+                _f(d.roc_auc),
+                _f(d.balanced_accuracy),
+                f"{_f(d.words_roc_auc)} / {_f(d.words_balanced_accuracy)}",
+            ]
+        )
+        for domain, f in d.domains.items():
+            groups.append(
+                [f"{name} / {domain}", str(f.n), _f(f.roc_auc), _f(f.balanced_accuracy), ""]
+            )
+    if groups:
+        columns = [
+            ("dataset / domain", "l"),
+            ("n", "r"),
+            ("ROC AUC", "r"),
+            ("balanced accuracy", "r"),
+            ("word matching AUC / bal. acc.", "r"),
+        ]
+        lines += ["Per dataset and domain:", "", *table(columns, groups), ""]
+    return lines
 
 
 def _typos(run: RunResult) -> Lines:
