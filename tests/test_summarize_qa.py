@@ -38,7 +38,7 @@ def test_summary_sentences_are_verified(helper, fake):
             ("The mayor resigned.", ["P9"], "The mayor resigned"),
         )
     )
-    summary = helper.summarize(article_id="budget-approved", sentences=4)
+    summary = helper.summarize(article_id="budget-approved", sentences=4, strategy="abstractive")
     verdicts = [s.verdict for s in summary.sentences]
     assert verdicts == ["supported", "unsupported", "unsupported", "unsupported"]
     assert "25" in summary.sentences[1].reason
@@ -53,7 +53,7 @@ def test_summary_sentences_are_verified(helper, fake):
 
 def test_summary_retries_then_falls_back_to_labelled_extractive(helper, fake):
     fake.enqueue("not json", "{\"sentences\": 3}", "still not json")
-    summary = helper.summarize(article_id="budget-approved", sentences=3)
+    summary = helper.summarize(article_id="budget-approved", sentences=3, strategy="abstractive")
     assert summary.extractive_fallback
     assert "extractive" in summary.model
     assert len(fake.history) == 3  # first try + settings.llm.retries (2)
@@ -76,7 +76,7 @@ def test_long_article_is_summarised_by_section_then_merged(settings, embedder, f
     for _ in range(n_sections):
         fake.enqueue(_draft(("The council approved item 3 of the harbour plan.", ["P1"], "approved item 3 of the harbour plan")))
     fake.enqueue(_draft(("The council approved item 3 of the harbour plan.", ["P1"], "approved item 3 of the harbour plan")))
-    summary = a.summarize(article_id="long", sentences=3)
+    summary = a.summarize(article_id="long", sentences=3, strategy="abstractive")
     assert len(fake.history) == n_sections + 1
     assert "<section" in fake.history[-1][-1].content or "section" in fake.history[-1][-1].content.lower()
     assert not summary.extractive_fallback
@@ -129,7 +129,7 @@ def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
             ("Okafor said the council had not studied the salt marsh.", ["P1"], "Okafor had concerns"),
         )
     )
-    summary = helper.summarize(article_id="budget-approved", sentences=3)
+    summary = helper.summarize(article_id="budget-approved", sentences=3, strategy="abstractive")
     assert len(summary.sentences) == 2  # the near-repeat is dropped
     first = summary.sentences[0]
     assert first.verdict == "supported"
@@ -137,7 +137,7 @@ def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
     assert "re-aligned by code" in first.reason
     # A realigned quote still has to carry the sentence's names and numbers.
     fake.enqueue(_draft(("The vote passed by 21 votes to 12.", ["P1"], "passed narrowly")))
-    again = helper.summarize(article_id="budget-approved", sentences=1)
+    again = helper.summarize(article_id="budget-approved", sentences=1, strategy="abstractive")
     assert again.sentences[0].verdict == "unsupported" and "21" in again.sentences[0].reason
 
 
@@ -172,9 +172,14 @@ def test_citation_to_a_passage_not_given_is_ignored_beside_real_ones(helper, fak
     assert [c.n for c in answer.citations] == [1]
 
 
-def test_warm_up_prefills_the_answer_prompt(settings, embedder, fake):
+def test_warm_up_prefills_the_answer_and_fuse_prompts(settings, embedder, fake):
+    fuse = FakeChatModel().enqueue("")
     fake.enqueue("")
-    Assistant(settings, embedder=embedder, chat=fake).warm_up()
+    Assistant(settings, embedder=embedder, chat=fake, fuse_chat=fuse).warm_up()
     (messages,) = fake.history
     assert "numbered news passages" in messages[0].content
     assert fake.calls[0].get("max_tokens") == 1
+    # The fuse model reads its system text and worked examples into its own context.
+    (fused,) = fuse.history
+    assert "highlights" in fused[0].content and len(fused) > 2
+    assert fuse.calls[0].get("max_tokens") == 1
