@@ -171,7 +171,7 @@ class Assistant:
     @property
     def scorer(self) -> SupportScorer | None:
         """The support scorer for fused sentences, or None when ``summary.support`` is off."""
-        return self.support_scorer if self.settings.summary.support else None
+        return self.support_scorer if self.settings.summary.support and self.settings.support.enabled else None
 
     def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
         """A stored article with its passages, or pasted text split the same way (not stored)."""
@@ -200,7 +200,7 @@ class Assistant:
             self.settings,
             sentences,
             embedder=self.embedder,
-            scorer=self.scorer if chosen == "extract_fuse" else None,
+            scorer=self.scorer if chosen != "extractive" else None,
             strategy=chosen,
         )
 

@@ -210,6 +210,20 @@ def abstractive_summary(article: Article, passages: list[Passage], chat, setting
     )
 
 
+def model_checked(summary: Summary, by_id: dict[str, Passage], scorer) -> Summary:
+    """An abstractive summary with the support scorer's verdict on each sentence, against its cited passages."""
+    from assistant.errors import ModelMissingError
+    from assistant.support.verdicts import support_cited
+
+    try:
+        return summary.model_copy(update={"sentences": support_cited(summary.sentences, by_id, scorer)})
+    except (LLMError, ModelMissingError) as exc:  # the code's verdicts stand, and say so
+        log.warning("support scorer failed: %s", exc)
+        note = f"model check not run: {exc}"
+        sentences = [s.model_copy(update={"reason": f"{s.reason}; {note}" if s.reason else note}) for s in summary.sentences]
+        return summary.model_copy(update={"sentences": sentences})
+
+
 def injection_warning(sentences: list[SentenceResult]) -> str:
     """The summary's warning when its sentences cite passages that address the assistant."""
     return warning("This summary", {c.passage_id: c.injection for s in sentences for c in s.citations if c.injection})
@@ -253,7 +267,8 @@ def summarize_stream(
     """
     chosen = resolve_strategy(settings, strategy)
     if chosen == "abstractive":
-        yield abstractive_summary(article, passages, chat, settings, sentences)
+        summary = abstractive_summary(article, passages, chat, settings, sentences)
+        yield model_checked(summary, {p.id: p for p in passages}, scorer) if scorer is not None else summary
         return
     extra = settings.summary.extra_sources if chosen == "extract_fuse" else 0
     sources = select_sentences(article, passages, sentences + extra, embedder)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from assistant.embed import HashingEmbedder
@@ -223,3 +225,31 @@ def test_strategies(settings, embedder, fake):
 
     with pytest.raises(BadInputError, match="strategy"):
         a.summarize(text=article.raw, sentences=2, strategy="poetic")
+
+
+def test_abstractive_summary_gets_the_model_check_against_its_cited_passages(settings, embedder, fake):
+    scorer = _scorer()
+    a = Assistant(settings, embedder=embedder, chat=fake, support=scorer)
+    article, passages = _article()
+    first = passages[0]
+    quote, other = "The Vellmar council approved a 42 million euro harbour budget", "The plan adds 40 floating berths"
+    assert quote in first.text and other in first.text
+    fake.enqueue(
+        json.dumps(
+            {
+                "sentences": [
+                    {"text": quote + ".", "passage_ids": ["P1"], "quote": quote},
+                    {"text": other + " and a luxurious ferry ramp.", "passage_ids": ["P1"], "quote": other},
+                ]
+            }
+        )
+    )
+    summary = a.summarize(text=article.raw, sentences=2, strategy="abstractive")
+    faithful, edited = summary.sentences
+    assert summary.strategy == "abstractive"
+    assert faithful.verdict == "supported" and faithful.support is not None and faithful.support >= 0.5
+    # code alone passes it (no name or number differs); the model check names the invented word
+    assert edited.verdict == "unsupported" and "model check" in edited.reason
+    assert any("luxurious" in s.text for s in edited.suspect_spans)
+    # both were scored against the cited passage only, read once
+    assert {src for src, _ in scorer.model.calls} == {first.text}

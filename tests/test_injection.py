@@ -52,6 +52,13 @@ NEWS = [
 ]
 
 
+def _no_model_check(settings):
+    """These tests are about the code's checks: the support scorer (the local model) stays off."""
+    from assistant.settings import SupportSettings
+
+    return settings.model_copy(update={"support": SupportSettings(enabled=False)})
+
+
 @pytest.mark.parametrize("text", ATTACKS)
 def test_phrasings_that_address_the_assistant_are_found(text):
     assert find_injection(text)
@@ -85,7 +92,7 @@ def fake() -> FakeChatModel:
 
 @pytest.fixture
 def newsroom(settings, embedder, fake, tmp_path) -> Assistant:
-    a = Assistant(settings, embedder=embedder, chat=fake)
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
     path = tmp_path / "hostile.txt"
     path.write_text(HOSTILE)
     a.ingest([EXAMPLES, path])

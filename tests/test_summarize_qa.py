@@ -13,6 +13,13 @@ from assistant.summarize import render_text
 from tests.conftest import EXAMPLES, SEED
 
 
+def _no_model_check(settings):
+    """These tests are about the code's checks: the support scorer (the local model) stays off."""
+    from assistant.settings import SupportSettings
+
+    return settings.model_copy(update={"support": SupportSettings(enabled=False)})
+
+
 @pytest.fixture
 def fake() -> FakeChatModel:
     return FakeChatModel()
@@ -20,7 +27,7 @@ def fake() -> FakeChatModel:
 
 @pytest.fixture
 def helper(settings, embedder, fake) -> Assistant:
-    a = Assistant(settings, embedder=embedder, chat=fake)
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
     a.ingest([SEED, EXAMPLES])
     return a
 
@@ -63,7 +70,7 @@ def test_summary_retries_then_falls_back_to_labelled_extractive(helper, fake):
 
 def test_long_article_is_summarised_by_section_then_merged(settings, embedder, fake, tmp_path):
     settings = settings.model_copy(update={"llm": LLMSettings(n_ctx=1400, max_tokens=300)})
-    a = Assistant(settings, embedder=embedder, chat=fake)
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
     paragraphs = [f"Paragraph {i}: the council met on day {i} and approved item {i} of the harbour plan." for i in range(120)]
     path = tmp_path / "long.txt"
     path.write_text("Long story\n\n" + "\n\n".join(paragraphs))
@@ -105,7 +112,7 @@ def test_ask_streams_tokens_before_the_answer(helper, fake):
 
 def test_ask_without_relevant_passages_says_so_without_calling_model(settings, fake):
     # The relevance threshold is calibrated for MiniLM, so this test uses the real model.
-    a = Assistant(settings, chat=fake)
+    a = Assistant(_no_model_check(settings), chat=fake)
     a.ingest([EXAMPLES])
     answer = a.ask("What is the boiling point of liquid nitrogen in kelvin?")
     assert not answer.answered
