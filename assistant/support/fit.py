@@ -181,6 +181,16 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
     "judge": ("judge",),
     "judge + pmi_min": ("judge", "pmi_min"),
     "judge + pmi_min + log_tokens": ("judge", "pmi_min", "log_tokens"),
+    "pmi_min_rel": ("pmi_min_rel",),
+    "pmi_min_z": ("pmi_min_z",),
+    "judge_clip": ("judge_clip",),
+    "judge_clip + pmi_min": ("judge_clip", "pmi_min"),
+    "judge_clip + pmi_min + pmi_min_z": ("judge_clip", "pmi_min", "pmi_min_z"),
+    "judge_clip + pmi_min_rel": ("judge_clip", "pmi_min_rel"),
+    "judge_clip + pmi_min + pmi_min_rel": ("judge_clip", "pmi_min", "pmi_min_rel"),
+    "judge_clip + pmi_min + pmi_min_rel + code": (
+        "judge_clip", "pmi_min", "pmi_min_rel", "overlap", "missing_values", "missing_names",
+    ),
     "judge + pmi (min, low3, word_min) + code": (
         "judge", "pmi_min", "pmi_low3", "pmi_word_min", "overlap", "missing_values", "missing_names",
     ),
