@@ -169,19 +169,51 @@ def summarize(
     article_id: Annotated[str | None, typer.Argument(help="Stored article id (see `assistant list`)")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Summarise a file without storing it")] = None,
     sentences: Annotated[int, typer.Option("--sentences", "-n", min=1, max=15)] = 5,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            help="auto | extract_fuse | abstractive | extractive (default: ASSISTANT_SUMMARY__STRATEGY, else auto)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Cited summary: every sentence names its passage and is verified in code."""
-    from assistant.summarize import render_text
+    """Cited summary: the selected sentences at once, then each checked sentence as it is written."""
+    from assistant.summarize import render_text, sentence_line, summary_footer
+    from assistant.types import FusedSentence, Selection, Summary
 
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
     a = State.assistant()
-    summary = a.summarize(article_id=article_id, text=_read_draft(file) if file else None, sentences=sentences)
+    text = _read_draft(file) if file else None
+    summary = None
+    streamed = False
+    for event in a.summarize_stream(article_id=article_id, text=text, sentences=sentences, strategy=strategy):
+        if isinstance(event, Summary):
+            summary = event
+        elif as_json:
+            continue
+        elif isinstance(event, Selection) and event.strategy == "extract_fuse":
+            typer.echo("Selected sentences (the model shortens and fuses these):")
+            for s in event.sources:
+                typer.echo(f"  [{s.number}] {s.text}")
+            typer.echo("\nSummary:")
+        elif isinstance(event, FusedSentence):
+            typer.echo(sentence_line(event.sentence))
+            streamed = True
+    assert summary is not None
     if as_json:
-        data = summary.model_dump(include={"article_id", "model", "extractive_fallback", "injection_warning"})
+        data = summary.model_dump(
+            include={"article_id", "model", "extractive_fallback", "strategy", "injection_warning"}
+        )
         data["sentences"] = [s.model_dump() for s in summary.sentences]
+        data["sources"] = [s.model_dump() for s in summary.sources]
         _echo_json(data)
+    elif streamed:
+        # The sentences are on screen already: what follows are the replacements, footnotes and model.
+        if summary.extractive_fallback:
+            typer.echo("[extractive fallback: the model did not produce a valid summary]")
+        typer.echo("\n".join(summary_footer(summary)))
     else:
         typer.echo(render_text(summary))
 

@@ -176,7 +176,7 @@ def _identity(chat: BaseChatModel) -> dict[str, Any]:
 
 _MIN_ROOM = 128  # fewest tokens worth generating; a prompt leaving less is an error
 
-_LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+_LLAMAS: dict[tuple[str, int, int, int], tuple[Any, threading.Lock]] = {}
 _LLAMAS_LOCK = threading.Lock()
 
 
@@ -186,12 +186,20 @@ def default_threads() -> int:
 
 
 def load_llama(
-    model_path: str | Path, n_ctx: int, n_threads: int | None = None, chat_format: str | None = None
+    model_path: str | Path,
+    n_ctx: int,
+    n_threads: int | None = None,
+    chat_format: str | None = None,
+    draft_tokens: int = 0,
 ) -> tuple[Any, threading.Lock]:
-    """The process-wide ``llama_cpp.Llama`` for a GGUF (loaded once) and the lock guarding it."""
+    """The process-wide ``llama_cpp.Llama`` for a GGUF and settings (loaded once) and the lock guarding it.
+
+    Each (n_ctx, draft_tokens) gets its own context and so its own KV cache: the chat prompt's
+    prefix stays cached while summaries run in another context. The weights are mmapped once.
+    """
     path = Path(model_path).resolve()
     threads = n_threads or default_threads()
-    key = (str(path), n_ctx, threads)
+    key = (str(path), n_ctx, threads, draft_tokens)
     with _LLAMAS_LOCK:
         if key in _LLAMAS:
             return _LLAMAS[key]
@@ -212,6 +220,18 @@ def load_llama(
                 "Run `make models` (builds llama-cpp-python with portable CPU flags), "
                 "or set ASSISTANT_LLM__BACKEND=openai with ASSISTANT_LLM__BASE_URL.",
             ) from exc
+        speculative: dict[str, Any] = {}
+        if draft_tokens:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            # Drafts are checked against the model's own greedy choice, so the output is the
+            # same, only faster when it copies the prompt. Checking needs every position's
+            # logits (n_ctx x 151,936 floats here); llama-cpp-python 0.3.36 sizes that buffer
+            # from the logits_all argument, not from draft_model, so both are passed.
+            speculative = {
+                "draft_model": LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens),
+                "logits_all": True,
+            }
         try:
             llama = llama_cpp.Llama(
                 model_path=str(path),
@@ -221,6 +241,7 @@ def load_llama(
                 seed=0,
                 chat_format=chat_format,
                 verbose=False,
+                **speculative,
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelMissingError(f"could not load {path}: {exc}") from exc
@@ -250,6 +271,9 @@ class LlamaCppChat(BaseChatModel):
     chat_format: str | None = Field(
         None, description="llama-cpp chat format; None = the GGUF's own template"
     )
+    draft_tokens: int = Field(
+        0, description="Prompt-lookup speculative decoding: tokens drafted from the prompt per step (0 = off)"
+    )
 
     supports_json_schema: ClassVar[bool] = True
 
@@ -268,7 +292,7 @@ class LlamaCppChat(BaseChatModel):
         }
 
     def _llama(self) -> tuple[Any, threading.Lock]:
-        return load_llama(self.model_path, self.n_ctx, self.n_threads, self.chat_format)
+        return load_llama(self.model_path, self.n_ctx, self.n_threads, self.chat_format, self.draft_tokens)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any], llama: Any) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -698,7 +722,8 @@ class ReplayCacheChat(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         key, request, entry = self._lookup(messages, stop, kwargs)
         if entry is not None:
-            for piece in _word_chunks(entry["response"]["text"]):
+            # An empty reply is still one (empty) chunk: LangChain rejects a stream of none.
+            for piece in _word_chunks(entry["response"]["text"]) or [""]:
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
                 if run_manager:
                     run_manager.on_llm_new_token(piece, chunk=chunk)
@@ -780,7 +805,7 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         text = self._next(messages, stop, kwargs)
-        for piece in _word_chunks(text):
+        for piece in _word_chunks(text) or [""]:
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
@@ -790,19 +815,28 @@ class FakeChatModel(BaseChatModel):
 # --------------------------------------------------------------------------- factory
 
 
-def get_chat_model(settings: Settings, cache: CacheMode | None = None) -> BaseChatModel:
-    """The configured chat model, wrapped in the replay cache unless its mode is off."""
+def get_chat_model(
+    settings: Settings, cache: CacheMode | None = None, purpose: Literal["chat", "fuse"] = "chat"
+) -> BaseChatModel:
+    """The configured chat model, wrapped in the replay cache unless its mode is off.
+
+    ``purpose="fuse"`` is the extract-then-fuse writer: on the local backend it gets its own
+    (smaller) context, so its prompt prefix stays in its KV cache, and prompt-lookup decoding.
+    Neither changes what greedy decoding writes, so both share the chat model's cache identity.
+    """
     llm = settings.llm
     if llm.backend == "local":
         from assistant.models import gguf_path
 
+        fuse = purpose == "fuse"
         # The file is only opened on first use, so replay mode works without the model.
         chat: BaseChatModel = LlamaCppChat(
             model_path=str(gguf_path(llm.preset, settings.model_dir)),
-            n_ctx=llm.n_ctx,
+            n_ctx=settings.summary.fuse_n_ctx if fuse else llm.n_ctx,
             n_threads=llm.n_threads,
             temperature=llm.temperature,
             max_tokens=llm.max_tokens,
+            draft_tokens=settings.summary.prompt_lookup if fuse else 0,
         )
     else:
         chat = openai_chat(llm.base_url, llm.api_key, llm.model, llm.temperature, llm.max_tokens)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import jinja2
 import jinja2.meta
 import yaml
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from assistant.errors import BadInputError
@@ -95,6 +95,7 @@ class Prompt:
     user: str
     variables: dict[str, str] = field(default_factory=dict)
     output: str | None = None
+    examples: tuple[dict[str, Any], ...] = ()
 
     def template_variables(self) -> set[str]:
         """Variables the templates actually use (globals excluded)."""
@@ -107,6 +108,18 @@ class Prompt:
 def list_prompts(prompts_dir: Path = PROMPTS_DIR) -> list[str]:
     """Names of the prompts in ``prompts_dir`` (file stems), sorted."""
     return sorted(p.stem for p in Path(prompts_dir).glob("*.yaml"))
+
+
+def _examples(path: Path, data: Any) -> tuple[dict[str, Any], ...]:
+    # Worked examples: the user template rendered with each example's variables, then its reply.
+    if data is None:
+        return ()
+    if not isinstance(data, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("variables"), dict) and isinstance(e.get("reply"), str)
+        for e in data
+    ):
+        raise BadInputError(f"prompt file {path}: `examples` must be a list of {{variables: {{...}}, reply: TEXT}}")
+    return tuple(data)
 
 
 @lru_cache(maxsize=64)
@@ -122,6 +135,7 @@ def _load(path: Path, mtime: float) -> tuple[Prompt, jinja2.Template, jinja2.Tem
         user=data["user"],
         variables=dict(data.get("variables") or {}),
         output=data.get("output"),
+        examples=_examples(path, data.get("examples")),
     )
     return prompt, _ENV.from_string(prompt.system), _ENV.from_string(prompt.user)
 
@@ -143,12 +157,21 @@ def load_prompt(name: str, prompts_dir: Path = PROMPTS_DIR) -> Prompt:
 
 
 def render(name: str, prompts_dir: Path = PROMPTS_DIR, **variables: Any) -> list[BaseMessage]:
-    """Render a prompt into ``[SystemMessage, HumanMessage]``; a missing variable raises."""
+    """Render a prompt into ``[SystemMessage, (example turns,) HumanMessage]``; a missing variable raises.
+
+    A prompt's worked examples become earlier user/assistant turns: they are the same for every
+    call, so a local model keeps them in its KV cache with the system text.
+    """
     path = _path(name, prompts_dir)
-    _, system, user = _load(path, path.stat().st_mtime)
+    prompt, system, user = _load(path, path.stat().st_mtime)
     try:
+        shots: list[BaseMessage] = []
+        for example in prompt.examples:
+            shots.append(HumanMessage(content=user.render(**example["variables"]).strip()))
+            shots.append(AIMessage(content=example["reply"].strip()))
         return [
             SystemMessage(content=system.render(**variables).strip()),
+            *shots,
             HumanMessage(content=user.render(**variables).strip()),
         ]
     except jinja2.UndefinedError as exc:

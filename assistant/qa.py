@@ -182,22 +182,7 @@ def answer_stream(
 
 
 def support_answer(answer: Answer, passages: dict[str, Passage], scorer: SupportScorer) -> Answer:
-    """The model check of an answer (second stage): each cited sentence scored against its passages.
+    """The model check of an answer (second stage): each cited sentence scored against its passages."""
+    from assistant.support.verdicts import support_cited
 
-    Sentences citing the same passages are scored together, so those passages are read once.
-    """
-    from assistant.support.verdicts import support_sentences
-
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, v in enumerate(answer.verdicts):
-        ids = tuple(dict.fromkeys(c.passage_id for c in v.citations if c.passage_id in passages))
-        if ids:
-            groups.setdefault(ids, []).append(i)
-    verdicts = list(answer.verdicts)
-    for ids, which in groups.items():
-        # sentences that address the assistant are withheld: they would make their own words likely
-        source = "\n\n".join(model_view(passages[pid].text) for pid in ids)
-        scored = support_sentences([verdicts[i] for i in which], source, scorer)
-        for i, result in zip(which, scored):
-            verdicts[i] = result
-    return answer.model_copy(update={"verdicts": verdicts})
+    return answer.model_copy(update={"verdicts": support_cited(answer.verdicts, passages, scorer)})

@@ -18,7 +18,16 @@ from assistant.ingest import FileResult, empty_folder_error, iter_files, read_fi
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import RemoveResult, Store, UpsertStatus
-from assistant.types import Answer, Article, CheckReport, ClaimResult, Passage, Summary
+from assistant.types import (
+    Answer,
+    Article,
+    CheckReport,
+    ClaimResult,
+    FusedSentence,
+    Passage,
+    Selection,
+    Summary,
+)
 
 if TYPE_CHECKING:
     from assistant.support import SupportScorer
@@ -55,11 +64,14 @@ class Assistant:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         chat=None,
+        fuse_chat=None,
         support: SupportScorer | None = None,
     ) -> None:
+        """``chat``, ``fuse_chat`` and ``support`` replace the configured ones (a given chat also fuses)."""
         self.settings = settings or Settings()
         self._embedder = embedder
         self._chat = chat
+        self._fuse_chat = fuse_chat or chat
         self._support = support
         self.audit = AuditLog(self.settings.audit_path)
         self._corpus: tuple[str, CorpusNames] | None = None
@@ -147,6 +159,20 @@ class Assistant:
             self._chat = get_chat_model(self.settings)
         return self._chat
 
+    @property
+    def fuse_chat(self):
+        """The model that writes extract-then-fuse summaries (locally: its own context, prompt-lookup decoding)."""
+        if self._fuse_chat is None:
+            from assistant.llm import get_chat_model
+
+            self._fuse_chat = get_chat_model(self.settings, purpose="fuse")
+        return self._fuse_chat
+
+    @property
+    def scorer(self) -> SupportScorer | None:
+        """The support scorer for fused sentences, or None when ``summary.support`` is off."""
+        return self.support_scorer if self.settings.summary.support and self.settings.support.enabled else None
+
     def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
         """A stored article with its passages, or pasted text split the same way (not stored)."""
         from assistant.ingest import make_article, split_passages
@@ -158,12 +184,36 @@ class Assistant:
         article = make_article(text, "draft", title=title)
         return article, split_passages(article, self.settings.chunk)
 
-    def summarize(self, article_id: str | None = None, text: str | None = None, sentences: int = 5) -> Summary:
-        """A cited summary; every sentence verified against the passages it cites."""
-        from assistant.summarize import summarize_article
+    def summarize_stream(
+        self, article_id: str | None = None, text: str | None = None, sentences: int = 5, strategy: str | None = None
+    ) -> Iterator[Selection | FusedSentence | Summary]:
+        """A summary as it is made: the extractive selection at once, each checked sentence, then the Summary."""
+        from assistant.summarize import resolve_strategy, summarize_stream
 
         article, passages = self.resolve_article(article_id, text)
-        return summarize_article(article, passages, self.chat, self.settings, sentences=sentences)
+        chosen = resolve_strategy(self.settings, strategy)
+        chat = self.chat if chosen == "abstractive" else self.fuse_chat if chosen == "extract_fuse" else None
+        yield from summarize_stream(
+            article,
+            passages,
+            chat,
+            self.settings,
+            sentences,
+            embedder=self.embedder,
+            scorer=self.scorer if chosen != "extractive" else None,
+            strategy=chosen,
+        )
+
+    def summarize(
+        self, article_id: str | None = None, text: str | None = None, sentences: int = 5, strategy: str | None = None
+    ) -> Summary:
+        """A cited summary; every sentence verified against what it cites (strategy: settings.summary.strategy)."""
+        summary = None
+        for event in self.summarize_stream(article_id, text, sentences, strategy):
+            if isinstance(event, Summary):
+                summary = event
+        assert summary is not None
+        return summary
 
     def ask_stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
         """Answer text as it is generated, then the verified Answer as the last item."""
@@ -273,6 +323,11 @@ class Assistant:
         if self.settings.llm.backend == "local" and self.settings.llm.cache == "off":
             messages = render("ask", question="", passages=[])
             self.chat.invoke(messages, max_tokens=1)
+            from assistant.summarize import resolve_strategy
+
+            if resolve_strategy(self.settings) == "extract_fuse":
+                # The fuse prompt's system text and worked examples, read once into its own context.
+                self.fuse_chat.invoke(render("fuse", sentences=[], n_sentences=1), max_tokens=1)
 
     def accept_spelling(self, name: str, actor: Actor | None = None) -> None:
         """An editor accepts a spelling: it is never flagged again."""

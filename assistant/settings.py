@@ -82,6 +82,36 @@ class SupportSettings(_Section):
     )
 
 
+class SummarySettings(_Section):
+    strategy: Literal["auto", "extract_fuse", "abstractive", "extractive"] = Field(
+        "auto",
+        description=(
+            "How summaries are written: extract_fuse = code picks sentences, the model shortens and fuses "
+            "them; abstractive = the model reads the whole article; extractive = the picked sentences "
+            "as they stand (no model); auto = extract_fuse on the local model, abstractive on an "
+            "OpenAI-compatible endpoint"
+        ),
+    )
+    support: bool = Field(
+        True, description="Score each fused sentence against its cited sentences with the support scorer"
+    )
+    extra_sources: int = Field(
+        0, ge=0, le=5, description="Sentences given to the fuse prompt beyond the number asked for"
+    )
+    fuse_n_ctx: int = Field(
+        2048, ge=512, description="Context window of the local fuse model (its own llama.cpp context and KV cache)"
+    )
+    prompt_lookup: int = Field(
+        10,
+        ge=0,
+        le=64,
+        description=(
+            "Local fuse model: prompt-lookup speculative decoding, tokens drafted from the prompt per "
+            "step (0 = off); fused sentences copy their sources, so drafts are often accepted"
+        ),
+    )
+
+
 class AppSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the web app binds to")
     port: int = Field(7860, description="Port of the web app")
@@ -111,6 +141,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    summary: SummarySettings = Field(default_factory=SummarySettings)
     app: AppSettings = Field(default_factory=AppSettings)
     support: SupportSettings = Field(default_factory=SupportSettings)
 

@@ -1,17 +1,49 @@
-"""Cited summaries: the model drafts sentences with passage ids and quotes; code verifies each one."""
+"""Cited summaries in three strategies; code verifies every sentence shown.
+
+* ``extract_fuse`` (the local default): code selects sentences (``extract.py``) and shows them at
+  once; the model shortens and fuses them into the requested number of sentences, each citing
+  the selected sentences it used; each is checked against those (``fuse.py``) as it arrives.
+* ``abstractive``: the model reads the whole article's passages and drafts JSON sentences with
+  passage ids and quotes (sections merged for long articles); code verifies each.
+* ``extractive``: the selected sentences as they stand, no model.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import re
+from collections.abc import Iterator
 
+from assistant.embed import Embedder
 from assistant.errors import LLMError, StructuredOutputError
+from assistant.extract import select_sentences
+from assistant.fuse import (
+    TOKENS_PER_SENTENCE,
+    check_line,
+    fuse_messages,
+    fused_lines,
+    is_repeat,
+    replacement,
+    source_result,
+    stream_text,
+    with_model_check,
+)
 from assistant.injection import find_injection, model_view, warning
 from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
-from assistant.types import Article, Citation, Passage, SentenceResult, Summary
+from assistant.types import (
+    Article,
+    Citation,
+    FusedSentence,
+    Passage,
+    Selection,
+    SentenceResult,
+    SourceSentence,
+    Summary,
+    SummaryStrategy,
+)
 from assistant.verify import (
     QUOTE_MIN_SCORE,
     best_sentence,
@@ -130,8 +162,8 @@ def _dedupe(sentences: list[SentenceResult]) -> list[SentenceResult]:
     return kept
 
 
-def summarize_article(article: Article, passages: list[Passage], chat, settings: Settings, sentences: int = 5) -> Summary:
-    """Summarise ``article`` in about ``sentences`` cited sentences; fall back to a labelled extractive summary."""
+def abstractive_summary(article: Article, passages: list[Passage], chat, settings: Settings, sentences: int = 5) -> Summary:
+    """The model reads the whole article and drafts cited sentences; fall back to a labelled extractive summary."""
     by_id = {p.id: p for p in passages}
     aliases_of = {p.id: _alias(i) for i, p in enumerate(passages)}
     aliases = {a: pid for pid, a in aliases_of.items()}
@@ -168,16 +200,178 @@ def summarize_article(article: Article, passages: list[Passage], chat, settings:
         if note:
             checked = checked.model_copy(update={"reason": f"{checked.reason} ({note})"})
         verified.append(_mark_injection(checked, by_id))
-    marked = {
-        c.passage_id: c.injection for s in verified for c in s.citations if c.injection
-    }
     return Summary(
         article_id=article.id,
         model=name,
         sentences=verified,
         extractive_fallback=fallback,
-        injection_warning=warning("This summary", marked),
+        strategy="abstractive",
+        injection_warning=injection_warning(verified),
     )
+
+
+def model_checked(summary: Summary, by_id: dict[str, Passage], scorer) -> Summary:
+    """An abstractive summary with the support scorer's verdict on each sentence, against its cited passages."""
+    from assistant.errors import ModelMissingError
+    from assistant.support.verdicts import support_cited
+
+    try:
+        return summary.model_copy(update={"sentences": support_cited(summary.sentences, by_id, scorer)})
+    except (LLMError, ModelMissingError) as exc:  # the code's verdicts stand, and say so
+        log.warning("support scorer failed: %s", exc)
+        note = f"model check not run: {exc}"
+        sentences = [s.model_copy(update={"reason": f"{s.reason}; {note}" if s.reason else note}) for s in summary.sentences]
+        return summary.model_copy(update={"sentences": sentences})
+
+
+def injection_warning(sentences: list[SentenceResult]) -> str:
+    """The summary's warning when its sentences cite passages that address the assistant."""
+    return warning("This summary", {c.passage_id: c.injection for s in sentences for c in s.citations if c.injection})
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def resolve_strategy(settings: Settings, strategy: str | None = None) -> SummaryStrategy:
+    """The strategy to use: ``auto`` is extract_fuse on the local model, abstractive on an endpoint."""
+    chosen = strategy or settings.summary.strategy
+    if chosen == "auto":
+        return "extract_fuse" if settings.llm.backend == "local" else "abstractive"
+    if chosen not in ("extract_fuse", "abstractive", "extractive"):
+        from assistant.errors import BadInputError
+
+        raise BadInputError(
+            f"unknown summary strategy {chosen!r}", "Use auto, extract_fuse, abstractive or extractive."
+        )
+    return chosen  # type: ignore[return-value]
+
+
+SummaryEvent = Selection | FusedSentence | Summary
+
+
+def summarize_stream(
+    article: Article,
+    passages: list[Passage],
+    chat,
+    settings: Settings,
+    sentences: int = 5,
+    *,
+    embedder: Embedder,
+    scorer=None,
+    strategy: str | None = None,
+) -> Iterator[SummaryEvent]:
+    """A summary as it is made: the extractive ``Selection`` at once, each ``FusedSentence`` when checked, then the ``Summary``.
+
+    ``chat`` writes the fused (or abstractive) sentences; ``scorer`` (a support scorer, or None)
+    adds the model check of each fused sentence against its cited sentences.
+    """
+    chosen = resolve_strategy(settings, strategy)
+    if chosen == "abstractive":
+        summary = abstractive_summary(article, passages, chat, settings, sentences)
+        yield model_checked(summary, {p.id: p for p in passages}, scorer) if scorer is not None else summary
+        return
+    extra = settings.summary.extra_sources if chosen == "extract_fuse" else 0
+    sources = select_sentences(article, passages, sentences + extra, embedder)
+    yield Selection(article_id=article.id, strategy=chosen, sources=sources)
+    by_id = {p.id: p for p in passages}
+    if chosen == "extractive":
+        picked = [source_result(s, by_id, article.id, "picked by code (extractive summary)") for s in sources]
+        yield Summary(
+            article_id=article.id, model="extractive (no model)", sentences=picked, strategy="extractive", sources=sources
+        )
+        return
+    yield from _extract_fuse(article, sources, by_id, chat, sentences, scorer)
+
+
+def _extract_fuse(
+    article: Article, sources: list[SourceSentence], by_id: dict[str, Passage], chat, n: int, scorer
+) -> Iterator[FusedSentence | Summary]:
+    name = model_name(chat)
+    kept: list[SentenceResult] = []
+    used: set[int] = set()
+    lines = 0
+
+    def keep(result: SentenceResult) -> FusedSentence | None:
+        if is_repeat(result.text, kept):
+            return None
+        used.update(result.sources)
+        kept.append(result)
+        return FusedSentence(index=len(kept) - 1, sentence=result)
+
+    try:
+        reply = stream_text(chat, fuse_messages(sources, n), max_tokens=TOKENS_PER_SENTENCE * n + 32)
+        for line in fused_lines(reply):
+            lines += 1
+            if len(kept) >= n:
+                continue  # the rest of the reply is read (the replay cache records whole replies) but not used
+            if is_repeat(line.text, kept):
+                continue  # small models loop: a repeat is dropped, and the gap filled below
+            result = _mark_injection(check_line(line, sources, by_id, article.id), by_id)
+            if result.verdict == "supported" and scorer is not None:
+                result = with_model_check(result, sources, scorer)
+            if result.verdict != "supported":
+                source = replacement(result, sources, used)
+                if source is None:
+                    continue
+                why = f"shown instead of the fused sentence, which failed verification ({result.reason})"
+                result = source_result(source, by_id, article.id, why, rejected=line.text)
+            event = keep(result)
+            if event is not None:
+                yield event
+    except LLMError as exc:  # the call failed (no model, overflow, endpoint down): the selection stands
+        log.warning("extract-then-fuse of %s falls back to the selection: %s", article.id, exc)
+        kept, lines = [], 0
+    fallback = lines == 0
+    for source in sources:
+        if len(kept) >= n:
+            break
+        if source.number in used:
+            continue
+        why = (
+            f"extractive fallback: the model ({name}) gave no usable sentences"
+            if fallback
+            else "added because the model wrote fewer sentences than asked"
+        )
+        event = keep(source_result(source, by_id, article.id, why))
+        if event is not None:
+            yield event
+    if fallback:
+        name = f"extractive-fallback (model {name} gave no usable output)"
+    yield Summary(
+        article_id=article.id,
+        model=name,
+        sentences=kept,
+        extractive_fallback=fallback,
+        strategy="extract_fuse",
+        sources=sources,
+        injection_warning=injection_warning(kept),
+    )
+
+
+def summarize_article(
+    article: Article,
+    passages: list[Passage],
+    chat,
+    settings: Settings,
+    sentences: int = 5,
+    *,
+    embedder: Embedder | None = None,
+    scorer=None,
+    strategy: str | None = None,
+) -> Summary:
+    """Summarise ``article`` in about ``sentences`` cited sentences with the configured strategy."""
+    if embedder is None:
+        from assistant.embed import default_embedder
+
+        embedder = default_embedder()
+    summary = None
+    for event in summarize_stream(
+        article, passages, chat, settings, sentences, embedder=embedder, scorer=scorer, strategy=strategy
+    ):
+        if isinstance(event, Summary):
+            summary = event
+    assert summary is not None
+    return summary
 
 
 def _mark_injection(sentence: SentenceResult, by_id: dict[str, Passage]) -> SentenceResult:
@@ -199,12 +393,14 @@ def _mark_injection(sentence: SentenceResult, by_id: dict[str, Passage]) -> Sent
 
 
 def render_text(summary: Summary) -> str:
-    """Plain-text summary with footnotes listing each cited passage."""
+    """Plain-text summary with footnotes: the cited source sentences (extract-then-fuse) or passages."""
     lines = []
     if summary.extractive_fallback:
         lines.append("[extractive fallback: the model did not produce a valid summary]")
     if summary.injection_warning:
         lines.append(f"⚠ {summary.injection_warning}")
+    if summary.sources:
+        return "\n".join(lines + _sentence_lines(summary))
     notes: dict[str, int] = {}
     quotes: dict[int, str] = {}
     for s in summary.sentences:
@@ -223,3 +419,30 @@ def render_text(summary: Summary) -> str:
             lines.append(f"[{n}] {pid}: \"{quotes[n]}\"{flag}")
     lines.append(f"\nmodel: {summary.model}")
     return "\n".join(lines)
+
+
+def sentence_line(s: SentenceResult) -> str:
+    """One summary sentence as a text line: its [n] source numbers, and a label when it is the article's own."""
+    marks = "".join(f"[{n}]" for n in s.sources)
+    label = "  [article's sentence]" if s.origin == "source" else ""
+    flag = "" if s.verdict == "supported" else f"  ⚠ {s.verdict.upper()}: {s.reason}"
+    return f"- {s.text} {marks}{label}{flag}"
+
+
+def _sentence_lines(summary: Summary) -> list[str]:
+    return [sentence_line(s) for s in summary.sentences] + summary_footer(summary)
+
+
+def summary_footer(summary: Summary) -> list[str]:
+    """What follows the sentences of an extract-then-fuse summary: replacements, cited sentences, model."""
+    lines: list[str] = []
+    replaced = [s for s in summary.sentences if s.origin == "source" and s.rejected]
+    if replaced:
+        lines += ["", "Replaced model sentences:"]
+        lines += [f'- "{s.rejected}": {s.reason}' for s in replaced]
+    cited = sorted({n for s in summary.sentences for n in s.sources})
+    by_number = {x.number: x for x in summary.sources}
+    lines.append("")
+    lines += [f'[{n}] {by_number[n].passage_id}: "{by_number[n].text}"' for n in cited if n in by_number]
+    lines.append(f"\nmodel: {summary.model} ({summary.strategy})")
+    return lines

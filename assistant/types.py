@@ -75,6 +75,18 @@ class Citation(BaseModel):
     injection: str = ""  # the cited passage addresses the assistant (see Passage.injection)
 
 
+class SourceSentence(BaseModel):
+    """An article sentence picked by the extractive selection, numbered as the fuse prompt shows it."""
+
+    number: int = Field(description="1-based number in the fuse prompt and in the summary's citations")
+    text: str
+    start: int = Field(description="character offset of the sentence in the article's cleaned text")
+    end: int
+    position: int = Field(description="index of the sentence among the article's sentences (0 = first)")
+    passage_id: str = Field(description="the passage that holds the sentence")
+    score: float = Field(0.0, description="selection score (position, centrality, lead overlap, length)")
+
+
 class SentenceResult(BaseModel):
     text: str
     citations: list[Citation] = Field(default_factory=list)
@@ -82,6 +94,16 @@ class SentenceResult(BaseModel):
     reason: str = ""
     support: float | None = Field(None, description="calibrated P(supported) from the support scorer, 0-1")
     suspect_spans: list[SuspectSpan] = Field(default_factory=list)
+    sources: list[int] = Field(
+        default_factory=list, description="numbers of the source sentences it rests on (extract-then-fuse)"
+    )
+    origin: Literal["model", "source"] = Field(
+        "model", description="'source': the article's own sentence, shown instead of a model sentence"
+    )
+    rejected: str = Field("", description="the model's sentence that failed verification and was replaced")
+
+
+SummaryStrategy = Literal["extract_fuse", "abstractive", "extractive"]
 
 
 class Summary(BaseModel):
@@ -91,6 +113,25 @@ class Summary(BaseModel):
     extractive_fallback: bool = False
     # Non-empty when the summary rests on passages that address the assistant; says which.
     injection_warning: str = ""
+    strategy: SummaryStrategy = "abstractive"
+    sources: list[SourceSentence] = Field(
+        default_factory=list, description="the extractive selection the sentences cite by number"
+    )
+
+
+class Selection(BaseModel):
+    """The extractive selection of a summary in progress: ready before any model call, shown at once."""
+
+    article_id: str
+    strategy: SummaryStrategy
+    sources: list[SourceSentence]
+
+
+class FusedSentence(BaseModel):
+    """One finished, verified sentence of a summary in progress (streamed before the whole summary)."""
+
+    index: int = Field(description="0-based place in the summary")
+    sentence: SentenceResult
 
 
 class Evidence(BaseModel):

@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m eval.bench ingest` (more subcommands join as features land)."""
+"""Benchmarks that print figures: `python -m eval.bench ingest|check|generate|support|summary|chat`."""
 
 from __future__ import annotations
 
@@ -255,6 +255,124 @@ def bench_support(preset: str, source_tokens: int | None) -> dict:
     }
 
 
+def bench_summary(
+    preset: str, articles: int, sentences: int, prompt_lookup: int, fuse_n_ctx: int, strategy: str, support: bool
+) -> dict:
+    """Summaries of the CNN/DM dev articles nearest 800 words: time to the selection on screen, total time."""
+    from assistant.embed import default_embedder
+    from assistant.ingest import make_article, split_passages
+    from assistant.llm import get_chat_model
+    from assistant.settings import LLMSettings, Settings, SummarySettings, SupportSettings
+    from assistant.summarize import summarize_stream
+    from assistant.support import support_scorer
+    from assistant.types import Selection, Summary
+
+    rows = sorted(read_jsonl(DEV), key=lambda r: abs(len(r["article"].split()) - 800))[:articles]
+    settings = Settings(
+        llm=LLMSettings(preset=preset, cache="off"),
+        summary=SummarySettings(strategy=strategy, prompt_lookup=prompt_lookup, fuse_n_ctx=fuse_n_ctx, support=support),
+        support=SupportSettings(enabled=support),
+    )
+    purpose = "fuse" if strategy == "extract_fuse" else "chat"
+    chat = get_chat_model(settings, cache="off", purpose=purpose)
+    scorer = support_scorer(settings, mode="off") if support else None
+    embedder = default_embedder()
+    t = time.perf_counter()
+    chat.invoke("Say OK.", max_tokens=1)  # loads the GGUF
+    if scorer is not None:
+        scorer.score("The council met.", "The council met.")
+    load = time.perf_counter() - t
+    first, total, supported, replaced, n = [], [], 0, 0, 0
+    for row in rows:
+        article = make_article(row["article"], str(row["id"]))
+        passages = split_passages(article)
+        embedder.embed([p.text for p in passages])  # done at ingest in the app: not timed
+        t = time.perf_counter()
+        for event in summarize_stream(
+            article, passages, chat, settings, sentences, embedder=embedder, scorer=scorer, strategy=strategy
+        ):
+            if isinstance(event, Selection):
+                first.append(time.perf_counter() - t)
+            if isinstance(event, Summary):
+                total.append(time.perf_counter() - t)
+                n += len(event.sentences)
+                supported += sum(s.verdict == "supported" for s in event.sentences)
+                replaced += sum(s.origin == "source" for s in event.sentences)
+    return {
+        "preset": preset,
+        "strategy": strategy,
+        "prompt_lookup_tokens": prompt_lookup,
+        "fuse_n_ctx": fuse_n_ctx,
+        "model_check": support,
+        "articles": len(rows),
+        "mean_words": round(statistics.mean(len(r["article"].split()) for r in rows)),
+        "model_load_s": round(load, 1),
+        "selection_on_screen_p50_s": round(statistics.median(first), 2) if first else None,
+        "summary_p50_s": round(statistics.median(total), 1),
+        "summary_p90_s": round(percentile(total, 90), 1),
+        "sentences_supported": f"{supported}/{n}",
+        "article_sentences_shown": f"{replaced}/{n}",
+    }
+
+
+# Twenty questions an editor might ask of the sample corpus (examples/articles).
+QUESTIONS = [
+    "How big is the harbour budget?",
+    "Who voted against the harbour plan?",
+    "What did the mayor promise the fishermen?",
+    "How many boats fit on the floating berth?",
+    "How much did the floating berth cost?",
+    "Who speaks for the fishermen?",
+    "When did the floating berth open?",
+    "What did the environmental study find?",
+    "Which university did the study?",
+    "How many fishermen protested?",
+    "How much money do the boats lose each day?",
+    "What was the vote on the budget?",
+    "What will the money rebuild?",
+    "When is the shipping season the works are meant for?",
+    "What does Tobias Okafor want?",
+    "How long did the council debate last?",
+    "When was the study published?",
+    "What happens to the salt marsh?",
+    "How many landing berths were closed by the works?",
+    "Who is the mayor of Vellmar?",
+]
+
+
+def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
+    """Chat on a warm app: time to the first streamed token over questions on the sample corpus."""
+    from assistant.service import Assistant
+    from assistant.settings import LLMSettings, Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), llm=LLMSettings(preset=preset, cache="off"))
+        assistant = Assistant(settings)
+        assistant.ingest([ROOT / "examples" / "articles"])
+        t = time.perf_counter()
+        if warm:
+            assistant.warm_up()  # what the app does at start-up: the system prompt is read once
+        warm_s = time.perf_counter() - t
+        ttft, totals = [], []
+        for q in QUESTIONS[:questions]:
+            t = time.perf_counter()
+            got_first = False
+            for item in assistant.ask_stream(q):
+                if isinstance(item, str) and item.strip() and not got_first:
+                    ttft.append(time.perf_counter() - t)
+                    got_first = True
+            totals.append(time.perf_counter() - t)
+    return {
+        "preset": preset,
+        "questions": len(ttft),
+        "warm_up_s": round(warm_s, 1) if warm else "skipped",
+        "first_token_p50_s": round(statistics.median(ttft), 2),
+        "first_token_p90_s": round(percentile(ttft, 90), 2),
+        "first_token_max_s": round(max(ttft), 2),
+        "answer_p50_s": round(statistics.median(totals), 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -272,9 +390,28 @@ def main(argv: list[str] | None = None) -> None:
     sup = sub.add_parser("support", help="support scorer: a 5-sentence summary of an ~800-word article")
     sup.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sup.add_argument("--source-tokens", type=int, default=None, help="longest source window (default: the scorer's)")
+    sm = sub.add_parser("summary", help="summaries of ~800-word CNN/DM articles: selection on screen, total time")
+    sm.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
+    sm.add_argument("--articles", type=int, default=10)
+    sm.add_argument("--sentences", type=int, default=3)
+    sm.add_argument("--prompt-lookup", type=int, default=10, help="prompt-lookup draft tokens (0 = off)")
+    sm.add_argument("--fuse-n-ctx", type=int, default=2048)
+    sm.add_argument("--strategy", default="extract_fuse", choices=["extract_fuse", "abstractive", "extractive"])
+    sm.add_argument("--no-model-check", action="store_true", help="skip the support scorer on fused sentences")
+    ch = sub.add_parser("chat", help="chat time to first token on a warm app (sample corpus)")
+    ch.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
+    ch.add_argument("--questions", type=int, default=20)
+    ch.add_argument("--cold", action="store_true", help="skip the start-up warm-up (the system prompt's KV reuse)")
     args = parser.parse_args(argv)
     if args.what == "support":
         result = bench_support(args.preset, args.source_tokens)
+    elif args.what == "summary":
+        result = bench_summary(
+            args.preset, args.articles, args.sentences, args.prompt_lookup, args.fuse_n_ctx, args.strategy,
+            not args.no_model_check,
+        )
+    elif args.what == "chat":
+        result = bench_chat(args.preset, args.questions, warm=not args.cold)
     elif args.what == "ingest":
         result = bench_ingest(args.articles, args.search_passages, args.queries)
     elif args.what == "check":

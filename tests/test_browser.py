@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.service import Assistant
-from assistant.settings import Settings
+from assistant.settings import Settings, SummarySettings
 from tests.conftest import EXAMPLES, ROOT, SEED, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -70,6 +70,12 @@ def scripted_chat():
 
     def reply(messages) -> str:
         prompt = str(messages[-1].content)
+        numbered = re.findall(r"^\[(\d+)\] (.+)$", prompt, re.MULTILINE)
+        wanted = re.search(r"Write (\d+) highlight", prompt)
+        if "<article>" in prompt and numbered and wanted:
+            # Extract-then-fuse: each highlight keeps the first twelve words of its sentence.
+            lines = [f"[{n}] {' '.join(text.split()[:12]).rstrip('.,;:')}." for n, text in numbered]
+            return "\n".join(lines[: int(wanted.group(1))])
         passages = re.findall(
             r'<passage (?:n="\d+" )?id="([^"]+)">\s*(.*?)\s*</passage>', prompt, re.DOTALL
         )
@@ -94,8 +100,10 @@ def scripted_chat():
             return ChatResult(generations=[ChatGeneration(message=message)])
 
         def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            # let the browser see the answer grow (a fused summary slower: its selection shows first)
+            pause = 0.15 if "<article>" in str(messages[-1].content) else 0.01
             for piece in re.findall(r"\S+\s*", self._reply(messages)):
-                time.sleep(0.01)  # let the browser see the answer grow
+                time.sleep(pause)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
 
     return ScriptedChat()
@@ -110,6 +118,8 @@ def served(tmp_path_factory):
         mp.setenv("GRADIO_ANALYTICS_ENABLED", "False")
         mp.setenv("ASSISTANT_LLM__PRESET", os.environ.get("ASSISTANT_LLM__PRESET", "0.5b"))
         settings = Settings(data_dir=tmp_path_factory.mktemp("ui") / "data")
+        if LLM_MODE == "scripted":  # the support scorer reads with a model: off with a scripted one
+            settings = settings.model_copy(update={"summary": SummarySettings(support=False)})
         chat = scripted_chat() if LLM_MODE == "scripted" else None
         assistant = Assistant(settings, chat=chat)  # the real MiniLM embedder and Chroma
         report = assistant.ingest([EXAMPLES])
@@ -221,6 +231,23 @@ def test_b_chat_answer_cites_and_shows_sources(page):
     expect(page.locator("#sources mark").first).to_be_visible()
     expect(page.locator("#sources")).to_contain_text("floating berth")
     shot(page, "b-chat")
+
+
+def test_b2_summary_shows_the_selection_at_once_then_the_checked_sentences(page):
+    open_tab(page, "Summarize")
+    page.locator("#sum-article input").click()
+    page.get_by_role("option", name=re.compile("harbour-vote")).click()
+    page.locator("#summarize").click()
+    summary = page.locator("#summary")
+    # The sentences picked by code are on screen while the model still writes.
+    if LLM_MODE == "scripted":  # a local model's first seconds are not guaranteed to be caught
+        expect(summary).to_contain_text("Selected sentences", timeout=10_000)
+        expect(page.locator("#summary ol.selected li").first).to_be_visible()
+        shot(page, "b2-summary-selection")
+    expect(summary).to_contain_text("Cited sentences")
+    expect(page.locator("#summary ol.sentences li").first).to_contain_text(re.compile(r"✓|⚠"))
+    expect(page.locator("#sum-status")).to_contain_text("sentence(s)")
+    shot(page, "b2-summary")
 
 
 def test_c_fact_check_flags_the_misspelt_name_with_its_suggestion(page):

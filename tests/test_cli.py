@@ -58,3 +58,63 @@ def test_tiktoken_works_offline_in_venv(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[1] == "200019"
+
+
+
+def _record_fuse_reply(cache_dir: Path, path: Path, n: int, reply: str) -> list[str]:
+    """The fuse model's reply for ``path`` written into a replay cache, as `--record` would; returns the selection."""
+    from assistant.embed import default_embedder
+    from assistant.extract import select_sentences
+    from assistant.fuse import TOKENS_PER_SENTENCE, fuse_messages
+    from assistant.ingest import make_article, read_file, split_passages
+    from assistant.llm import get_chat_model, request_key, write_entry
+    from assistant.settings import LLMSettings, Settings
+
+    # What `summarize --file` does: the file's text as an unstored draft.
+    article = make_article(read_file(path)[0].raw, "draft")
+    sources = select_sentences(article, split_passages(article), n, default_embedder())
+    settings = Settings(llm=LLMSettings(cache="replay", cache_dir=cache_dir))
+    chat = get_chat_model(settings, purpose="fuse")
+    request = chat.request(fuse_messages(sources, n), max_tokens=TOKENS_PER_SENTENCE * n + 32)
+    write_entry(cache_dir, request_key(request), request, {"text": reply, "usage": None}, "local/test")
+    return [s.text for s in sources]
+
+
+def test_summarize_streams_the_selection_then_checked_sentences(tmp_path):
+    cache = tmp_path / "cache"
+    selected = _record_fuse_reply(
+        cache,
+        SEED,
+        2,
+        "[1] Trump said there was a good chance he could meet the Russian and Ukrainian leaders.\n"
+        "[2] Zelenskyy agreed to meet Putin on the Moon.",
+    )
+    env = {
+        "ASSISTANT_LLM__CACHE": "replay",
+        "ASSISTANT_LLM__CACHE_DIR": str(cache),
+        "ASSISTANT_SUMMARY__SUPPORT": "false",
+        "ASSISTANT_MODEL_DIR": str(tmp_path / "no-models"),  # replay: no model is loaded
+    }
+    proc = subprocess.run(
+        [str(BIN), "--data-dir", str(tmp_path / "d"), "summarize", "--file", str(SEED), "-n", "2"],
+        check=False, capture_output=True, text=True, timeout=600, env={**os.environ, **env},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    # The selection comes first, then the summary lines, then the cited sentences.
+    assert out.index("Selected sentences") < out.index(selected[0]) < out.index("Summary:")
+    summary = out[out.index("Summary:") :]
+    assert "- Trump said there was a good chance" in summary and "[1]" in summary
+    # The invented sentence is replaced by its source sentence, labelled, with the reason.
+    assert "[article's sentence]" in summary and "Moon" in summary.split("Replaced model sentences:")[1]
+    data = json.loads(
+        subprocess.run(
+            [str(BIN), "--data-dir", str(tmp_path / "d"), "summarize", "--file", str(SEED), "-n", "2", "--json"],
+            check=True, capture_output=True, text=True, timeout=600, env={**os.environ, **env},
+        ).stdout
+    )
+    assert data["strategy"] == "extract_fuse" and [s["text"] for s in data["sources"]] == selected
+    assert [s["origin"] for s in data["sentences"]] == ["model", "source"]
+    extractive = run("--data-dir", str(tmp_path / "d"), "summarize", "--file", str(SEED), "-n", "2",
+                     "--strategy", "extractive", "--json")
+    assert [s["text"] for s in json.loads(extractive.stdout)["sentences"]] == selected

@@ -54,14 +54,26 @@ def first_sentences(text: str, n: int) -> list[str]:
 
 
 def reply(sentences: list[str], passage: str = "P1") -> str:
-    """A summarize reply in the prompt's JSON format, citing ``passage`` with each sentence as its quote."""
+    """An abstractive reply in the summarize prompt's JSON format, citing ``passage`` with each sentence as its quote."""
     return json.dumps(
         {"sentences": [{"text": s, "passage_ids": [passage], "quote": s} for s in sentences]}
     )
 
 
+def fused(*lines: str) -> str:
+    """An extract-then-fuse reply: line i shortens selected sentence i (the articles' first sentences here)."""
+    return "\n".join(f"[{i}] {line}" for i, line in enumerate(lines, 1))
+
+
+# Shortened first two sentences of each article, as a fuse reply writes them.
+SHORT = {
+    "kilmarnock": ("Gary Locke will be confirmed as Kilmarnock manager on Friday.", "The club went unbeaten in his first six games."),
+    "harbour": ("The harbour board voted to build 40 new floating berths.", "Work will start in March and cost 2.5 million pounds."),
+}
+
+
 def good_replies() -> list[str]:
-    return [reply(first_sentences(ARTICLES[k], 2)) for k in ARTICLES]
+    return [fused(*SHORT[k]) for k in ARTICLES]
 
 
 def md_rows(report: str) -> list[list[str]]:
@@ -194,21 +206,25 @@ def test_reports_lead3_row_and_field_mapping(tmp_path, data):
     assert all(
         i["scores"]["rougeLsum"] > 0.3 and i["lead3"]["scores"]["rougeLsum"] > 0.3 for i in items
     )
-    assert items[0]["output"]["sentences"][0]["verdict"] == "supported"
-    assert items[0]["output"]["sentences"][0]["citations"][0]["valid"] is True
+    first = items[0]["output"]["sentences"][0]
+    assert first["verdict"] == "supported" and first["origin"] == "model" and first["sources"] == [1]
+    assert first["citations"][0]["valid"] is True
     m = results["metrics"]["summarize"]
     assert (
         m["citation_validity"] == 1.0
         and m["support_rate"] == 1.0
         and m["extractive_fallback_rate"] == 0.0
+        and m["replaced_rate"] == 0.0
+        and m["strategy"] == "extract_fuse"
     )
     assert m["lead3_rouge1"] > 0.3 and m["lead3_rougeLsum"] > 0.3
+    assert 0 < m["lead1_rougeLsum"] < m["lead3_rougeLsum"]
     assert set(results["latency"]["summarize"]) == {"n", "latency_p50_ms", "latency_p95_ms"}
     report = (out / "report.md").read_text()
     rows = md_rows(report)
-    assert ["metric", "system", "Lead-3"] in rows
+    assert ["metric", "system", "Lead-1", "Lead-3"] in rows
     lsum = next(r for r in rows if r[0] == "ROUGE-Lsum")
-    assert lsum[1:] == [f"{m['rougeLsum']:.3f}", f"{m['lead3_rougeLsum']:.3f}"]
+    assert lsum[1:] == [f"{m['rougeLsum']:.3f}", f"{m['lead1_rougeLsum']:.3f}", f"{m['lead3_rougeLsum']:.3f}"]
     assert "![metrics](report.png)" in report
     assert "## Worst items" in report
     junit = (out / "junit.xml").read_text()
@@ -219,6 +235,7 @@ def test_reports_lead3_row_and_field_mapping(tmp_path, data):
 
 
 def test_invalid_citation_and_unsupported_sentence_are_counted(tmp_path, data):
+    # The abstractive strategy: the model cites passages itself, so a citation can be invalid.
     bad = json.dumps(
         {
             "sentences": [
@@ -235,9 +252,11 @@ def test_invalid_citation_and_unsupported_sentence_are_counted(tmp_path, data):
             ]
         }
     )
-    suite = write_suite(tmp_path, [])
-    result = run(suite, tmp_path / "out", [bad, good_replies()[1]], cache="off")
+    suite = write_suite(tmp_path, [], tasks={"summarize": {"dataset": "news", "sentences": 2, "strategy": "abstractive"}})
+    abstractive = reply(first_sentences(ARTICLES["harbour"], 2))
+    result = run(suite, tmp_path / "out", [bad, abstractive], cache="off")
     m = result.metrics.summarize
+    assert m.strategy == "abstractive" and m.replaced_rate == 0.0
     assert m.citations == 4 and m.citation_validity == 0.75
     assert m.support_rate == pytest.approx(3 / 4)
     first = result.items[0]
@@ -306,8 +325,9 @@ def test_gate_against_another_metric(tmp_path, data):
 def test_baseline_lists_items_that_got_worse(tmp_path, data):
     suite = write_suite(tmp_path, [])
     run(suite, tmp_path / "before", good_replies(), cache="off")
+    # The model names the chairman where sentence [1] is about Locke: replaced by sentence [1] itself.
     worse = [
-        reply(["Chairman Jim Mann said the board had been impressed by the results."]),
+        fused("Chairman Jim Mann said the board had been impressed by the results."),
         good_replies()[1],
     ]
     result = run(
@@ -348,7 +368,12 @@ def test_record_then_replay_gives_identical_metrics_and_miss_is_clear(tmp_path, 
 
     rows = (tmp_path / "gold" / "news.jsonl").read_text().splitlines()
     changed = json.loads(rows[1])
-    changed["meta"]["body"] += " A late paragraph changes the prompt."
+    # The fuse prompt holds only the selected sentences: a late paragraph leaves it (and the key) as it was...
+    changed["meta"]["body"] += " A late paragraph about something else entirely."
+    (tmp_path / "gold" / "news.jsonl").write_text(rows[0] + "\n" + json.dumps(changed) + "\n")
+    assert run(suite, tmp_path / "late", [], cache="replay").metrics == recorded.metrics
+    # ...an edit to a selected sentence changes it.
+    changed["meta"]["body"] = changed["meta"]["body"].replace("40 new", "41 new")
     (tmp_path / "gold" / "news.jsonl").write_text(rows[0] + "\n" + json.dumps(changed) + "\n")
     with pytest.raises(ReplayMissError, match="summarize item harbour") as err:
         run(suite, tmp_path / "miss", [], cache="replay")

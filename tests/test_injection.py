@@ -52,6 +52,13 @@ NEWS = [
 ]
 
 
+def _no_model_check(settings):
+    """These tests are about the code's checks: the support scorer (the local model) stays off."""
+    from assistant.settings import SupportSettings
+
+    return settings.model_copy(update={"support": SupportSettings(enabled=False)})
+
+
 @pytest.mark.parametrize("text", ATTACKS)
 def test_phrasings_that_address_the_assistant_are_found(text):
     assert find_injection(text)
@@ -85,7 +92,7 @@ def fake() -> FakeChatModel:
 
 @pytest.fixture
 def newsroom(settings, embedder, fake, tmp_path) -> Assistant:
-    a = Assistant(settings, embedder=embedder, chat=fake)
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
     path = tmp_path / "hostile.txt"
     path.write_text(HOSTILE)
     a.ingest([EXAMPLES, path])
@@ -147,7 +154,7 @@ def test_summary_resting_on_a_marked_passage_says_so(newsroom, fake):
             }
         )
     )
-    summary = newsroom.summarize(article_id="hostile", sentences=2)
+    summary = newsroom.summarize(article_id="hostile", sentences=2, strategy="abstractive")
     assert WITHHELD in fake.history[0][-1].content
     assert "Ignore all previous" not in fake.history[0][-1].content
     first = summary.sentences[0]
@@ -159,9 +166,18 @@ def test_summary_resting_on_a_marked_passage_says_so(newsroom, fake):
 
 def test_extractive_fallback_skips_the_addressing_sentence(newsroom, fake):
     fake.enqueue("no json", "no json", "no json")
-    summary = newsroom.summarize(article_id="hostile", sentences=5)
+    summary = newsroom.summarize(article_id="hostile", sentences=5, strategy="abstractive")
     assert summary.extractive_fallback
     assert not any("Ignore" in s.text for s in summary.sentences)
+
+
+def test_extract_then_fuse_never_selects_the_addressing_sentence(newsroom, fake):
+    fake.enqueue("[1] The council met on Monday about the harbour budget.")
+    summary = newsroom.summarize(article_id="hostile", sentences=3, strategy="extract_fuse")
+    prompt = fake.history[0][-1].content
+    assert "Ignore all previous" not in prompt and "resigned" not in prompt
+    assert not any("Ignore" in s.text or "resigned" in s.text for s in summary.sources + summary.sentences)
+    assert summary.injection_warning == ""
 
 
 def test_claim_supported_only_by_a_marked_passage_is_unverified(newsroom):

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
@@ -147,16 +148,18 @@ SOURCE = (
 )
 
 
-def test_support_logprobs_through_the_server(server: tuple[str, str]) -> None:
+def test_support_through_the_server(server: tuple[str, str]) -> None:
+    from assistant.errors import LLMError
     from assistant.support.logprobs import OpenAILogprobs
 
     base_url, model = server
     scorer = OpenAILogprobs(base_url, None, model)
-    good = scorer.score(SOURCE, "The terminal will cost 40 million euros.")
-    bad = scorer.score(SOURCE, "The terminal will cost 95 million euros.")
-    for scores in (good, bad):
-        assert len(scores.cond) == len(scores.uncond) == len(scores.spans) > 4
-        assert "".join(scores.text[a:b] for a, b in scores.spans) == scores.text
-    # the source makes "40" likely and "95" unlikely
-    assert bad.pmi.min() < good.pmi.min() - 1.0
-    assert isinstance(scorer.judge(SOURCE, "The terminal will cost 40 million euros."), float)
+    # llama-cpp-python's server echoes a Qwen prompt's log-probabilities one token off (no BOS):
+    # the client refuses them rather than scoring with misaligned values
+    with pytest.raises(LLMError, match="shifted by one token"):
+        scorer.score(SOURCE, "The terminal will cost 40 million euros.")
+    # the yes/no judge reads the first reply token's log-probabilities, which the server aligns
+    good = scorer.judge(SOURCE, "The terminal will cost 40 million euros.")
+    bad = scorer.judge(SOURCE, "The terminal will cost 95 million euros.")
+    assert np.isfinite(good) and np.isfinite(bad)
+    assert good > bad

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.prompts import DraftSentence, MissingVariableError, list_prompts, load_prompt, render
@@ -38,6 +38,10 @@ SAMPLES: dict[str, dict] = {
     "judge": {"claim": "The bridge cost €15 million.", "evidence": PASSAGES},
     "support": {"source": PASSAGES[0]["text"]},
     "support_judge": {"source": PASSAGES[0]["text"], "statement": "Ruiz opened the bridge."},
+    "fuse": {
+        "sentences": [{"number": 1, "text": PASSAGES[0]["text"]}, {"number": 2, "text": PASSAGES[1]["text"]}],
+        "n_sentences": 1,
+    },
 }
 # Read for token probabilities only, never generated from: there is nothing for text in them to
 # instruct (and passages marked as addressing the assistant are left out of the source).
@@ -52,7 +56,8 @@ def test_the_expected_prompts_exist() -> None:
 @pytest.mark.parametrize("name", list_prompts())
 def test_prompt_renders_with_sample_vars(name: str) -> None:
     messages = render(name, **SAMPLES[name])
-    assert [type(m) for m in messages] == [SystemMessage, HumanMessage]
+    shots = [HumanMessage, AIMessage] * len(load_prompt(name).examples)
+    assert [type(m) for m in messages] == [SystemMessage, *shots, HumanMessage]
     assert all(m.content.strip() for m in messages)
     assert "{{" not in messages[1].content and "{%" not in messages[1].content
     text = messages[0].content + messages[1].content
@@ -131,6 +136,23 @@ def test_support_prompts_share_their_prefix_so_the_source_is_read_once() -> None
     assert judged[1].content.startswith(source_block + "</source>")
     without = render("support", source="")[1].content
     assert "<source>" not in without and without == scored[1].content.split("</source>")[1].strip()
+
+
+def test_fuse_examples_are_earlier_turns_in_the_same_format() -> None:
+    messages = render("fuse", **SAMPLES["fuse"])
+    examples = load_prompt("fuse").examples
+    assert len(examples) >= 2
+    user_turns = [m.content for m in messages if isinstance(m, HumanMessage)]
+    replies = [m.content for m in messages if isinstance(m, AIMessage)]
+    # Each worked example is the user template with the example's sentences, then its reply.
+    for example, turn, reply in zip(examples, user_turns, replies):
+        for s in example["variables"]["sentences"]:
+            assert f"[{s['number']}] {s['text']}" in turn
+        assert all(line.startswith("[") for line in reply.splitlines())
+    assert user_turns[-1].startswith("<article>\n[1] Mayor Ana Ruiz") and user_turns[-1].endswith("Write 1 highlight.")
+    # The system text and the examples do not depend on the article: they are a cacheable prefix.
+    other = render("fuse", sentences=[{"number": 1, "text": "Something else."}], n_sentences=3)
+    assert [m.content for m in other[:-1]] == [m.content for m in messages[:-1]]
 
 
 def test_unknown_prompt_is_a_clear_error() -> None:

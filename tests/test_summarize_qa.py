@@ -13,6 +13,13 @@ from assistant.summarize import render_text
 from tests.conftest import EXAMPLES, SEED
 
 
+def _no_model_check(settings):
+    """These tests are about the code's checks: the support scorer (the local model) stays off."""
+    from assistant.settings import SupportSettings
+
+    return settings.model_copy(update={"support": SupportSettings(enabled=False)})
+
+
 @pytest.fixture
 def fake() -> FakeChatModel:
     return FakeChatModel()
@@ -20,7 +27,7 @@ def fake() -> FakeChatModel:
 
 @pytest.fixture
 def helper(settings, embedder, fake) -> Assistant:
-    a = Assistant(settings, embedder=embedder, chat=fake)
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
     a.ingest([SEED, EXAMPLES])
     return a
 
@@ -38,7 +45,7 @@ def test_summary_sentences_are_verified(helper, fake):
             ("The mayor resigned.", ["P9"], "The mayor resigned"),
         )
     )
-    summary = helper.summarize(article_id="budget-approved", sentences=4)
+    summary = helper.summarize(article_id="budget-approved", sentences=4, strategy="abstractive")
     verdicts = [s.verdict for s in summary.sentences]
     assert verdicts == ["supported", "unsupported", "unsupported", "unsupported"]
     assert "25" in summary.sentences[1].reason
@@ -53,7 +60,7 @@ def test_summary_sentences_are_verified(helper, fake):
 
 def test_summary_retries_then_falls_back_to_labelled_extractive(helper, fake):
     fake.enqueue("not json", "{\"sentences\": 3}", "still not json")
-    summary = helper.summarize(article_id="budget-approved", sentences=3)
+    summary = helper.summarize(article_id="budget-approved", sentences=3, strategy="abstractive")
     assert summary.extractive_fallback
     assert "extractive" in summary.model
     assert len(fake.history) == 3  # first try + settings.llm.retries (2)
@@ -63,7 +70,7 @@ def test_summary_retries_then_falls_back_to_labelled_extractive(helper, fake):
 
 def test_long_article_is_summarised_by_section_then_merged(settings, embedder, fake, tmp_path):
     settings = settings.model_copy(update={"llm": LLMSettings(n_ctx=1400, max_tokens=300)})
-    a = Assistant(settings, embedder=embedder, chat=fake)
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
     paragraphs = [f"Paragraph {i}: the council met on day {i} and approved item {i} of the harbour plan." for i in range(120)]
     path = tmp_path / "long.txt"
     path.write_text("Long story\n\n" + "\n\n".join(paragraphs))
@@ -76,7 +83,7 @@ def test_long_article_is_summarised_by_section_then_merged(settings, embedder, f
     for _ in range(n_sections):
         fake.enqueue(_draft(("The council approved item 3 of the harbour plan.", ["P1"], "approved item 3 of the harbour plan")))
     fake.enqueue(_draft(("The council approved item 3 of the harbour plan.", ["P1"], "approved item 3 of the harbour plan")))
-    summary = a.summarize(article_id="long", sentences=3)
+    summary = a.summarize(article_id="long", sentences=3, strategy="abstractive")
     assert len(fake.history) == n_sections + 1
     assert "<section" in fake.history[-1][-1].content or "section" in fake.history[-1][-1].content.lower()
     assert not summary.extractive_fallback
@@ -105,7 +112,7 @@ def test_ask_streams_tokens_before_the_answer(helper, fake):
 
 def test_ask_without_relevant_passages_says_so_without_calling_model(settings, fake):
     # The relevance threshold is calibrated for MiniLM, so this test uses the real model.
-    a = Assistant(settings, chat=fake)
+    a = Assistant(_no_model_check(settings), chat=fake)
     a.ingest([EXAMPLES])
     answer = a.ask("What is the boiling point of liquid nitrogen in kelvin?")
     assert not answer.answered
@@ -129,7 +136,7 @@ def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
             ("Okafor said the council had not studied the salt marsh.", ["P1"], "Okafor had concerns"),
         )
     )
-    summary = helper.summarize(article_id="budget-approved", sentences=3)
+    summary = helper.summarize(article_id="budget-approved", sentences=3, strategy="abstractive")
     assert len(summary.sentences) == 2  # the near-repeat is dropped
     first = summary.sentences[0]
     assert first.verdict == "supported"
@@ -137,7 +144,7 @@ def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
     assert "re-aligned by code" in first.reason
     # A realigned quote still has to carry the sentence's names and numbers.
     fake.enqueue(_draft(("The vote passed by 21 votes to 12.", ["P1"], "passed narrowly")))
-    again = helper.summarize(article_id="budget-approved", sentences=1)
+    again = helper.summarize(article_id="budget-approved", sentences=1, strategy="abstractive")
     assert again.sentences[0].verdict == "unsupported" and "21" in again.sentences[0].reason
 
 
@@ -172,9 +179,14 @@ def test_citation_to_a_passage_not_given_is_ignored_beside_real_ones(helper, fak
     assert [c.n for c in answer.citations] == [1]
 
 
-def test_warm_up_prefills_the_answer_prompt(settings, embedder, fake):
+def test_warm_up_prefills_the_answer_and_fuse_prompts(settings, embedder, fake):
+    fuse = FakeChatModel().enqueue("")
     fake.enqueue("")
-    Assistant(settings, embedder=embedder, chat=fake).warm_up()
+    Assistant(settings, embedder=embedder, chat=fake, fuse_chat=fuse).warm_up()
     (messages,) = fake.history
     assert "numbered news passages" in messages[0].content
     assert fake.calls[0].get("max_tokens") == 1
+    # The fuse model reads its system text and worked examples into its own context.
+    (fused,) = fuse.history
+    assert "highlights" in fused[0].content and len(fused) > 2
+    assert fuse.calls[0].get("max_tokens") == 1

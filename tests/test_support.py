@@ -157,3 +157,47 @@ def test_all_features_add_code_signals_and_judge() -> None:
     assert feats["missing_values"] == 1 and feats["missing_names"] == 1
     assert feats["judge"] == -2.5
     assert "judge" not in all_features(scores, SOURCE)
+
+
+class _EchoClient:
+    """A stand-in for openai.OpenAI whose completions echo fixed tokens and log-probabilities."""
+
+    def __init__(self, tokens: list[str], values: list[float | None], generated: str) -> None:
+        from types import SimpleNamespace as NS
+
+        prompt = "".join(tokens) if not generated else "".join(tokens)[: -len(generated) or None]
+        offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+        top = [None if v is None else {t: v} for t, v in zip(tokens, values, strict=True)]
+        logprobs = NS(tokens=tokens, token_logprobs=values, text_offset=offsets, top_logprobs=top)
+        reply = NS(choices=[NS(text=prompt + generated, logprobs=logprobs)])
+        self.completions = NS(create=lambda **_: reply)
+
+
+def _echo_scorer(monkeypatch: pytest.MonkeyPatch, client: _EchoClient):
+    from assistant.support.logprobs import OpenAILogprobs
+
+    scorer = OpenAILogprobs("http://127.0.0.1:9/v1", None, "m")
+    monkeypatch.setattr(scorer, "_client", lambda: client)
+    return scorer
+
+
+def test_openai_echo_keeps_only_the_statement_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    # prompt "P: " then the statement "It rained." then one generated token " Yes"
+    tokens = ["P", ":", " ", "It", " rained", ".", " Yes"]
+    values = [None, -1.0, -0.5, -2.0, -3.0, -0.1, -0.2]
+    scorer = _echo_scorer(monkeypatch, _EchoClient(tokens, values, " Yes"))
+    spans, got, _, _ = scorer._echo("P: ", "It rained.")
+    assert spans == [(0, 2), (2, 9), (9, 10)]
+    assert got == [-2.0, -3.0, -0.1]
+
+
+def test_openai_echo_shifted_by_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.errors import LLMError
+
+    # llama-cpp-python's server for a model without BOS: the generated token is missing
+    tokens = ["P", ":", " ", "It", " rained", "."]
+    client = _EchoClient(tokens, [None, -1.0, -0.5, -2.0, -3.0, -0.1], "")
+    client.completions.create().choices[0].text += " Yes"
+    scorer = _echo_scorer(monkeypatch, client)
+    with pytest.raises(LLMError, match="shifted by one token"):
+        scorer._echo("P: ", "It rained.")

@@ -387,6 +387,31 @@ def test_run_check_reads_an_html_upload_and_flags_the_misspelt_name(app_assistan
     assert status.startswith("⚠ paste some text")
 
 
+def test_summarize_stream_shows_the_selection_first_then_the_checked_sentences(settings):
+    from assistant.settings import SummarySettings
+
+    fake = FakeChatModel()
+    settings = settings.model_copy(update={"summary": SummarySettings(support=False)})
+    a = Assistant(settings, embedder=HashingEmbedder(), chat=fake)
+    a.ingest([EXAMPLES])
+    first = a.store.get_article("budget-approved")
+    fake.enqueue("[2] The council approved a 42 million euro harbour budget.\n[3] The mayor flew to the moon <b>today</b>.")
+    stream = ui.summarize_stream(a, "budget-approved", "", 3)
+    html0, status0 = next(stream)
+    # The selected sentences are on screen before the model is asked anything.
+    assert fake.history == []
+    assert "Selected sentences" in html0 and "fusing" in html0 and "Selected sentences shown" in status0
+    assert first.text.split(".")[0][:40] in html0 or "<li value=\"1\">" in html0
+    updates = list(stream)
+    assert any("1 of 3 sentence(s) written" in st for _, st in updates)
+    final, status = updates[-1]
+    assert "Cited sentences" in final and "article's sentence</span>" in final
+    assert "model wrote: “The mayor flew to the moon &lt;b&gt;today&lt;/b&gt;.”" in final
+    assert "<b>today" not in final
+    assert "1 model sentence(s) replaced" in status
+    assert first.id == "budget-approved"
+
+
 def test_check_streams_the_model_stage_after_the_code_checks(app_assistant):
     from assistant.ui.factcheck import SUSPECT_LABEL, check_stream
 

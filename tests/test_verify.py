@@ -282,6 +282,37 @@ def test_claim_contradicted_by_antonym() -> None:
     assert r.verdict == "contradicted" and "'fell'" in r.reason and "'rose'" in r.reason
 
 
+VOTE = passage(
+    "vote:0",
+    "vote",
+    "The harbour council approved the ferry terminal by 19 votes to 12 on Tuesday. "
+    "The home side won the final 3-1 in extra time.",
+)
+
+
+def test_paired_numbers_are_compared_in_order() -> None:
+    swapped = check_claim("The harbour council approved the ferry terminal by 12 votes to 19 on Tuesday.", evidence(VOTE))
+    assert swapped.verdict == "contradicted"
+    assert "'12 votes to 19'" in swapped.reason and "'19 votes to 12'" in swapped.reason
+    score = check_claim("The home side won the final 1-3 in extra time.", evidence(VOTE))
+    assert score.verdict == "contradicted" and "'1-3'" in score.reason
+    same = check_claim("The harbour council approved the ferry terminal by 19 votes to 12 on Tuesday.", evidence(VOTE))
+    assert same.verdict == "supported"
+
+
+def test_neutral_words_around_a_changed_number_keep_it_contradicted() -> None:
+    plain = "Police said 12 people were killed when a bus crashed near Lyon on Monday."
+    padded = (
+        "In a grim statement issued late at night to reporters gathered outside the regional "
+        "headquarters, police said 12 people were killed when a bus crashed near Lyon on Monday."
+    )
+    assert check_claim(plain, evidence(BUS)).verdict == "contradicted"
+    r = check_claim(padded, evidence(BUS))
+    assert r.verdict == "contradicted" and "'12'" in r.reason and "'10'" in r.reason
+    # the same padding around the evidence's own number stays supported
+    assert check_claim(padded.replace("12", "10"), evidence(BUS)).verdict != "contradicted"
+
+
 def test_unrelated_claim_is_unverified() -> None:
     r = check_claim(
         "The football club signed a new striker for a record fee.", evidence(BUS, SUMMIT, PRICES)

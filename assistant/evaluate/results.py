@@ -64,13 +64,21 @@ class RunMetrics(BaseModel):
     """Aggregate metrics of the tasks that ran (a task that did not run is absent)."""
 
     summarize: SummarizeMetrics | None = Field(None, exclude_if=_absent)
+    summarize_variants: dict[str, SummarizeMetrics] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="The summarize task's other runs (lengths, strategies), by variant name",
+    )
     qa: QAMetrics | None = Field(None, exclude_if=_absent)
     consistency: ConsistencyMetrics | None = Field(None, exclude_if=_absent)
     typos: TyposMetrics | None = Field(None, exclude_if=_absent)
 
     def tables(self) -> dict[str, dict[str, Any]]:
-        """task -> metric -> value, as gates and the baseline diff look them up."""
-        return self.model_dump()
+        """task -> metric -> value, as gates and the baseline diff look them up (variants as summarize_<name>)."""
+        tables = self.model_dump()
+        for name, metrics in tables.pop("summarize_variants", {}).items():
+            tables[f"summarize_{name}"] = metrics
+        return tables
 
 
 Item = Annotated[SummarizeItem | QAItem | ConsistencyItem | TyposItem, Field(discriminator="task")]

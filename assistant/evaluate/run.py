@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from assistant.evaluate.baseline import compare_baseline, read_baseline
 from assistant.evaluate.datasets import count_rows
@@ -24,16 +24,23 @@ from assistant.evaluate.suite import Suite, Tasks, load_suite
 from assistant.evaluate.tasks.common import TaskResult, Tick
 from assistant.evaluate.tasks.consistency import run_consistency
 from assistant.evaluate.tasks.qa import run_qa
-from assistant.evaluate.tasks.summarize import run_summarize
+from assistant.evaluate.tasks.summarize import run_summarize, run_summarize_variant, variant_rows
 from assistant.evaluate.tasks.typos import run_typos
-from assistant.settings import CacheMode, ChunkSettings, LLMSettings, RetrieveSettings, Settings
+from assistant.settings import (
+    CacheMode,
+    ChunkSettings,
+    LLMSettings,
+    RetrieveSettings,
+    Settings,
+    SummarySettings,
+)
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from assistant.embed import Embedder
     from assistant.service import Assistant
-    from assistant.support import SupportScorer
+    from assistant.support import LogprobModel, SupportScorer
 
 
 def settings_for(
@@ -54,23 +61,43 @@ def settings_for(
             "cache_dir": suite.resolve(suite.cache_dir),
         }
     )
-    return settings.model_copy(update={"data_dir": data_dir, "llm": llm})
+    summary = SummarySettings(**{**settings.summary.model_dump(), **suite.summary})
+    return settings.model_copy(update={"data_dir": data_dir, "llm": llm, "summary": summary})
 
 
 def _needs_llm(tasks: Tasks) -> bool:
     return tasks.summarize is not None or tasks.qa is not None
 
 
-def _chat_for(settings: Settings, chat: BaseChatModel | None) -> BaseChatModel:
+def _chat_for(
+    settings: Settings, chat: BaseChatModel | None, purpose: Literal["chat", "fuse"] = "chat"
+) -> BaseChatModel:
     """The configured model, or ``chat`` wrapped in the suite's replay cache (unless the cache is off)."""
     from assistant.llm import ReplayCacheChat, get_chat_model
 
     mode = settings.llm.cache
     if chat is None:
-        return get_chat_model(settings)
+        return get_chat_model(settings, purpose=purpose)
     if mode == "off":
         return chat
     return ReplayCacheChat(inner=chat, cache_dir=settings.llm_cache_dir, mode=mode)
+
+
+def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: LogprobModel | None) -> SupportScorer | None:
+    """The support scorer behind the suite's replay cache: recorded with --record, replayed in CI.
+
+    A test that scripts the chat model and gives no ``logprobs`` runs without the model check.
+    """
+    from assistant.support import SupportScorer, support_scorer
+    from assistant.support.logprobs import ReplayLogprobs
+
+    if not settings.summary.support or (chat is not None and logprobs is None):
+        return None
+    if logprobs is None:
+        return support_scorer(settings)
+    mode = settings.llm.cache
+    model = logprobs if mode == "off" else ReplayLogprobs(logprobs, settings.llm_cache_dir, mode=mode)
+    return SupportScorer(model, n_ctx=settings.llm.n_ctx)
 
 
 def _run_tasks(
@@ -86,6 +113,8 @@ def _run_tasks(
         for name in active
         for dataset in getattr(getattr(t, name), "datasets", [getattr(t, name).dataset])
     )
+    if t.summarize:
+        total += sum(variant_rows(suite, t.summarize, v) for v in t.summarize.variants.values())
     done: dict[str, TaskResult] = {}
     with tqdm(
         desc="eval", unit="item", disable=not progress, total=total, dynamic_ncols=True
@@ -97,6 +126,10 @@ def _run_tasks(
 
         if t.summarize:
             done["summarize"] = run_summarize(assistant, suite, t.summarize, stage("summarize"))
+            for name, variant in t.summarize.variants.items():
+                done[f"summarize_{name}"] = run_summarize_variant(
+                    assistant, suite, t.summarize, name, variant, stage(f"summarize_{name}")
+                )
         if t.qa:
             done["qa"] = run_qa(assistant, suite, t.qa, stage("qa"))
         if t.consistency:
@@ -122,17 +155,31 @@ def _suite_info(suite: Suite) -> SuiteInfo:
     )
 
 
-def _run_info(
-    suite: Suite, llm: LLMSettings, chat: BaseChatModel | None, started: datetime
-) -> RunInfo:
+def _cache_counts(assistant: Assistant) -> dict[str, int]:
+    """Replay-cache hits and misses over the run's chat, fuse and support-scorer calls."""
     from assistant.llm import ReplayCacheChat
+    from assistant.support.logprobs import ReplayLogprobs
 
+    wrappers = [assistant._chat]
+    if assistant._fuse_chat is not assistant._chat:
+        wrappers.append(assistant._fuse_chat)
+    if assistant._support is not None:
+        wrappers.append(assistant._support.model)
+    caches = [w for w in wrappers if isinstance(w, ReplayCacheChat | ReplayLogprobs)]
+    if not caches:
+        return {}
+    return {"hits": sum(w.hits for w in caches), "misses": sum(w.misses for w in caches)}
+
+
+def _run_info(
+    suite: Suite, llm: LLMSettings, assistant: Assistant | None, started: datetime
+) -> RunInfo:
     seconds = round((datetime.now(UTC) - started).total_seconds(), 1)
-    if chat is None:  # no task needed the model
+    if assistant is None:  # no task needed the model
         return RunInfo(
             started_at=started.isoformat(timespec="seconds"), seconds=seconds, llm=None, cache=None
         )
-    counts = {"hits": chat.hits, "misses": chat.misses} if isinstance(chat, ReplayCacheChat) else {}
+    counts = _cache_counts(assistant)
     return RunInfo(
         started_at=started.isoformat(timespec="seconds"),
         seconds=seconds,
@@ -159,13 +206,15 @@ def run_suite(
     chat: BaseChatModel | None = None,
     embedder: Embedder | None = None,
     progress: bool = True,
+    logprobs: LogprobModel | None = None,
     scorer: SupportScorer | None = None,
 ) -> RunResult:
     """Run every task of ``suite``, write results.json, report.md (+ PNG) and junit.xml to ``out_dir``.
 
-    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder``/``scorer``
-    replace the configured ones (tests pass fakes; a given chat is still wrapped in the suite's
-    replay cache).
+    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder``/``logprobs``
+    replace the configured ones (tests pass fakes; a given chat or logprobs model is still
+    wrapped in the suite's replay cache, and serves both chat and fusion). A given ``scorer`` is
+    used as it is, for the consistency task and for fused summary sentences.
     """
     from assistant.service import Assistant
 
@@ -177,15 +226,34 @@ def run_suite(
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
         run_settings = settings_for(suite, Path(tmp), cache, settings)
-        wrapped = _chat_for(run_settings, chat) if _needs_llm(suite.tasks) else None
-        assistant = Assistant(run_settings, embedder=embedder, chat=wrapped)
-        done = _run_tasks(assistant, suite, progress, scorer)
-    metrics = RunMetrics(**{name: r.metrics for name, r in done.items()})
+        assistant = None
+        if _needs_llm(suite.tasks):
+            wrapped = _chat_for(run_settings, chat)
+            fuse_scorer = scorer or _scorer_for(run_settings, chat, logprobs)
+            if fuse_scorer is None:  # summaries carry the code's verdicts only
+                no_check = run_settings.summary.model_copy(update={"support": False})
+                run_settings = run_settings.model_copy(update={"summary": no_check})
+            assistant = Assistant(
+                run_settings,
+                embedder=embedder,
+                chat=wrapped,
+                fuse_chat=wrapped if chat is not None else _chat_for(run_settings, None, "fuse"),
+                support=fuse_scorer,
+            )
+        done = _run_tasks(assistant or Assistant(run_settings, embedder=embedder), suite, progress, scorer)
+    metrics = RunMetrics(
+        **{name: r.metrics for name, r in done.items() if not name.startswith("summarize_")},
+        summarize_variants={
+            name.removeprefix("summarize_"): r.metrics
+            for name, r in done.items()
+            if name.startswith("summarize_")
+        },
+    )
     latency = {name: r.latency for name, r in done.items()}
     tables = metrics.tables()
     result = RunResult(
         suite=_suite_info(suite),
-        run=_run_info(suite, run_settings.llm, wrapped, started),
+        run=_run_info(suite, run_settings.llm, assistant, started),
         metrics=metrics,
         latency=latency,
         gates=evaluate_gates(suite.gates, tables, {n: s.model_dump() for n, s in latency.items()}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from assistant.errors import BadInputError
 from assistant.evaluate.gates import parse_gate
-from assistant.settings import LLMSettings
+from assistant.settings import LLMSettings, SummarySettings
 
 
 class _Strict(BaseModel):
@@ -30,9 +31,29 @@ class DatasetSpec(_Strict):
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (file order)")
 
 
+class SummarizeVariant(_Strict):
+    """Another run of the summarize task on the same dataset, reported beside the main run."""
+
+    sentences: int | None = Field(None, ge=1, le=15, description="Summary length (default: the task's)")
+    strategy: Literal["extract_fuse", "abstractive", "extractive"] | None = Field(
+        None, description="Summary strategy (default: the task's)"
+    )
+    limit: int | None = Field(None, ge=1, description="Only the first N items of the dataset")
+
+
 class SummarizeTask(_Strict):
     dataset: str = Field(description="Dataset with id, article, reference")
     sentences: int = Field(3, ge=1, le=15, description="Summary length asked of the assistant")
+    strategy: Literal["auto", "extract_fuse", "abstractive", "extractive"] | None = Field(
+        None, description="Summary strategy (default: the suite's `summary:` settings, else auto)"
+    )
+    variants: dict[str, SummarizeVariant] = Field(
+        default_factory=dict,
+        description=(
+            "More runs on the same items (other lengths or strategies), keyed by a short name; their "
+            "metrics are gated as summarize_<name>.<metric> and their items get the id suffix @<name>"
+        ),
+    )
 
 
 class ConsistencyTask(_Strict):
@@ -105,6 +126,9 @@ class Suite(_Strict):
     llm: dict[str, Any] = Field(
         default_factory=dict, description="LLM settings pinned by the suite"
     )
+    summary: dict[str, Any] = Field(
+        default_factory=dict, description="Summary settings pinned by the suite (they shape the prompts)"
+    )
     datasets: dict[str, DatasetSpec]
     tasks: Tasks
     gates: list[str] = Field(default_factory=list)
@@ -146,6 +170,7 @@ def load_suite(path: Path) -> Suite:
     try:
         suite = Suite.model_validate({**data, "source": path.resolve()})
         LLMSettings(**suite.llm)
+        SummarySettings(**suite.summary)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:8]
@@ -160,6 +185,13 @@ def load_suite(path: Path) -> Suite:
                 raise BadInputError(
                     f"suite {path}: task {task_name} uses dataset {ref!r}, which is not under `datasets:`",
                     _FORMAT_HELP,
+                )
+    if suite.tasks.summarize:
+        for name in suite.tasks.summarize.variants:
+            if not re.fullmatch(r"[A-Za-z_]\w*", name):
+                raise BadInputError(
+                    f"suite {path}: summarize variant {name!r} is not a plain name",
+                    "Name variants with letters, digits and _ (gates call them summarize_<name>.<metric>).",
                 )
     for gate in suite.gates:
         parse_gate(gate)

@@ -74,16 +74,46 @@ def fit(
 
     pairs = _fit_pairs(summedits, frank)
     model = _model(cache_dir, "replay" if replay else "auto")
-    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model))
+    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay)
+    if len(rows) < len(pairs):
+        typer.echo(f"fitting on the {len(rows)} of {len(pairs)} pairs whose scores are recorded in {cache_dir}")
     calibrated = fit_weights(rows, model.name, [summedits, frank])
     path = out or WEIGHTS_PATH
     existing = json.loads(path.read_text()) if path.is_file() else {"models": {}}
     existing.setdefault("models", {})[model.name] = calibrated.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
-    cv = calibrated.metrics["grouped_cv"]
     typer.echo(f"wrote {path} (model {model.name}, {len(rows)} pairs, threshold {calibrated.threshold:.3f})")
-    typer.echo(_table("grouped 5-fold CV on the fit data", cv))
+    typer.echo(_table("grouped 5-fold CV on the fit data", calibrated.metrics["grouped_cv"]))
+    typer.echo(_table("leave one domain out on the fit data", calibrated.metrics["leave_one_domain_out"]))
+
+
+@app.command()
+def ablation(
+    summedits: Annotated[Path, typer.Option(help="SummEdits dev jsonl (its split == evaluation rows are used)")] = SUMMEDITS,
+    frank: Annotated[Path, typer.Option(help="FRANK dev jsonl (all rows are used)")] = FRANK,
+    cache_dir: Annotated[Path, typer.Option(help="Replay cache holding the recorded token scores")] = CACHE,
+) -> None:
+    """Compare feature sets on the fit data (recorded pairs only): grouped CV and leave-one-domain-out."""
+    from assistant.support.fit import ablation as run_ablation
+    from assistant.support.fit import score_features
+
+    pairs = _fit_pairs(summedits, frank)
+    model = _model(cache_dir, "replay")
+    rows = score_features(pairs, model, skip_missing=True)
+    typer.echo(f"{len(rows)} of {len(pairs)} fit pairs recorded")
+    lines = [
+        "| features | grouped CV AUC | grouped CV bal. acc. | leave-one-domain-out AUC | LODO bal. acc. | LODO worst domain AUC |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in run_ablation(rows).items():
+        cv, lodo = m["grouped_cv"], m["leave_one_domain_out"]
+        worst = min(lodo["domains"].items(), key=lambda kv: kv[1]["roc_auc"])
+        lines.append(
+            f"| {name} | {cv['roc_auc']:.3f} | {cv['balanced_accuracy']:.3f} | {lodo['roc_auc']:.3f} | "
+            f"{lodo['balanced_accuracy']:.3f} | {worst[1]['roc_auc']:.3f} ({worst[0]}) |"
+        )
+    typer.echo("\n".join(lines))
 
 
 @app.command()
@@ -105,7 +135,9 @@ def report(
     if calibrated is None:
         raise typer.BadParameter(f"no fitted weights for {model.name}: run `assistant support fit` first")
     pairs = load_pairs(data, split=split)[::every]
-    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model))
+    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay)
+    if len(rows) < len(pairs):
+        typer.echo(f"measured on the {len(rows)} of {len(pairs)} pairs whose scores are recorded", err=True)
     figures = evaluate(rows, calibrated)
     if as_json:
         typer.echo(json.dumps(figures, indent=2))

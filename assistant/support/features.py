@@ -78,6 +78,10 @@ def token_features(scores: TokenScores, start: int = 0, end: int | None = None) 
         "gap_at_pmi_min": float(gap[int(pmi.argmin())]),
         "neg_pmi_share": float((pmi < -1.0).mean()),
         "log_tokens": math.log(len(idx)),
+        # The dip relative to the statement's own level: sources differ in how predictable they
+        # make any statement, and these do not depend on that level.
+        "pmi_min_rel": float(pmi.min() - np.median(pmi)),
+        "pmi_min_z": float((pmi.min() - pmi.mean()) / (pmi.std() + 0.5)),
     }
 
 
@@ -93,6 +97,8 @@ TOKEN_FEATURES = (
     "gap_at_pmi_min",
     "neg_pmi_share",
     "log_tokens",
+    "pmi_min_rel",
+    "pmi_min_z",
 )
 
 
@@ -124,4 +130,6 @@ def all_features(
     out = {**token_features(scores, start, end), **code_features(source, scores.text[start:end])}
     if judge is not None:
         out["judge"] = judge
+        # log-odds run to +-20 on confident answers; beyond +-6 they add no ranking information
+        out["judge_clip"] = float(np.clip(judge, -6.0, 6.0))
     return out

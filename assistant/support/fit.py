@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,15 +47,25 @@ def score_features(
     model,
     on_pair: Callable[[int, LabelledPair], None] | None = None,
     judge: bool = True,
+    skip_missing: bool = False,
 ) -> list[Scored]:
-    """Features of every pair (token scores and the yes/no judge from ``model``, usually the replay cache)."""
+    """Features of every pair (token scores and the yes/no judge from ``model``, usually the replay cache).
+
+    With ``skip_missing`` a pair whose scores are not recorded is left out (a replaying ``model``
+    raises ReplayMissError for it) instead of failing the run.
+    """
+    from assistant.errors import ReplayMissError
     from assistant.support.scorer import source_window
 
     out = []
     for i, pair in enumerate(by_source(pairs)):
         source = source_window(pair.source, [pair.text])
-        verdict = model.judge(source, pair.text) if judge else None
-        out.append(Scored(pair, all_features(model.score(source, pair.text), source, judge=verdict)))
+        try:
+            verdict = model.judge(source, pair.text) if judge else None
+            out.append(Scored(pair, all_features(model.score(source, pair.text), source, judge=verdict)))
+        except ReplayMissError:
+            if not skip_missing:
+                raise
         if on_pair:
             on_pair(i, pair)
     return out
@@ -67,21 +78,35 @@ def _fit(rows: Sequence[Scored], features: Sequence[str], l2: float) -> Calibrat
 
 
 def cross_validate(
-    rows: Sequence[Scored], features: Sequence[str], l2: float = DEFAULT_L2, folds: int = 5, seed: int = 0
+    rows: Sequence[Scored],
+    features: Sequence[str],
+    l2: float = DEFAULT_L2,
+    folds: int = 5,
+    seed: int = 0,
+    by_domain: bool = False,
 ) -> list[tuple[float, int]]:
-    """Out-of-fold (probability, prediction) per row; folds keep every source's pairs together."""
-    groups = sorted({r.pair.group for r in rows})
-    rng = np.random.default_rng(seed)
-    rng.shuffle(groups)
-    fold_of = {g: i % folds for i, g in enumerate(groups)}
+    """Out-of-fold (probability, prediction) per row; folds keep every source's pairs together.
+
+    ``by_domain`` leaves one domain out at a time instead: the figure for text of a kind the
+    weights have not seen, which is what an editor's articles are to them.
+    """
+    if by_domain:
+        fold_of = {d: k for k, d in enumerate(sorted({r.pair.domain for r in rows}))}
+        key = lambda r: fold_of[r.pair.domain]
+    else:
+        groups = sorted({r.pair.group for r in rows})
+        rng = np.random.default_rng(seed)
+        rng.shuffle(groups)
+        fold_of = {g: i % folds for i, g in enumerate(groups)}
+        key = lambda r: fold_of[r.pair.group]
     out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
-    for k in range(folds):
-        train = [r for r in rows if fold_of[r.pair.group] != k]
+    for k in sorted(set(fold_of.values())):
+        train = [r for r in rows if key(r) != k]
         model = _fit(train, features, l2)
         inner = [model.probability(r.features) for r in train]
         threshold, _ = best_threshold([r.pair.label for r in train], inner)
         for i, r in enumerate(rows):
-            if fold_of[r.pair.group] == k:
+            if key(r) == k:
                 p = model.probability(r.features)
                 out[i] = (p, int(p >= threshold))
     return out
@@ -116,6 +141,7 @@ def fit(
 ) -> Calibrated:
     """Weights fitted on all ``rows``; threshold and reported figures from grouped cross-validation."""
     cv = cross_validate(rows, features, l2)
+    lodo = cross_validate(rows, features, l2, by_domain=True)
     calibrated = _fit(rows, features, l2)
     labels = [r.pair.label for r in rows]
     probs = [calibrated.probability(r.features) for r in rows]
@@ -126,10 +152,14 @@ def fit(
     calibrated.data = {
         "files": data_fingerprint(data_paths),
         "rows": len(rows),
-        "selection": "consistency-summedits-dev split == evaluation, plus consistency-frank-dev",
+        "selection": "consistency-summedits-dev split == evaluation, plus consistency-frank-dev (recorded rows)",
+        "domains": dict(sorted(Counter(r.pair.domain for r in rows).items())),
         "l2": l2,
     }
-    calibrated.metrics = {"grouped_cv": metrics(rows, [p for p, _ in cv], [d for _, d in cv])}
+    calibrated.metrics = {
+        "grouped_cv": metrics(rows, [p for p, _ in cv], [d for _, d in cv]),
+        "leave_one_domain_out": metrics(rows, [p for p, _ in lodo], [d for _, d in lodo]),
+    }
     return calibrated
 
 
@@ -137,3 +167,46 @@ def evaluate(rows: Sequence[Scored], calibrated: Calibrated) -> dict:
     """Figures of fitted weights on held-out rows (e.g. SummEdits' test split)."""
     probs = [calibrated.probability(r.features) for r in rows]
     return metrics(rows, probs, [int(p >= calibrated.threshold) for p in probs])
+
+
+# Feature sets compared by `assistant support ablation` (README, "Support scorer").
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "code signals only (overlap, missing values/names)": ("overlap", "missing_values", "missing_names"),
+    "cond_min (no subtraction)": ("cond_min",),
+    "pmi_min": ("pmi_min",),
+    "pmi_min + log_tokens": ("pmi_min", "log_tokens"),
+    "pmi_low3": ("pmi_low3",),
+    "pmi_word_min": ("pmi_word_min",),
+    "pmi_min + pmi_low3 + pmi_word_min": ("pmi_min", "pmi_low3", "pmi_word_min"),
+    "judge": ("judge",),
+    "judge + pmi_min": ("judge", "pmi_min"),
+    "judge + pmi_min + log_tokens": ("judge", "pmi_min", "log_tokens"),
+    "pmi_min_rel": ("pmi_min_rel",),
+    "pmi_min_z": ("pmi_min_z",),
+    "judge_clip": ("judge_clip",),
+    "judge_clip + pmi_min": ("judge_clip", "pmi_min"),
+    "judge_clip + pmi_min + pmi_min_z": ("judge_clip", "pmi_min", "pmi_min_z"),
+    "judge_clip + pmi_min_rel": ("judge_clip", "pmi_min_rel"),
+    "judge_clip + pmi_min + pmi_min_rel": ("judge_clip", "pmi_min", "pmi_min_rel"),
+    "judge_clip + pmi_min + pmi_min_rel + code": (
+        "judge_clip", "pmi_min", "pmi_min_rel", "overlap", "missing_values", "missing_names",
+    ),
+    "judge + pmi (min, low3, word_min) + code": (
+        "judge", "pmi_min", "pmi_low3", "pmi_word_min", "overlap", "missing_values", "missing_names",
+    ),
+    "all features": DEFAULT_FEATURES,
+}
+
+
+def ablation(rows: Sequence[Scored], sets: dict[str, Sequence[str]] = ABLATIONS, l2: float = DEFAULT_L2) -> dict:
+    """Grouped-CV and leave-one-domain-out figures of each feature set on the fit rows."""
+    out = {}
+    for name, features in sets.items():
+        cv = cross_validate(rows, features, l2)
+        lodo = cross_validate(rows, features, l2, by_domain=True)
+        out[name] = {
+            "features": list(features),
+            "grouped_cv": metrics(rows, [p for p, _ in cv], [d for _, d in cv]),
+            "leave_one_domain_out": metrics(rows, [p for p, _ in lodo], [d for _, d in lodo]),
+        }
+    return out

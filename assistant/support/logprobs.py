@@ -344,8 +344,19 @@ class OpenAILogprobs:
                 f"the endpoint for {self.model} returns no prompt log-probabilities",
                 "Use a server that echoes them (llama.cpp's with --logits_all, vLLM), or the local model.",
             )
+        prompt = prefix + text
+        generated = (got.choices[0].text or "")[len(prompt) :]
+        if generated and "".join(lp.tokens) == prompt:
+            # llama-cpp-python's server, for a model without a BOS token (Qwen), reads each prompt
+            # token's log-probability from its own logits row (the next token's distribution) and
+            # drops the generated token: every value is one position off and cannot be repaired.
+            raise LLMError(
+                f"the endpoint for {self.model} returns prompt log-probabilities shifted by one token",
+                "llama-cpp-python's server does this for models without a BOS token; use vLLM, "
+                "a server that aligns echoed log-probabilities, or the local model.",
+            )
         spans, values, best, expected = [], [], [], []
-        n_prompt = len(prefix + text)
+        n_prompt = len(prompt)
         for tok, value, off, top in zip(lp.tokens, lp.token_logprobs, lp.text_offset, lp.top_logprobs or []):
             if off < len(prefix) or off >= n_prompt or value is None:
                 continue

@@ -166,7 +166,7 @@ class SupportScorer:
 
     def _one(self, source: str, src: str, sentence: str) -> SupportResult:
         scores = self.model.score(src, sentence)
-        uses_judge = self.calibrated is not None and "judge" in self.calibrated.features
+        uses_judge = self.calibrated is not None and any(f.startswith("judge") for f in self.calibrated.features)
         features = all_features(scores, src, judge=self.model.judge(src, sentence) if uses_judge else None)
         ev, ev_start, ev_end = evidence_sentence(source, sentence)
         spans = suspects(scores)

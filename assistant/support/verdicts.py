@@ -9,7 +9,7 @@ naming the suspect words. The score alone never makes anything supported.
 from __future__ import annotations
 
 from assistant.support.scorer import SupportResult, SupportScorer
-from assistant.types import ClaimResult, SentenceResult
+from assistant.types import ClaimResult, Passage, SentenceResult
 
 
 def _note(result: SupportResult) -> str:
@@ -34,6 +34,30 @@ def support_sentences(
     """Score every sentence against one source (read once) and join the scores to the verdicts."""
     results = scorer.score_many(source, [s.text for s in sentences])
     return [with_support(s, r) for s, r in zip(sentences, results)]
+
+
+def support_cited(
+    sentences: list[SentenceResult], passages: dict[str, Passage], scorer: SupportScorer
+) -> list[SentenceResult]:
+    """Each sentence scored against the passages it cites (answers, abstractive summaries).
+
+    Sentences citing the same passages are scored together, so those passages are read once.
+    Sentences that address the assistant are withheld from the source: they would make their
+    own words likely.
+    """
+    from assistant.injection import model_view
+
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, s in enumerate(sentences):
+        ids = tuple(dict.fromkeys(c.passage_id for c in s.citations if c.passage_id in passages))
+        if ids:
+            groups.setdefault(ids, []).append(i)
+    out = list(sentences)
+    for ids, which in groups.items():
+        source = "\n\n".join(model_view(passages[pid].text) for pid in ids)
+        for i, result in zip(which, support_sentences([out[i] for i in which], source, scorer)):
+            out[i] = result
+    return out
 
 
 def claim_with_support(claim: ClaimResult, support: SupportResult, offset: int) -> ClaimResult:

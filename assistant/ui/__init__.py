@@ -56,7 +56,13 @@ from assistant.ui.library import (
     delete_article,
     ingest_uploads,
 )
-from assistant.ui.summaries import article_choices, run_summarize, summary_html
+from assistant.ui.summaries import (
+    article_choices,
+    run_summarize,
+    selection_html,
+    summarize_stream,
+    summary_html,
+)
 
 __all__ = [
     "ARTICLE_COLUMNS",
@@ -107,7 +113,9 @@ __all__ = [
     "run_check",
     "run_evaluation",
     "run_summarize",
+    "selection_html",
     "sources_html",
+    "summarize_stream",
     "summary_html",
     "typo_label",
 ]

@@ -42,6 +42,10 @@ mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; 
 .src-text { white-space: pre-wrap; line-height: 1.45; font-size: 0.95em; }
 .badge { display: inline-block; border-radius: 999px; padding: 1px 10px; font-size: 0.85em; font-weight: 600; }
 .badge.fallback { background: #fef3c7; color: #92400e; border: 1px solid #f59e0b; margin-bottom: 8px; }
+.badge.source { background: #e0e7ff; color: #3730a3; border: 1px solid #818cf8; font-size: 0.75em; }
+.rejected { font-size: 0.85em; opacity: 0.75; margin-top: 2px; text-decoration: line-through; }
+.selection { border-top: 1px dashed var(--border-color-primary); margin-top: 10px; padding-top: 8px; }
+ol.selected li { margin: 0 0 6px 0; line-height: 1.45; opacity: 0.85; }
 .model { font-size: 0.85em; opacity: 0.7; margin-bottom: 8px; }
 ol.sentences { padding-left: 1.4em; }
 ol.sentences li { margin: 0 0 10px 0; line-height: 1.5; }

@@ -1,16 +1,16 @@
-"""The Summarize tab: a cited summary of a stored or pasted article, each sentence with its verdict."""
+"""The Summarize tab: the selected sentences at once, then the checked summary sentences as they are written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from assistant.errors import BadInputError
-from assistant.types import Passage, Summary
+from assistant.types import FusedSentence, Passage, Selection, SentenceResult, Summary
 from assistant.ui.common import (
     HTML_CSS,
-    PROGRESS,
     VERDICT_ICON,
     error_status,
     esc,
@@ -32,8 +32,37 @@ def article_choices(assistant: Assistant) -> list[tuple[str, str]]:
     ]
 
 
+def _sentence_item(s: SentenceResult, marks: list[str]) -> str:
+    icon = VERDICT_ICON.get(s.verdict, "?")
+    label = '<span class="badge source">article\'s sentence</span> ' if s.origin == "source" else ""
+    shown_reason = s.reason if (s.verdict != "supported" or s.origin == "source") else ""
+    reason = f'<div class="reason">{esc(shown_reason)}</div>' if shown_reason else ""
+    rejected = (
+        f'<div class="rejected">model wrote: “{esc(s.rejected)}”</div>' if s.rejected else ""
+    )
+    return (
+        f'<li class="sent {esc(s.verdict)}"><span class="verdict {esc(s.verdict)}">{icon} {esc(s.verdict)}</span> '
+        f"{label}{esc(s.text)} <sup>{esc(''.join(marks))}</sup>{reason}{rejected}</li>"
+    )
+
+
 def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
-    """Each sentence with its verdict and footnote numbers; footnotes give passage id and quote."""
+    """Each sentence with its verdict and footnote numbers; footnotes give passage id and quote.
+
+    An extract-then-fuse summary cites the selected sentences by number, and its footnotes are
+    those sentences; a sentence that is the article's own (a replaced model sentence) is labelled.
+    """
+    head = ""
+    if summary.extractive_fallback:
+        head += (
+            '<div class="badge fallback">extractive fallback: the model gave no valid summary</div>'
+        )
+    head += f'<div class="model">model: {esc(summary.model)} ({esc(summary.strategy)})</div>'
+    head += injection_html(summary.injection_warning)
+    if not summary.sentences:
+        return head + '<p class="muted">The summary is empty.</p>'
+    if summary.sources:
+        return head + _numbered_html(summary, passages)
     notes: dict[str, int] = {}
     quotes: dict[str, list[str]] = {}
     rows = []
@@ -44,25 +73,7 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
             if c.quote and c.quote not in quotes.setdefault(c.passage_id, []):
                 quotes[c.passage_id].append(c.quote)
             marks.append(f"[{n}]")
-        icon = VERDICT_ICON.get(s.verdict, "?")
-        reason = (
-            f'<div class="reason">{esc(s.reason)}</div>'
-            if s.verdict != "supported" and s.reason
-            else ""
-        )
-        rows.append(
-            f'<li class="sent {esc(s.verdict)}"><span class="verdict {esc(s.verdict)}">{icon} {esc(s.verdict)}</span> '
-            f"{esc(s.text)} <sup>{esc(''.join(marks))}</sup>{reason}</li>"
-        )
-    head = ""
-    if summary.extractive_fallback:
-        head += (
-            '<div class="badge fallback">extractive fallback: the model gave no valid summary</div>'
-        )
-    head += f'<div class="model">model: {esc(summary.model)}</div>'
-    head += injection_html(summary.injection_warning)
-    if not rows:
-        return head + '<p class="muted">The summary is empty.</p>'
+        rows.append(_sentence_item(s, marks))
     foot = []
     for pid, n in notes.items():
         passage = passages.get(pid)
@@ -84,34 +95,104 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
     )
 
 
+def _numbered_html(summary: Summary, passages: dict[str, Passage]) -> str:
+    rows = [_sentence_item(s, [f"[{n}]" for n in s.sources]) for s in summary.sentences]
+    cited = {n for s in summary.sentences for n in s.sources}
+    foot = []
+    for src in summary.sources:
+        if src.number not in cited:
+            continue
+        passage = passages.get(src.passage_id)
+        detail = (
+            f'<details><summary>passage text</summary><div class="src-text">{mark_quote_html(passage.text, src.text)}</div></details>'
+            if passage
+            else '<div class="muted">no such passage</div>'
+        )
+        warn = injected_passage_html(passage.injection) if passage and passage.injection else ""
+        foot.append(
+            f'<li value="{src.number}"><span class="src-id">{esc(src.passage_id)}</span>'
+            f"{warn}<div>“<mark>{esc(src.text)}</mark>”</div>{detail}</li>"
+        )
+    return (
+        f'<ol class="sentences">{"".join(rows)}</ol>'
+        f'<div class="footnotes"><strong>Cited sentences</strong><ol>{"".join(foot)}</ol></div>'
+    )
+
+
+def selection_html(selection: Selection, written: list[SentenceResult]) -> str:
+    """A summary in progress: the sentences checked so far, then the selected sentences being fused."""
+    done = "".join(_sentence_item(s, [f"[{n}]" for n in s.sources]) for s in written)
+    picked = "".join(
+        f'<li value="{s.number}">{esc(s.text)}</li>' for s in selection.sources
+    )
+    waiting = (
+        '<p class="muted" id="fusing">The model is shortening and fusing the selected sentences…</p>'
+    )
+    return (
+        (f'<ol class="sentences">{done}</ol>' if done else "")
+        + waiting
+        + f'<div class="selection"><strong>Selected sentences</strong> (picked by code, shown at once)'
+        f'<ol class="selected">{picked}</ol></div>'
+    )
+
+
+def summarize_stream(
+    assistant: Assistant, article_id: str | None, text: str | None, sentences: int
+) -> Iterator[tuple[str, str]]:
+    """(summary HTML, status) as the summary is made: the selection at once, each checked sentence, the result.
+
+    Pasted text wins over the chosen article.
+    """
+    pasted = (text or "").strip()
+    written: list[SentenceResult] = []
+    selection: Selection | None = None
+    try:
+        if pasted:
+            events = assistant.summarize_stream(text=pasted, sentences=int(sentences))
+        elif article_id:
+            events = assistant.summarize_stream(article_id=article_id, sentences=int(sentences))
+        else:
+            raise BadInputError("choose a stored article or paste some text first")
+        for event in events:
+            if isinstance(event, Selection):
+                selection = event
+                if event.strategy == "extract_fuse":
+                    yield selection_html(event, written), ok_status("Selected sentences shown; writing the summary…")
+            elif isinstance(event, FusedSentence) and selection is not None:
+                written.append(event.sentence)
+                yield selection_html(selection, written), ok_status(f"{len(written)} of {sentences} sentence(s) written…")
+            elif isinstance(event, Summary):
+                summary = event
+        if pasted:
+            _, passages = assistant.resolve_article(text=pasted)
+        else:
+            passages = assistant.store.get_passages(article_id)
+    except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+        yield "", error_status(exc, "the summary")
+        return
+    by_id = {p.id: p for p in passages}
+    flagged = sum(1 for s in summary.sentences if s.verdict != "supported")
+    replaced = sum(1 for s in summary.sentences if s.rejected)
+    status = f"{len(summary.sentences)} sentence(s), {flagged} not supported by their citations"
+    status += f", {replaced} model sentence(s) replaced by the article's own." if replaced else "."
+    yield summary_html(summary, by_id), ok_status(status)
+
+
 def run_summarize(
     assistant: Assistant, article_id: str | None, text: str | None, sentences: int
 ) -> tuple[str, str]:
-    """(summary HTML, status): pasted text wins over the chosen article."""
-    pasted = (text or "").strip()
-    try:
-        if pasted:
-            summary = assistant.summarize(text=pasted, sentences=int(sentences))
-            _, passages = assistant.resolve_article(text=pasted)
-        elif article_id:
-            summary = assistant.summarize(article_id=article_id, sentences=int(sentences))
-            passages = assistant.store.get_passages(article_id)
-        else:
-            raise BadInputError("choose a stored article or paste some text first")
-    except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
-        return "", error_status(exc, "the summary")
-    by_id = {p.id: p for p in passages}
-    flagged = sum(1 for s in summary.sentences if s.verdict != "supported")
-    status = f"{len(summary.sentences)} sentence(s), {flagged} not supported by their citations."
-    return summary_html(summary, by_id), ok_status(status)
+    """(summary HTML, status) of the finished summary: pasted text wins over the chosen article."""
+    last = ("", "")
+    for last in summarize_stream(assistant, article_id, text, sentences):
+        pass
+    return last
 
 
 def build_tab(assistant: Assistant) -> gr.Dropdown:
     """The Summarize tab; returns its article dropdown (the Library tab refreshes its choices)."""
 
-    def on_summarize(article_id: str | None, text: str, n: float, progress=PROGRESS):
-        progress(0, desc="Summarizing")
-        return run_summarize(assistant, article_id, text, int(n))
+    def on_summarize(article_id: str | None, text: str, n: float):
+        yield from summarize_stream(assistant, article_id, text, int(n))
 
     with gr.Tab("Summarize", id="summarize"):
         with gr.Row(equal_height=False):

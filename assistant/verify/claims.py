@@ -184,6 +184,19 @@ def _aligned(
     return got >= share and n >= CLAIM_MIN_WORDS and weight >= CLAIM_MIN_WEIGHT
 
 
+def _same_fact(
+    claim: tuple[Tok, ...], s: EvidenceSentence, share: float, skip: set[str] = frozenset()
+) -> bool:
+    """The claim and an evidence sentence state the same fact, except for ``skip``.
+
+    Either text may carry words the other lacks: a claim padded with a scene-setting clause still
+    states the evidence sentence's fact, and so does a long evidence sentence stating the claim's.
+    """
+    if _aligned(claim, s.keys, share, skip):
+        return True
+    return _aligned(s.toks, keys_of(claim), share, skip)
+
+
 # ---------------------------------------------------------------------------
 # Align
 # ---------------------------------------------------------------------------
@@ -250,9 +263,34 @@ def _value_conflict(claim: Claim, s: EvidenceSentence, ep: EvidencePassage) -> C
             # side by side: the counted word follows the number ("6 train" is not "two friends")
             if not ((where[1] and where[1] == other[1]) or (where[0] and where[0] == other[0])):
                 continue
-            if _aligned(claim.toks, s.keys, CLAIM_CONTEXT, skip={key}):
+            if _same_fact(claim.toks, s, CLAIM_CONTEXT, skip={key, okey}):
                 kind = "date" if value_kind(key) in ("month", "weekday") else "number"
                 return Conflict("value", f"{kind} '{text}' where the evidence says '{otext}'")
+    return None
+
+
+# "19 votes to 12", "won 3-1", "by 5 to 4": two numbers whose order carries the fact.
+_PAIR_RE = re.compile(
+    r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?)(?:(\s*[-–—]\s*)|\s+((?:[A-Za-z]+\s+){0,2}?)(?:to|against|versus|vs\.?)\s+)(\d[\d,]*(?:\.\d+)?)(?![\w,]*\d)"
+)
+
+
+def ordered_pairs(text: str) -> dict[tuple[str, str], str]:
+    """(first, second) number pairs joined by "to", "against", "versus" or a dash, with their wording."""
+    out = {}
+    for m in _PAIR_RE.finditer(normalise_text(text)):
+        a, b = (x.replace(",", "") for x in (m.group(1), m.group(4)))
+        if float(a) != float(b):
+            out[(str(float(a)), str(float(b)))] = m.group(0).strip()
+    return out
+
+
+def _order_conflict(claim: Claim, s: EvidenceSentence) -> Conflict | None:
+    """The same two numbers in the other order ("12 votes to 19" against "19 votes to 12")."""
+    theirs = ordered_pairs(s.text)
+    for (a, b), text in ordered_pairs(claim.text).items():
+        if (b, a) in theirs and (a, b) not in theirs and _same_fact(claim.toks, s, CLAIM_CONTEXT):
+            return Conflict("value", f"'{text}' where the evidence says '{theirs[(b, a)]}'")
     return None
 
 
@@ -284,7 +322,7 @@ def _name_conflict(
         # the rest of the claim, matched names included, must line up with the rival's sentence
         # (only the differing words are skipped: "john"/"jean", not "dupont")
         skip = {stem(w) for w in own ^ set(name_tokens(others[0]))}
-        if _aligned(claim.toks, s.keys, CLAIM_CONTEXT, skip=skip):
+        if _same_fact(claim.toks, s, CLAIM_CONTEXT, skip=skip):
             return Conflict("name", f"name '{name}' where the evidence says '{others[0]}'")
     return None
 
@@ -293,8 +331,8 @@ def _polarity_conflict(claim: Claim, s: EvidenceSentence) -> Conflict | None:
     """A negation or an antonym about the same words ("did not meet" vs "met", "rose" vs "fell")."""
     flip = polarity_flip(claim.toks, s.toks)
     # the flipped word itself is no context
-    skip = keys_of(claim.toks) & antonyms().keys()
-    if flip and _aligned(claim.toks, s.keys, CLAIM_CONTEXT, skip=skip):
+    skip = (keys_of(claim.toks) | s.keys) & antonyms().keys()
+    if flip and _same_fact(claim.toks, s, CLAIM_CONTEXT, skip=skip):
         return Conflict("polarity", flip.replace("the other text", "the evidence"))
     return None
 
@@ -302,13 +340,15 @@ def _polarity_conflict(claim: Claim, s: EvidenceSentence) -> Conflict | None:
 def find_conflicts(
     claim: Claim, aligned: list[Alignment], alignments: list[Alignment]
 ) -> list[Conflict | None]:
-    """For each aligned sentence, the first conflict it has with the claim (value, then name, then polarity)."""
+    """For each aligned sentence, the first conflict it has with the claim (order of a number pair,
+    value, name, then polarity)."""
     # A name counts as missing only when no evidence passage has it (another may spell it out).
     passages = {id(a.passage): a.passage for a in alignments}.values()
     known_words = set().union(*(ep.words for ep in passages))
     known_names = [n for ep in passages for n in ep.names]
     return [
-        _value_conflict(claim, a.sentence, a.passage)
+        _order_conflict(claim, a.sentence)
+        or _value_conflict(claim, a.sentence, a.passage)
         or _name_conflict(claim, a.sentence, known_words, known_names)
         or _polarity_conflict(claim, a.sentence)
         for a in aligned

@@ -81,25 +81,89 @@ def _summaries(run: RunResult) -> Lines:
         else ""
     )
     rows = [
-        [label, _f(getattr(s, k)), _f(getattr(s, "lead3_" + k))]
+        [label, _f(getattr(s, k)), _f(getattr(s, "lead1_" + k)), _f(getattr(s, "lead3_" + k))]
         for k, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeLsum", "ROUGE-Lsum"))
     ]
     rows += [
-        [f"citation validity ({s.citations} citations)", _f(s.citation_validity), "—"],
-        [f"sentence support rate ({s.sentences} sentences)", _f(s.support_rate), "—"],
-        ["extractive-fallback rate", _f(s.extractive_fallback_rate), "—"],
-        ["errors", str(s.errors), "—"],
+        [f"citation validity ({s.citations} citations)", _f(s.citation_validity), "—", "—"],
+        [f"sentence support rate ({s.sentences} sentences)", _f(s.support_rate), "—", "—"],
+        [
+            f"sentences with a support score ({s.support_scored} of {s.sentences})",
+            _f(_share(s.support_scored, s.sentences)),
+            "—",
+            "—",
+        ],
+        ["model sentences replaced by the article's (failed verification)", _f(s.replaced_rate), "—", "—"],
+        ["the article's own sentences (replaced, filled in, fallback)", _f(s.source_sentence_rate), "—", "—"],
+        ["extractive-fallback rate (no usable model output)", _f(s.extractive_fallback_rate), "—", "—"],
+        ["errors", str(s.errors), "—", "—"],
     ]
     return [
         f"## Summaries: {s.n} items of `{ds}`{subset}",
         "",
         (
-            f"System = `Assistant.summarize(text=article, sentences={s.sentences_requested})`; "
-            "Lead-3 = the article's first three sentences. ROUGE F1 with stemming, "
-            "spaces around punctuation normalised, sentences newline-joined for Lsum."
+            f"System = `Assistant.summarize(text=article, sentences={s.sentences_requested})`, "
+            f"strategy `{s.strategy}`; Lead-1 / Lead-3 = the article's first one / three sentences. "
+            "ROUGE F1 with stemming, spaces around punctuation normalised, sentences newline-joined for Lsum."
         ),
         "",
-        *table([("metric", "l"), ("system", "r"), ("Lead-3", "r")], rows),
+        *table([("metric", "l"), ("system", "r"), ("Lead-1", "r"), ("Lead-3", "r")], rows),
+        "",
+        *_strategies(run),
+    ]
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _strategies(run: RunResult) -> Lines:
+    """Every summarize run (the main one and its variants) beside Lead-n on the same items."""
+    m = run.metrics
+    if m.summarize is None or not m.summarize_variants:
+        return []
+    runs = [("main", m.summarize), *m.summarize_variants.items()]
+    rows: list[list[str]] = []
+    leads: set[tuple[int, int]] = set()
+    for name, s in runs:
+        rows.append(
+            [
+                f"`{name}`",
+                s.strategy,
+                str(s.sentences_requested),
+                str(s.n),
+                _f(s.rouge1),
+                _f(s.rouge2),
+                _f(s.rougeLsum),
+                _f(s.support_rate),
+                _f(s.replaced_rate),
+                _f(s.extractive_fallback_rate),
+            ]
+        )
+        k = 1 if s.sentences_requested == 1 else 3
+        if (k, s.n) not in leads:
+            leads.add((k, s.n))
+            rows.append(
+                [
+                    f"Lead-{k}",
+                    "first sentences",
+                    str(k),
+                    str(s.n),
+                    *(_f(getattr(s, f"lead{k}_{key}")) for key in ("rouge1", "rouge2", "rougeLsum")),
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
+    columns = [("run", "l"), ("strategy", "l"), ("sentences", "r"), ("items", "r")]
+    columns += [("ROUGE-1", "r"), ("ROUGE-2", "r"), ("ROUGE-Lsum", "r"), ("support", "r")]
+    columns += [("replaced", "r"), ("fallback", "r")]
+    return [
+        "### Strategies compared",
+        "",
+        "Each run on the first `items` rows of the dataset; a Lead-n row follows a run on new items.",
+        "",
+        *table(columns, rows),
         "",
     ]
 
@@ -349,7 +413,7 @@ def _worst_questions(items: list[QAItem], n: int) -> Lines:
 def _worst_items(run: RunResult, n: int = 5) -> Lines:
     items = run.items
     lines = [
-        *_worst_summaries([i for i in items if isinstance(i, SummarizeItem)], n),
+        *_worst_summaries([i for i in items if isinstance(i, SummarizeItem) and not i.variant], n),
         *_worst_consistency([i for i in items if isinstance(i, ConsistencyItem)], n),
         *_worst_typos([i for i in items if isinstance(i, TyposItem)], n),
         *_worst_questions([i for i in items if isinstance(i, QAItem)], n),

@@ -1,4 +1,8 @@
-"""The summarize task: system summaries and Lead-3 on the same items, ROUGE against the gold summary."""
+"""The summarize task: system summaries beside Lead-1 and Lead-3 on the same items, ROUGE against the gold summary.
+
+A task has a main run and optional variants (other lengths or strategies on the same dataset);
+each is scored the same way, so the report can compare strategies item for item.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from assistant.evaluate.metrics import (
     rouge_text,
     sentences,
 )
-from assistant.evaluate.suite import Suite, SummarizeTask
+from assistant.evaluate.suite import Suite, SummarizeTask, SummarizeVariant
 from assistant.evaluate.tasks.common import ItemBase, TaskResult, Tick, llm_call, timer
 from assistant.types import Summary, Verdict
 
@@ -29,8 +33,8 @@ class SummarizeInput(BaseModel):
     article_chars: int
 
 
-class Lead3(BaseModel):
-    """The article's first three sentences, scored like the system."""
+class Lead(BaseModel):
+    """The article's first sentences (Lead-1, Lead-3), scored like the system."""
 
     sentences: list[str]
     scores: dict[str, float]
@@ -47,10 +51,15 @@ class SummarySentence(BaseModel):
     verdict: Verdict
     reason: str
     citations: list[CitedQuote]
+    sources: list[int] = Field(default_factory=list, description="Numbers of the selected sentences it cites")
+    origin: Literal["model", "source"] = "model"
+    rejected: str = Field("", description="The model sentence it replaced (failed verification)")
+    support: float | None = Field(None, description="The support scorer's calibrated probability")
 
 
 class SummaryOutput(BaseModel):
     model: str
+    strategy: str = "abstractive"
     extractive_fallback: bool
     sentences: list[SummarySentence]
 
@@ -71,8 +80,10 @@ class SummarizeScores(BaseModel):
 
 class SummarizeItem(ItemBase):
     task: Literal["summarize"] = "summarize"
+    variant: str = Field("", description="The variant's name; empty for the task's main run")
     input: SummarizeInput
-    lead3: Lead3
+    lead1: Lead | None = None
+    lead3: Lead
     output: SummaryOutput | SummaryError
     scores: SummarizeScores
     latency_ms: float | None = Field(None, exclude_if=lambda v: v is None)
@@ -81,9 +92,13 @@ class SummarizeItem(ItemBase):
 class SummarizeMetrics(BaseModel):
     n: int
     sentences_requested: int
+    strategy: str = Field("", description="The strategy the summaries were written with")
     rouge1: float
     rouge2: float
     rougeLsum: float
+    lead1_rouge1: float = 0.0
+    lead1_rouge2: float = 0.0
+    lead1_rougeLsum: float = 0.0
     lead3_rouge1: float
     lead3_rouge2: float
     lead3_rougeLsum: float
@@ -93,7 +108,16 @@ class SummarizeMetrics(BaseModel):
     citations: int
     support_rate: float = Field(description="Share of sentences the verifier found supported")
     sentences: int
-    extractive_fallback_rate: float
+    extractive_fallback_rate: float = Field(
+        description="Share of summaries where the model gave no usable output (the selection is shown)"
+    )
+    replaced_rate: float = Field(
+        0.0, description="Share of sentences that replace a model sentence which failed verification"
+    )
+    source_sentence_rate: float = Field(
+        0.0, description="Share of sentences that are the article's own (replacements, fill-ins, fallbacks)"
+    )
+    support_scored: int = Field(0, description="Sentences with a calibrated support probability")
     errors: int
 
 
@@ -103,6 +127,7 @@ SummarizeResult = TaskResult[SummarizeItem, SummarizeMetrics]
 def _output(summary: Summary, passage_ids: set[str]) -> SummaryOutput:
     return SummaryOutput(
         model=summary.model,
+        strategy=summary.strategy,
         extractive_fallback=summary.extractive_fallback,
         sentences=[
             SummarySentence(
@@ -113,6 +138,10 @@ def _output(summary: Summary, passage_ids: set[str]) -> SummaryOutput:
                     CitedQuote(**c.model_dump(), valid=c.passage_id in passage_ids)
                     for c in s.citations
                 ],
+                sources=s.sources,
+                origin=s.origin,
+                rejected=s.rejected,
+                support=s.support,
             )
             for s in summary.sentences
         ],
@@ -132,55 +161,76 @@ def _scores(reference: str, output: SummaryOutput) -> SummarizeScores:
     )
 
 
-def _metrics(items: list[SummarizeItem], requested: int) -> SummarizeMetrics:
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _metrics(items: list[SummarizeItem], requested: int, strategy: str) -> SummarizeMetrics:
     outputs = [i.output for i in items if isinstance(i.output, SummaryOutput)]
     sents = [s for o in outputs for s in o.sentences]
     citations = [c for s in sents for c in s.citations]
     n = len(items)
+    leads = {
+        f"lead{k}_{m}": round(mean([getattr(i, f"lead{k}").scores[m] for i in items if getattr(i, f"lead{k}")]), 6)
+        for k in (1, 3)
+        for m in ROUGE_KEYS
+    }
     return SummarizeMetrics(
         n=n,
         sentences_requested=requested,
+        strategy=next((o.strategy for o in outputs), strategy),
         **{k: round(mean([getattr(i.scores, k) for i in items]), 6) for k in ROUGE_KEYS},
-        **{f"lead3_{k}": round(mean([i.lead3.scores[k] for i in items]), 6) for k in ROUGE_KEYS},
-        citation_validity=(
-            round(sum(c.valid for c in citations) / len(citations), 6) if citations else 0.0
-        ),
+        **leads,
+        citation_validity=_share(sum(c.valid for c in citations), len(citations)),
         citations=len(citations),
-        support_rate=(
-            round(sum(s.verdict == "supported" for s in sents) / len(sents), 6) if sents else 0.0
-        ),
+        support_rate=_share(sum(s.verdict == "supported" for s in sents), len(sents)),
         sentences=len(sents),
-        extractive_fallback_rate=(
-            round(sum(o.extractive_fallback for o in outputs) / n, 6) if n else 0.0
-        ),
+        extractive_fallback_rate=_share(sum(o.extractive_fallback for o in outputs), n),
+        replaced_rate=_share(sum(bool(s.rejected) for s in sents), len(sents)),
+        source_sentence_rate=_share(sum(s.origin == "source" for s in sents), len(sents)),
+        support_scored=sum(s.support is not None for s in sents),
         errors=n - len(outputs),
     )
 
 
-def run_summarize(
-    assistant: Assistant, suite: Suite, task: SummarizeTask, tick: Tick
+def _lead(reference: str, article: str, k: int) -> Lead:
+    lead = sentences(article)[:k]
+    return Lead(sentences=lead, scores=rouge_scores(reference, rouge_text(lead)))
+
+
+def _run(
+    assistant: Assistant,
+    rows: list[dict],
+    dataset: str,
+    n_sentences: int,
+    strategy: str | None,
+    variant: str,
+    tick: Tick,
 ) -> SummarizeResult:
-    """System summaries (pasted text) and Lead-3 on the same items, both scored with ROUGE."""
-    rows = load_dataset(suite, task.dataset, ("article", "reference"))
     items: list[SummarizeItem] = []
     times: list[float] = []
     for row in rows:
         article_text = str(row["article"])
         reference = rouge_text(row["reference"])
-        lead3 = sentences(article_text)[:3]
+        where = SummarizeItem.where(dataset, row)
+        if variant:
+            where["id"] = f"{where['id']}@{variant}"
         base = {
-            **SummarizeItem.where(task.dataset, row),
+            **where,
+            "variant": variant,
             "input": SummarizeInput(reference=reference, article_chars=len(article_text)),
-            "lead3": Lead3(sentences=lead3, scores=rouge_scores(reference, rouge_text(lead3))),
+            "lead1": _lead(reference, article_text, 1),
+            "lead3": _lead(reference, article_text, 3),
         }
         try:
             with timer(times):
                 summary = llm_call(
-                    "summarize",
+                    f"summarize{'_' + variant if variant else ''}",
                     row["id"],
                     assistant.summarize,
                     text=article_text,
-                    sentences=task.sentences,
+                    sentences=n_sentences,
+                    strategy=strategy,
                 )
         except (ReplayMissError, ModelMissingError):
             raise
@@ -203,6 +253,43 @@ def run_summarize(
             )
         )
         tick()
+    from assistant.summarize import resolve_strategy
+
+    chosen = resolve_strategy(assistant.settings, strategy)
     return SummarizeResult(
-        items=items, metrics=_metrics(items, task.sentences), latency=latency_stats(times)
+        items=items, metrics=_metrics(items, n_sentences, chosen), latency=latency_stats(times)
     )
+
+
+def run_summarize(
+    assistant: Assistant, suite: Suite, task: SummarizeTask, tick: Tick
+) -> SummarizeResult:
+    """System summaries (pasted text), Lead-1 and Lead-3 on the same items, all scored with ROUGE."""
+    rows = load_dataset(suite, task.dataset, ("article", "reference"))
+    return _run(assistant, rows, task.dataset, task.sentences, task.strategy, "", tick)
+
+
+def run_summarize_variant(
+    assistant: Assistant, suite: Suite, task: SummarizeTask, name: str, variant: SummarizeVariant, tick: Tick
+) -> SummarizeResult:
+    """One variant of the task: its length and strategy (default: the task's) on its first ``limit`` items."""
+    rows = load_dataset(suite, task.dataset, ("article", "reference"))
+    if variant.limit:
+        rows = rows[: variant.limit]
+    return _run(
+        assistant,
+        rows,
+        task.dataset,
+        variant.sentences or task.sentences,
+        variant.strategy or task.strategy,
+        name,
+        tick,
+    )
+
+
+def variant_rows(suite: Suite, task: SummarizeTask, variant: SummarizeVariant) -> int:
+    """Items a variant will run (for the progress bar)."""
+    from assistant.evaluate.datasets import count_rows
+
+    n = count_rows(suite, task.dataset)
+    return min(n, variant.limit) if variant.limit else n
