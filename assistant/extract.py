@@ -68,7 +68,15 @@ def _holder(article: Article, start: int, end: int, passages: list[Passage]) -> 
 
 
 def candidates(article: Article, passages: list[Passage], pool: int = POOL) -> list[Candidate]:
-    """The first ``pool`` story sentences of the article (headline, fragments and run-ons left out)."""
+    """The first ``pool`` story sentences of the article (headline, fragments and run-ons left out).
+
+    An article none of whose sentences passes (a short note, text with markup after each full
+    stop) gets its sentences with only the length floor and the injection rule applied.
+    """
+    return _candidates(article, passages, pool, strict=True) or _candidates(article, passages, pool, strict=False)
+
+
+def _candidates(article: Article, passages: list[Passage], pool: int, strict: bool) -> list[Candidate]:
     out: list[Candidate] = []
     headline = _headline(article)
     for position, (start, end) in enumerate(split_sentences(article.text)):
@@ -79,9 +87,9 @@ def candidates(article: Article, passages: list[Passage], pool: int = POOL) -> l
             text = text[bullet.end() :]
         text = text.strip()
         words = len(text.split())
-        if words < MIN_WORDS or words > MAX_WORDS or text == headline:
+        if words < MIN_WORDS or (strict and (words > MAX_WORDS or text == headline)):
             continue
-        if not bullet and text[-1] not in _ENDINGS:
+        if strict and not bullet and text[-1] not in _ENDINGS:
             continue  # a headline, label or caption without a full stop
         if find_injection(text):
             continue  # a sentence addressed to the assistant is neither summary nor instruction

@@ -280,6 +280,14 @@ def summarize_stream(
             article_id=article.id, model="extractive (no model)", sentences=picked, strategy="extractive", sources=sources
         )
         return
+    if not sources:  # nothing in the article reads as a sentence: no model call on an empty prompt
+        yield Summary(
+            article_id=article.id,
+            model="no sentences to summarise (nothing in the article reads as a sentence of 6 or more words)",
+            sentences=[],
+            strategy=chosen,
+        )
+        return
     yield from _extract_fuse(article, sources, by_id, chat, sentences, scorer)
 
 

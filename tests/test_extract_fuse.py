@@ -253,3 +253,18 @@ def test_abstractive_summary_gets_the_model_check_against_its_cited_passages(set
     assert any("luxurious" in s.text for s in edited.suspect_spans)
     # both were scored against the cited passage only, read once
     assert {src for src, _ in scorer.model.calls} == {first.text}
+
+
+def test_sentences_with_trailing_markup_are_selected_and_an_empty_article_asks_no_model(helper, fake):
+    text = (
+        "Harbour <b>budget</b> approved\n\n"
+        "The harbour council approved a budget of 4 million euros for the quay. <img src=x>\n\n"
+        "Mayor Ingrid Halvorsen said the works would close two berths. <script>x=1</script>\n"
+    )
+    article, passages = _article(text)
+    picked = [c.text for c in candidates(article, passages)]
+    assert len(picked) == 2 and picked[0].startswith("The harbour council approved")
+    notes, _ = _article("Photo: council press office\n\nCaption\n")
+    summary = helper.summarize(text=notes.raw, sentences=2)
+    assert summary.sentences == [] and "no sentences to summarise" in summary.model
+    assert fake.history == []
