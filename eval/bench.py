@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     sm.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sm.add_argument("--articles", type=int, default=10)
     sm.add_argument("--sentences", type=int, default=3)
-    sm.add_argument("--prompt-lookup", type=int, default=10, help="prompt-lookup draft tokens (0 = off)")
+    sm.add_argument("--prompt-lookup", type=int, default=0, help="prompt-lookup draft tokens (0 = off)")
     sm.add_argument("--fuse-n-ctx", type=int, default=2048)
     sm.add_argument("--strategy", default="extract_fuse", choices=["extract_fuse", "abstractive", "extractive"])
     sm.add_argument("--no-model-check", action="store_true", help="skip the support scorer on fused sentences")
