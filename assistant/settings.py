@@ -80,6 +80,13 @@ class SupportSettings(_Section):
     source_tokens: int = Field(
         700, ge=64, description="Longest source window scored against (the weights are fitted with 700)"
     )
+    cloze: bool = Field(
+        False,
+        description=(
+            "Also ask cloze questions about each sentence's two least supported content words (two more "
+            "prompts per sentence, ~4 s on 2 cores) and use the second-stage weights fitted with them"
+        ),
+    )
 
 
 class SummarySettings(_Section):

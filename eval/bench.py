@@ -213,7 +213,7 @@ def bench_generate(preset: str, repeats: int) -> dict:
         }
 
 
-def bench_support(preset: str, source_tokens: int | None) -> dict:
+def bench_support(preset: str, source_tokens: int | None, cloze: bool = False) -> dict:
     """Support-score a 5-sentence summary of an ~800-word article: cold, then with the article read."""
     from assistant.models import gguf_path
     from assistant.settings import Settings
@@ -225,32 +225,47 @@ def bench_support(preset: str, source_tokens: int | None) -> dict:
     target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
     article = target["article"]
     lead = [article[a:b] for a, b in split_sentences(article)][:8]
-    summary = [s for s in target["reference"].split("\n") if s.strip()][:3] + lead[:2]
-    summary = (summary + lead[2:])[:5]
+    reference = target["reference"]
+    # five sentences: the gold highlights (one line in the data set), then lead sentences
+    summary = ([reference[a:b] for a, b in split_sentences(reference)] + lead)[:5]
     edited = [*summary[:4], summary[4].replace(" the ", " a ", 1) + " Officials declined to comment."]
     engine = LlamaLogprobs(gguf_path(preset, Settings().model_dir))
     t = time.perf_counter()
     engine._load()
     load = time.perf_counter() - t
-    scorer = SupportScorer(engine, source_tokens=source_tokens or SOURCE_TOKENS)
+    scorer = SupportScorer(engine, source_tokens=source_tokens or SOURCE_TOKENS, cloze=cloze)
+    if cloze and scorer.second is None:
+        raise SystemExit("no fitted cloze weights: run `assistant support fit --cloze`")
+    window = scorer.window(article, summary)
     t = time.perf_counter()
     first = scorer.score_many(article, summary)
     cold = time.perf_counter() - t
     t = time.perf_counter()
     scorer.score_many(article, edited)
     one_edited = time.perf_counter() - t
-    other = lead[2:7]
+    reused = scorer.window(article, edited) == window
+    # another summary of the same article, from sentences the window read holds: the article's
+    # state is reused and only the new sentences are read
+    held = [window[a:b] for a, b in split_sentences(window)]
+    other = [s for s in held if s not in summary and len(s.split()) >= 8][:5]
+    other_reused = scorer.window(article, other) == window
     t = time.perf_counter()
     scorer.score_many(article, other)
     other_summary = time.perf_counter() - t
     return {
         "preset": preset,
+        "cloze_stage": cloze,
         "article_words": len(article.split()),
         "source_tokens_budget": scorer.source_tokens,
+        "window_words": len(window.split()),
+        "sentence_words": [len(s.split()) for s in summary],
         "model_load_s": round(load, 1),
         "cold_5_sentences_s": round(cold, 1),
         "cached_one_sentence_edited_s": round(one_edited, 1),
+        "edited_window_reused": reused,
         "cached_other_5_sentences_s": round(other_summary, 1),
+        "other_sentence_words": [len(x.split()) for x in other],
+        "other_window_reused": other_reused,
         "probabilities": [r.probability for r in first],
     }
 
@@ -390,6 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     sup = sub.add_parser("support", help="support scorer: a 5-sentence summary of an ~800-word article")
     sup.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sup.add_argument("--source-tokens", type=int, default=None, help="longest source window (default: the scorer's)")
+    sup.add_argument("--cloze", action="store_true", help="with the cloze stage (two more prompts per sentence)")
     sm = sub.add_parser("summary", help="summaries of ~800-word CNN/DM articles: selection on screen, total time")
     sm.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sm.add_argument("--articles", type=int, default=10)
@@ -404,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     ch.add_argument("--cold", action="store_true", help="skip the start-up warm-up (the system prompt's KV reuse)")
     args = parser.parse_args(argv)
     if args.what == "support":
-        result = bench_support(args.preset, args.source_tokens)
+        result = bench_support(args.preset, args.source_tokens, args.cloze)
     elif args.what == "summary":
         result = bench_summary(
             args.preset, args.articles, args.sentences, args.prompt_lookup, args.fuse_n_ctx, args.strategy,

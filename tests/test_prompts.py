@@ -38,6 +38,7 @@ SAMPLES: dict[str, dict] = {
     "judge": {"claim": "The bridge cost €15 million.", "evidence": PASSAGES},
     "support": {"source": PASSAGES[0]["text"]},
     "support_judge": {"source": PASSAGES[0]["text"], "statement": "Ruiz opened the bridge."},
+    "support_cloze": {"source": PASSAGES[0]["text"], "statement": "___ opened the bridge."},
     "fuse": {
         "sentences": [{"number": 1, "text": PASSAGES[0]["text"]}, {"number": 2, "text": PASSAGES[1]["text"]}],
         "n_sentences": 1,
@@ -98,8 +99,9 @@ def test_passages_are_delimited_with_their_ids() -> None:
 
 def test_ask_numbers_passages_and_states_the_no_answer_phrase() -> None:
     system, user = render("ask", **SAMPLES["ask"])
-    assert '<passage n="1" id="a1-p0-1f2e">' in user.content
-    assert '<passage n="2" id="a1-p1-9c0d">' in user.content
+    assert '<passage n="1">' in user.content and '<passage n="2">' in user.content
+    # the model cites by number: passage ids would only cost prompt tokens before the first word
+    assert "a1-p0-1f2e" not in user.content
     assert prompts.NO_ANSWER in system.content
     assert "[1]" in system.content
 

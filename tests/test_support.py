@@ -201,3 +201,96 @@ def test_openai_echo_shifted_by_one_is_refused(monkeypatch: pytest.MonkeyPatch) 
     scorer = _echo_scorer(monkeypatch, client)
     with pytest.raises(LLMError, match="shifted by one token"):
         scorer._echo("P: ", "It rained.")
+
+
+def test_window_of_a_long_source_is_reused_while_it_holds_the_evidence() -> None:
+    filler = " ".join(f"Filler sentence number {i} says the mayor resigned on a day." for i in range(200))
+    source = f"The mayor resigned on Monday. {filler} Cranes lifted cargo at dawn."
+    scorer = SupportScorer(FakeLogprobs(), _calibrated(), source_tokens=120)
+    first = scorer.window(source, ["The mayor resigned on Monday."])
+    assert "The mayor resigned on Monday." in first and len(first) < len(source) / 5
+    # other sentences whose evidence the window already holds: the same window (its KV state is reused)
+    assert "Cranes" not in first
+    assert scorer.window(source, ["The mayor resigned.", "Filler sentence number 3 says the mayor resigned."]) == first
+    # a sentence about a part the window does not hold: a new window that holds it
+    other = scorer.window(source, ["Cranes lifted cargo at dawn."])
+    assert other != first and "Cranes lifted cargo at dawn." in other
+    # without reuse (the eval harness) a statement's window does not depend on what came before
+    fresh = SupportScorer(FakeLogprobs(), _calibrated(), source_tokens=120, reuse_windows=False)
+    fresh.window(source, ["Cranes lifted cargo at dawn."])
+    assert fresh.window(source, ["The mayor resigned."]) == SupportScorer(
+        FakeLogprobs(), _calibrated(), source_tokens=120
+    ).window(source, ["The mayor resigned."])
+
+
+def test_cloze_targets_are_the_least_supported_content_words_and_are_masked() -> None:
+    from assistant.support.features import ask_cloze, cloze_features, cloze_targets, masked
+
+    model = FakeLogprobs()
+    scores = model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
+    spans = cloze_targets(scores, k=1)
+    assert [scores.text[a:b] for a, b in spans] == ["Zurich"]  # trailing full stop trimmed
+    a, b = spans[0]
+    assert masked(scores.text, a, b) == "Mayor Ana Ruiz said the berths would open in ___."
+    # function words are never asked about, whatever their score
+    assert all(scores.text[a:b] not in {"the", "in"} for a, b in cloze_targets(scores, k=10))
+    bad = cloze_features(ask_cloze(model, SOURCE, scores, k=1))
+    good = cloze_features(ask_cloze(model, SOURCE, model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May."), k=1))
+    assert bad["cloze_pmi_min"] < good["cloze_pmi_min"]
+    assert cloze_features([]) == {"cloze_pmi_min": 0.0, "cloze_cond_min": 0.0, "cloze_gap_max": 0.0}
+
+
+def test_recorded_cloze_questions_replay_into_fit_features(tmp_path) -> None:
+    from assistant.support.data import LabelledPair, score_pairs
+    from assistant.support.fit import score_features
+
+    pairs = [
+        LabelledPair("1", SOURCE, "Mayor Ana Ruiz said the berths would open in May.", 1, "news", "evaluation"),
+        LabelledPair("2", SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.", 0, "news", "evaluation"),
+    ]
+    inner = FakeLogprobs()
+    score_pairs(pairs, ReplayLogprobs(inner, tmp_path, mode="record"), cloze=True)
+    calls = len(inner.calls)
+    replay = ReplayLogprobs(inner, tmp_path, mode="replay")
+    rows = score_features(pairs, replay, cloze=True)
+    assert len(inner.calls) == calls  # all replayed
+    by_id = {r.pair.id: r.features for r in rows}
+    assert by_id["2"]["cloze_pmi_min"] < by_id["1"]["cloze_pmi_min"]
+    # pairs whose cloze questions were never recorded are left out, not failed, with skip_missing
+    other = [LabelledPair("3", SOURCE, "The plan costs 12 million euros.", 1, "news", "evaluation")]
+    score_pairs(other, ReplayLogprobs(inner, tmp_path, mode="record"))
+    assert score_features(other, replay, cloze=True, skip_missing=True) == []
+    assert len(score_features(other, replay, skip_missing=True)) == 1
+
+
+def test_cloze_stage_re_decides_with_the_first_stage_logit_and_the_cloze_signal() -> None:
+    first = _calibrated()
+    # a second stage that trusts only the cloze signal: a sentence the first stage passes can fail it
+    second = Calibrated(
+        features=["stage1_logit", "cloze_pmi_min"], mean=[0.0, -4.0], scale=[1.0, 2.0], coef=[0.0, 3.0],
+        intercept=0.0, threshold=0.5, model="fake-logprobs#cloze",
+    )
+    model = FakeLogprobs()
+    scorer = SupportScorer(model, first, cloze=True, second=second)
+    bad = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
+    good = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May.")
+    assert good.supported and not bad.supported
+    assert "stage1_logit" in bad.signals and "cloze_pmi_min" in bad.signals
+    # without the option the cloze questions are never asked
+    model.calls.clear()
+    SupportScorer(model, first).score(SOURCE, "Mayor Ana Ruiz said the berths would open in May.")
+    assert len(model.calls) == 1
+
+
+def test_cloze_weights_need_the_cloze_prompt_fingerprint(tmp_path) -> None:
+    from assistant.support.scorer import CLOZE_SUFFIX, cloze_prompts, load_calibration
+
+    entry = _calibrated()
+    entry.prompts = "0000"
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps({"models": {"fake-logprobs" + CLOZE_SUFFIX: entry.to_json()}}))
+    assert load_calibration("fake-logprobs" + CLOZE_SUFFIX, path) is None  # fitted with other prompts
+    entry.prompts = cloze_prompts()
+    path = tmp_path / "weights-now.json"  # another file: weights are cached by path and mtime
+    path.write_text(json.dumps({"models": {"fake-logprobs" + CLOZE_SUFFIX: entry.to_json()}}))
+    assert load_calibration("fake-logprobs" + CLOZE_SUFFIX, path) is not None

@@ -94,10 +94,10 @@ def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: Logpro
     if not settings.summary.support or (chat is not None and logprobs is None):
         return None
     if logprobs is None:
-        return support_scorer(settings)
+        return support_scorer(settings, reuse_windows=False)
     mode = settings.llm.cache
     model = logprobs if mode == "off" else ReplayLogprobs(logprobs, settings.llm_cache_dir, mode=mode)
-    return SupportScorer(model, n_ctx=settings.llm.n_ctx)
+    return SupportScorer(model, n_ctx=settings.llm.n_ctx, reuse_windows=False)
 
 
 def _run_tasks(
@@ -136,7 +136,7 @@ def _run_tasks(
             if scorer is None and t.consistency.method == "support":
                 from assistant.support import support_scorer
 
-                scorer = support_scorer(assistant.settings)
+                scorer = support_scorer(assistant.settings, reuse_windows=False)
             done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"), scorer)
         if t.typos:
             done["typos"] = run_typos(suite, t.typos, stage("typos"))

@@ -38,10 +38,18 @@ def logprob_model(settings: Settings, cache_dir: Path | None = None, mode: str |
     return ReplayLogprobs(model, cache_dir or settings.llm_cache_dir, mode=mode)
 
 
-def support_scorer(settings: Settings, cache_dir: Path | None = None, mode: str | None = None) -> SupportScorer:
-    """The support scorer for the configured model, with its fitted weights (if any)."""
+def support_scorer(
+    settings: Settings, cache_dir: Path | None = None, mode: str | None = None, reuse_windows: bool = True
+) -> SupportScorer:
+    """The support scorer for the configured model, with its fitted weights (if any).
+
+    ``reuse_windows=False`` scores every statement against the window chosen for it alone (the
+    eval harness: figures then do not depend on the order of the pairs).
+    """
     return SupportScorer(
         logprob_model(settings, cache_dir, mode),
         n_ctx=settings.llm.n_ctx,
         source_tokens=settings.support.source_tokens,
+        cloze=settings.support.cloze,
+        reuse_windows=reuse_windows,
     )

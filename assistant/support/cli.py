@@ -49,13 +49,14 @@ def record(
     split: Annotated[str | None, typer.Option(help="Only rows of this split (SummEdits: evaluation or test)")] = None,
     every: Annotated[int, typer.Option(help="Take every n-th row (a fixed subset)")] = 1,
     cache_dir: Annotated[Path, typer.Option(help="Replay cache to fill")] = CACHE,
+    cloze: Annotated[bool, typer.Option(help="Also record the cloze questions (two more prompts per pair)")] = False,
 ) -> None:
     """Run the model over labelled pairs and record its token scores (pairs of one source together)."""
     from assistant.support.data import load_pairs, score_pairs
 
     model = _model(cache_dir, "auto")
     pairs = [p for path in data for p in load_pairs(path, split=split)[::every]]
-    score_pairs(pairs, model, on_pair=_progress(len(pairs), model))
+    score_pairs(pairs, model, on_pair=_progress(len(pairs), model), cloze=cloze)
     typer.echo(f"{len(pairs)} pairs: {model.hits} already recorded, {model.misses} scored and recorded in {cache_dir}")
 
 
@@ -66,24 +67,31 @@ def fit(
     cache_dir: Annotated[Path, typer.Option(help="Replay cache holding the recorded token scores")] = CACHE,
     out: Annotated[Path | None, typer.Option(help="Weights file to write (default: the packaged one)")] = None,
     replay: Annotated[bool, typer.Option("--replay/--live", help="Only recorded scores (default), or run the model for missing ones")] = True,
+    cloze: Annotated[bool, typer.Option(help="Fit the cloze stage (on the pairs whose cloze questions are recorded)")] = False,
 ) -> None:
     """Fit the support weights on SummEdits' evaluation split plus FRANK; prints grouped-CV figures."""
+    from assistant.support.fit import add_stage1, fit_second, score_features
     from assistant.support.fit import fit as fit_weights
-    from assistant.support.fit import score_features
-    from assistant.support.scorer import WEIGHTS_PATH
+    from assistant.support.scorer import WEIGHTS_PATH, load_calibration
 
     pairs = _fit_pairs(summedits, frank)
     model = _model(cache_dir, "replay" if replay else "auto")
-    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay)
+    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay, cloze=cloze)
     if len(rows) < len(pairs):
         typer.echo(f"fitting on the {len(rows)} of {len(pairs)} pairs whose scores are recorded in {cache_dir}")
-    calibrated = fit_weights(rows, model.name, [summedits, frank])
     path = out or WEIGHTS_PATH
+    if cloze:
+        first = load_calibration(model.name, path)
+        if first is None:
+            raise typer.BadParameter(f"fit the first stage for {model.name} first (`assistant support fit`)")
+        calibrated = fit_second(add_stage1(rows, first), model.name, [summedits, frank])
+    else:
+        calibrated = fit_weights(rows, model.name, [summedits, frank])
     existing = json.loads(path.read_text()) if path.is_file() else {"models": {}}
-    existing.setdefault("models", {})[model.name] = calibrated.to_json()
+    existing.setdefault("models", {})[calibrated.model] = calibrated.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"wrote {path} (model {model.name}, {len(rows)} pairs, threshold {calibrated.threshold:.3f})")
+    typer.echo(f"wrote {path} (model {calibrated.model}, {len(rows)} pairs, threshold {calibrated.threshold:.3f})")
     typer.echo(_table("grouped 5-fold CV on the fit data", calibrated.metrics["grouped_cv"]))
     typer.echo(_table("leave one domain out on the fit data", calibrated.metrics["leave_one_domain_out"]))
 
@@ -93,20 +101,29 @@ def ablation(
     summedits: Annotated[Path, typer.Option(help="SummEdits dev jsonl (its split == evaluation rows are used)")] = SUMMEDITS,
     frank: Annotated[Path, typer.Option(help="FRANK dev jsonl (all rows are used)")] = FRANK,
     cache_dir: Annotated[Path, typer.Option(help="Replay cache holding the recorded token scores")] = CACHE,
+    cloze: Annotated[bool, typer.Option(help="Compare the cloze signal, on the pairs whose cloze questions are recorded")] = False,
 ) -> None:
     """Compare feature sets on the fit data (recorded pairs only): grouped CV and leave-one-domain-out."""
+    from assistant.support.fit import ABLATIONS, CLOZE_ABLATIONS, score_features
     from assistant.support.fit import ablation as run_ablation
-    from assistant.support.fit import score_features
 
     pairs = _fit_pairs(summedits, frank)
     model = _model(cache_dir, "replay")
-    rows = score_features(pairs, model, skip_missing=True)
-    typer.echo(f"{len(rows)} of {len(pairs)} fit pairs recorded")
+    rows = score_features(pairs, model, skip_missing=True, cloze=cloze)
+    if cloze:
+        from assistant.support.fit import add_stage1
+        from assistant.support.scorer import load_calibration
+
+        first = load_calibration(model.name)
+        if first is None:
+            raise typer.BadParameter(f"fit the first stage for {model.name} first (`assistant support fit`)")
+        rows = add_stage1(rows, first)
+    typer.echo(f"{len(rows)} of {len(pairs)} fit pairs recorded{' with cloze questions' if cloze else ''}")
     lines = [
         "| features | grouped CV AUC | grouped CV bal. acc. | leave-one-domain-out AUC | LODO bal. acc. | LODO worst domain AUC |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, m in run_ablation(rows).items():
+    for name, m in run_ablation(rows, CLOZE_ABLATIONS if cloze else ABLATIONS).items():
         cv, lodo = m["grouped_cv"], m["leave_one_domain_out"]
         worst = min(lodo["domains"].items(), key=lambda kv: kv[1]["roc_auc"])
         lines.append(
@@ -124,18 +141,25 @@ def report(
     cache_dir: Annotated[Path, typer.Option(help="Replay cache")] = CACHE,
     replay: Annotated[bool, typer.Option("--replay/--live", help="Only recorded scores, or run the model for missing ones")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    cloze: Annotated[bool, typer.Option(help="Measure the cloze stage (asks or replays the cloze questions)")] = False,
 ) -> None:
     """Measure the fitted weights on held-out rows: ROC AUC and balanced accuracy, per domain."""
     from assistant.support.data import load_pairs
-    from assistant.support.fit import evaluate, score_features
-    from assistant.support.scorer import load_calibration
+    from assistant.support.fit import add_stage1, evaluate, score_features
+    from assistant.support.scorer import CLOZE_SUFFIX, load_calibration
 
     model = _model(cache_dir, "replay" if replay else "auto")
     calibrated = load_calibration(model.name)
-    if calibrated is None:
-        raise typer.BadParameter(f"no fitted weights for {model.name}: run `assistant support fit` first")
+    second = load_calibration(model.name + CLOZE_SUFFIX) if cloze else None
+    if calibrated is None or (cloze and second is None):
+        raise typer.BadParameter(
+            f"no fitted weights for {model.name}: run `assistant support fit{' --cloze' if cloze else ''}` first"
+        )
     pairs = load_pairs(data, split=split)[::every]
-    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay)
+    rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay, cloze=cloze)
+    if second is not None:
+        rows = add_stage1(rows, calibrated)
+        calibrated = second
     if len(rows) < len(pairs):
         typer.echo(f"measured on the {len(rows)} of {len(pairs)} pairs whose scores are recorded", err=True)
     figures = evaluate(rows, calibrated)

@@ -78,14 +78,18 @@ def score_pairs(
     model,
     on_pair: Callable[[int, LabelledPair], None] | None = None,
     judge: bool = True,
+    cloze: bool = False,
 ) -> None:
-    """Token scores (and the yes/no judge) of every pair, for ``model`` to record in its replay cache."""
+    """Token scores (the yes/no judge, the cloze questions) of every pair, for ``model`` to record."""
+    from assistant.support.features import ask_cloze
     from assistant.support.scorer import source_window
 
     for i, pair in enumerate(by_source(pairs)):
         source = source_window(pair.source, [pair.text])
-        model.score(source, pair.text)
+        scores = model.score(source, pair.text)
         if judge:
             model.judge(source, pair.text)
+        if cloze:
+            ask_cloze(model, source, scores)
         if on_pair:
             on_pair(i, pair)

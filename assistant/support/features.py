@@ -102,6 +102,66 @@ TOKEN_FEATURES = (
 )
 
 
+# Words of a statement asked again as cloze questions: the content words the left-to-right reading
+# found least supported (each costs one short prompt after the source, with and without it).
+CLOZE_WORDS = 2
+_FUNCTION_WORDS = frozenset(
+    ["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "from", "with", "as", "is", "are", "was", "were", "be", "been", "has", "have", "had", "it", "its", "this", "that", "these", "those", "he", "she", "they", "we", "you", "i", "his", "her", "their", "our", "your", "which", "who", "whom", "whose", "what", "when", "where", "how", "than", "then", "there", "here", "so", "if", "not", "no", "do", "does", "did", "will", "would", "can", "could", "should", "may", "might"]
+)
+
+
+def cloze_targets(scores: TokenScores, k: int = CLOZE_WORDS) -> list[tuple[int, int]]:
+    """Spans of the ``k`` content words of the statement with the lowest summed PMI (punctuation trimmed).
+
+    Function words are skipped: their probability says more about phrasing than about the facts.
+    """
+    pmi = scores.pmi
+    text = scores.text
+    ranked = []
+    for w in words(scores):
+        a, b = w.start, w.end
+        while a < b and not text[a].isalnum():
+            a += 1
+        while b > a and not text[b - 1].isalnum():
+            b -= 1
+        word = text[a:b]
+        if not word or word.lower() in _FUNCTION_WORDS or (len(word) < 3 and not word.isdigit()):
+            continue
+        ranked.append((float(sum(pmi[i] for i in w.tokens)), a, b))
+    ranked.sort()
+    return sorted((a, b) for _, a, b in ranked[:k])
+
+
+def masked(text: str, start: int, end: int) -> str:
+    """``text`` with [start, end) replaced by a blank."""
+    return f"{text[:start]}___{text[end:]}"
+
+
+def ask_cloze(model, source: str, scores: TokenScores, k: int = CLOZE_WORDS) -> list[tuple[TokenScores, int, int]]:
+    """For each target word: the statement's scores as the filling of its blank, and the word's span."""
+    return [(model.cloze(source, masked(scores.text, a, b), scores.text), a, b) for a, b in cloze_targets(scores, k)]
+
+
+def cloze_features(fills: list[tuple[TokenScores, int, int]]) -> dict[str, float]:
+    """How the source changed the probability of each blanked word, read with the whole statement around it."""
+    pmi, cond, gap = [], [], []
+    for scores, a, b in fills:
+        idx = [i for i, (s, e) in enumerate(scores.spans) if s < b and e > a]
+        if not idx:
+            continue
+        c = np.asarray(scores.cond)[idx]
+        u = np.asarray(scores.uncond)[idx]
+        pmi.append(float((c - u).sum()))
+        cond.append(float(c.sum()))
+        gap.append(float(scores.best[idx[0]] - scores.cond[idx[0]]))
+    if not pmi:
+        return {name: 0.0 for name in CLOZE_FEATURES}
+    return {"cloze_pmi_min": min(pmi), "cloze_cond_min": min(cond), "cloze_gap_max": max(gap)}
+
+
+CLOZE_FEATURES = ("cloze_pmi_min", "cloze_cond_min", "cloze_gap_max")
+
+
 def code_features(source: str, statement: str) -> dict[str, float]:
     """Word-matching signals from the deterministic verifier (no model)."""
     from assistant.verify import consistency_score, missing_facts

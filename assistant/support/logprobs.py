@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from assistant.prompts import PROMPTS_DIR, render
 
 SCORE_PROMPT = "support"
 JUDGE_PROMPT = "support_judge"
+CLOZE_PROMPT = "support_cloze"
 _YES = ("yes", "Yes", " yes", " Yes", "YES")
 _NO = ("no", "No", " no", " No", "NO")
 
@@ -63,6 +65,10 @@ class LogprobModel(Protocol):
         """log p(yes) - log p(no) for "does the source support the statement?"."""
         ...
 
+    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
+        """Token scores of ``text`` read as ``masked`` with its blank filled, with and without the source."""
+        ...
+
 
 def prompt_fingerprint(prompts_dir: Path = PROMPTS_DIR) -> str:
     """Hash of the scoring prompts: a change invalidates recorded scores and fitted weights."""
@@ -70,6 +76,11 @@ def prompt_fingerprint(prompts_dir: Path = PROMPTS_DIR) -> str:
     for name in (SCORE_PROMPT, JUDGE_PROMPT):
         h.update((Path(prompts_dir) / f"{name}.yaml").read_bytes())
     return h.hexdigest()[:16]
+
+
+def cloze_fingerprint(prompts_dir: Path = PROMPTS_DIR) -> str:
+    """Hash of the cloze prompt (kept apart so the token and judge recordings stay valid)."""
+    return hashlib.sha256((Path(prompts_dir) / f"{CLOZE_PROMPT}.yaml").read_bytes()).hexdigest()[:16]
 
 
 def _log_softmax(row: np.ndarray) -> np.ndarray:
@@ -173,6 +184,11 @@ class _Context:
 
 
 _ENGINES: dict[tuple[str, int, int], LlamaLogprobs] = {}
+_MEMO_SIZE = 512
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -194,6 +210,20 @@ class LlamaLogprobs:
         self.name = name or f"local/{Path(model_path).stem}"
         self._lock = threading.Lock()
         self._loaded: tuple[Any, _Context, _Context] | None = None
+        # Results of recent calls: an editor who changes one sentence of a summary waits only
+        # for that sentence (the others are asked again with the same source and words).
+        self._memo: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+
+    def _remember(self, key: tuple[str, ...], compute: Any) -> Any:
+        """``compute()`` unless the same call was made recently (the caller holds the lock)."""
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        value = compute()
+        self._memo[key] = value
+        while len(self._memo) > _MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return value
 
     @classmethod
     def shared(cls, model_path: str | Path, n_ctx: int = 4096, n_threads: int | None = None) -> LlamaLogprobs:
@@ -248,26 +278,46 @@ class LlamaLogprobs:
 
     def score(self, source: str, text: str) -> TokenScores:
         with self._lock:
-            llama, cond_ctx, uncond_ctx = self._load()
-            body = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-            if not body:
-                return TokenScores(text=text, model=self.name)
-            pieces = [llama.detokenize([t]) for t in body]
-            cond_prefix = self._prompt(llama, SCORE_PROMPT, source=source)
-            uncond_prefix = self._prompt(llama, SCORE_PROMPT, source="")
-            at = len(cond_prefix) - 1
-            cond_rows = cond_ctx.rows(cond_prefix + body, range(at, at + len(body)))
-            at = len(uncond_prefix) - 1
-            uncond_rows = uncond_ctx.rows(uncond_prefix + body, range(at, at + len(body)))
-            cond, uncond, best, expected = [], [], [], []
-            for i, tok in enumerate(body):
-                lc = _log_softmax(cond_rows[i])
-                lu = _log_softmax(uncond_rows[i])
-                top = int(lc.argmax())
-                cond.append(round(float(lc[tok]), 4))
-                uncond.append(round(float(lu[tok]), 4))
-                best.append(round(float(lc[top]), 4))
-                expected.append(llama.detokenize([top]).decode("utf-8", errors="replace"))
+            llama, _, _ = self._load()
+
+            def compute() -> TokenScores:
+                cond = self._prompt(llama, SCORE_PROMPT, source=source)
+                uncond = self._prompt(llama, SCORE_PROMPT, source="")
+                return self._reply(cond, uncond, text)
+
+            return self._remember(("score", _digest(source), text), compute)
+
+    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
+        with self._lock:
+            llama, _, _ = self._load()
+
+            def compute() -> TokenScores:
+                cond = self._prompt(llama, CLOZE_PROMPT, source=source, statement=masked)
+                uncond = self._prompt(llama, CLOZE_PROMPT, source="", statement=masked)
+                return self._reply(cond, uncond, text)
+
+            return self._remember(("cloze", _digest(source), masked, text), compute)
+
+    def _reply(self, cond_prefix: list[int], uncond_prefix: list[int], text: str) -> TokenScores:
+        """Scores of ``text`` read as the reply after each prefix (the caller holds the lock)."""
+        llama, cond_ctx, uncond_ctx = self._load()
+        body = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if not body:
+            return TokenScores(text=text, model=self.name)
+        pieces = [llama.detokenize([t]) for t in body]
+        at = len(cond_prefix) - 1
+        cond_rows = cond_ctx.rows(cond_prefix + body, range(at, at + len(body)))
+        at = len(uncond_prefix) - 1
+        uncond_rows = uncond_ctx.rows(uncond_prefix + body, range(at, at + len(body)))
+        cond, uncond, best, expected = [], [], [], []
+        for i, tok in enumerate(body):
+            lc = _log_softmax(cond_rows[i])
+            lu = _log_softmax(uncond_rows[i])
+            top = int(lc.argmax())
+            cond.append(round(float(lc[tok]), 4))
+            uncond.append(round(float(lu[tok]), 4))
+            best.append(round(float(lc[top]), 4))
+            expected.append(llama.detokenize([top]).decode("utf-8", errors="replace"))
         return TokenScores(
             text=text,
             spans=_char_spans(pieces, text),
@@ -281,9 +331,13 @@ class LlamaLogprobs:
     def judge(self, source: str, text: str) -> float:
         with self._lock:
             llama, cond_ctx, _ = self._load()
-            question = self._prompt(llama, JUDGE_PROMPT, source=source, statement=text)
-            row = cond_ctx.rows(question, [len(question) - 1])[0]
-            return round(_yes_no(_log_softmax(row), self._choice_ids(llama)), 4)
+
+            def compute() -> float:
+                question = self._prompt(llama, JUDGE_PROMPT, source=source, statement=text)
+                row = cond_ctx.rows(question, [len(question) - 1])[0]
+                return round(_yes_no(_log_softmax(row), self._choice_ids(llama)), 4)
+
+            return self._remember(("judge", _digest(source), text), compute)
 
     @staticmethod
     def _choice_ids(llama: Any) -> tuple[list[int], list[int]]:
@@ -375,6 +429,13 @@ class OpenAILogprobs:
             raise LLMError(f"the endpoint tokenised the statement differently in two calls ({self.model})")
         return TokenScores(text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name)
 
+    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
+        spans, cond, best, expected = self._echo(self._plain(CLOZE_PROMPT, source=source, statement=masked), text)
+        uspans, uncond, _, _ = self._echo(self._plain(CLOZE_PROMPT, source="", statement=masked), text)
+        if uspans != spans:
+            raise LLMError(f"the endpoint tokenised the statement differently in two calls ({self.model})")
+        return TokenScores(text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name)
+
     def judge(self, source: str, text: str) -> float:
         from assistant.llm import friendly_endpoint_errors, to_chat_dicts
 
@@ -412,7 +473,7 @@ class ReplayLogprobs:
         return {
             "kind": kind,
             "model": self.inner.name,
-            "prompts": prompt_fingerprint(),
+            "prompts": cloze_fingerprint() if kind == "support-cloze" else prompt_fingerprint(),
             "source_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
             "text": text,
         }
@@ -445,6 +506,13 @@ class ReplayLogprobs:
 
         return TokenScores.model_validate(self._cached("support-logprobs", source, text, compute))
 
+    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
+        def compute() -> dict:
+            return self.inner.cloze(source, masked, text).model_dump(mode="json")
+
+        # the masked statement decides which blank is filled: it is part of the request
+        return TokenScores.model_validate(self._cached("support-cloze", source, f"{masked}\n{text}", compute))
+
     def judge(self, source: str, text: str) -> float:
         return float(self._cached("support-judge", source, text, lambda: {"judge": self.inner.judge(source, text)})["judge"])
 
@@ -474,6 +542,9 @@ class FakeLogprobs:
         return TokenScores(
             text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name
         )
+
+    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
+        return self.score(source, text)
 
     def judge(self, source: str, text: str) -> float:
         scores = self.score(source, text)

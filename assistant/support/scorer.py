@@ -9,8 +9,11 @@ does not have) are reported by the callers and stay decisive on their own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,8 +22,13 @@ from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
 from assistant.support.calibrate import Calibrated
-from assistant.support.features import all_features, words
-from assistant.support.logprobs import LogprobModel, TokenScores, prompt_fingerprint
+from assistant.support.features import all_features, ask_cloze, cloze_features, words
+from assistant.support.logprobs import (
+    LogprobModel,
+    TokenScores,
+    cloze_fingerprint,
+    prompt_fingerprint,
+)
 from assistant.types import SuspectSpan
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,7 @@ _PROMPT_TOKENS = 120
 # cores, so a longer article is cut to the sentences most like the statements being scored. The
 # weights are fitted on sources cut the same way (SummEdits' podcasts run to 2,000 tokens).
 SOURCE_TOKENS = 700
+_WINDOWS_KEPT = 16
 
 
 class SupportResult(BaseModel):
@@ -57,6 +66,16 @@ def _load_weights(path: str, mtime: float) -> dict[str, Calibrated]:
     return {name: Calibrated.from_json(entry) for name, entry in data.get("models", {}).items()}
 
 
+# The second-stage weights (the first stage's logit and the cloze signals) are stored under the
+# model's name with this suffix; their prompts fingerprint covers the cloze prompt too.
+CLOZE_SUFFIX = "#cloze"
+
+
+def cloze_prompts() -> str:
+    """Fingerprint of every prompt the second stage depends on."""
+    return f"{prompt_fingerprint()}+{cloze_fingerprint()}"
+
+
 def load_calibration(model_name: str, path: Path = WEIGHTS_PATH) -> Calibrated | None:
     """The fitted weights for ``model_name`` whose prompts match the current ones, else None."""
     if not Path(path).is_file():
@@ -68,7 +87,8 @@ def load_calibration(model_name: str, path: Path = WEIGHTS_PATH) -> Calibrated |
         return None
     if found is None:
         return None
-    if found.prompts and found.prompts != prompt_fingerprint():
+    expected = cloze_prompts() if model_name.endswith(CLOZE_SUFFIX) else prompt_fingerprint()
+    if found.prompts and found.prompts != expected:
         log.warning("support weights for %s were fitted with other prompts: re-fit them", model_name)
         return None
     return found
@@ -144,11 +164,25 @@ class SupportScorer:
         calibrated: Calibrated | None = None,
         n_ctx: int = 4096,
         source_tokens: int = SOURCE_TOKENS,
+        cloze: bool = False,
+        second: Calibrated | None = None,
+        reuse_windows: bool = True,
     ) -> None:
         self.model = model
         self.calibrated = calibrated if calibrated is not None else load_calibration(model.name)
+        # The cloze stage, when asked for and fitted: it re-decides with the first stage's logit.
+        self.second = (second or load_calibration(model.name + CLOZE_SUFFIX)) if cloze else None
+        if cloze and self.second is None:
+            log.warning("no fitted cloze weights for %s: run `assistant support fit --cloze`", model.name)
         self.n_ctx = n_ctx
         self.source_tokens = source_tokens
+        # The window of each recent source that was read last: reused while it still holds the
+        # evidence of the sentences asked about, so the model's KV cache of it is reused too.
+        # Off for evaluation: each labelled pair is then scored as it was when the weights were fitted,
+        # whatever pairs about the same source came before it.
+        self.reuse_windows = reuse_windows
+        self._windows: OrderedDict[str, str] = OrderedDict()
+        self._windows_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -161,12 +195,31 @@ class SupportScorer:
     def score_many(self, source: str, sentences: list[str]) -> list[SupportResult]:
         """Support of each sentence by ``source``, read once (one window of it for all sentences)."""
         sentences = [s.strip() for s in sentences]
-        src = source_window(source, sentences, self.source_tokens, self.n_ctx)
+        src = self.window(source, sentences)
         return [self._one(source, src, s) for s in sentences]
+
+    def window(self, source: str, sentences: list[str]) -> str:
+        """The part of ``source`` to read: the last window of it while that holds every sentence's evidence."""
+        if not self.reuse_windows:
+            return source_window(source, sentences, self.source_tokens, self.n_ctx)
+        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        with self._windows_lock:
+            last = self._windows.get(key)
+        if last is not None and all(evidence_sentence(source, s)[0] in last for s in sentences):
+            with self._windows_lock:
+                self._windows.move_to_end(key)
+            return last
+        src = source_window(source, sentences, self.source_tokens, self.n_ctx)
+        with self._windows_lock:
+            self._windows[key] = src
+            while len(self._windows) > _WINDOWS_KEPT:
+                self._windows.popitem(last=False)
+        return src
 
     def _one(self, source: str, src: str, sentence: str) -> SupportResult:
         scores = self.model.score(src, sentence)
-        uses_judge = self.calibrated is not None and any(f.startswith("judge") for f in self.calibrated.features)
+        wanted = self.calibrated.features if self.calibrated is not None else []
+        uses_judge = any(f.startswith("judge") for f in wanted)
         features = all_features(scores, src, judge=self.model.judge(src, sentence) if uses_judge else None)
         ev, ev_start, ev_end = evidence_sentence(source, sentence)
         spans = suspects(scores)
@@ -180,17 +233,23 @@ class SupportScorer:
                 reason=f"no calibrated support weights for {self.model.name}: run `assistant support fit`",
                 signals=features,
             )
-        p = self.calibrated.probability(features)
-        ok = p >= self.calibrated.threshold
+        cal = self.calibrated
+        p = cal.probability(features)
+        if self.second is not None:
+            features.update(cloze_features(ask_cloze(self.model, src, scores)))
+            features["stage1_logit"] = cal.logit(features)
+            cal = self.second
+            p = cal.probability(features)
+        ok = p >= cal.threshold
         return SupportResult(
             probability=round(p, 4),
             supported=ok,
-            threshold=self.calibrated.threshold,
+            threshold=cal.threshold,
             evidence=ev,
             evidence_start=ev_start,
             evidence_end=ev_end,
             suspect_spans=spans,
-            reason=_reason(p, ok, spans, self.calibrated, features),
+            reason=_reason(p, ok, spans, cal, features),
             signals={k: round(v, 4) for k, v in features.items()},
         )
 
