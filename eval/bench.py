@@ -247,7 +247,7 @@ def bench_support(preset: str, source_tokens: int | None, cloze: bool = False) -
     # another summary of the same article, from sentences the window read holds: the article's
     # state is reused and only the new sentences are read
     held = [window[a:b] for a, b in split_sentences(window)]
-    other = [s for s in held if s not in summary and len(s.split()) >= 8][:5]
+    other = [s for s in held if s not in summary and 8 <= len(s.split()) <= 40][:5]
     other_reused = scorer.window(article, other) == window
     t = time.perf_counter()
     scorer.score_many(article, other)
