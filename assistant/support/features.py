@@ -106,7 +106,14 @@ TOKEN_FEATURES = (
 # found least supported (each costs one short prompt after the source, with and without it).
 CLOZE_WORDS = 2
 _FUNCTION_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "from", "with", "as", "is", "are", "was", "were", "be", "been", "has", "have", "had", "it", "its", "this", "that", "these", "those", "he", "she", "they", "we", "you", "i", "his", "her", "their", "our", "your", "which", "who", "whom", "whose", "what", "when", "where", "how", "than", "then", "there", "here", "so", "if", "not", "no", "do", "does", "did", "will", "would", "can", "could", "should", "may", "might"]
+    [
+        "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "from",
+        "with", "as", "is", "are", "was", "were", "be", "been", "has", "have", "had", "it", "its",
+        "this", "that", "these", "those", "he", "she", "they", "we", "you", "i", "his", "her",
+        "their", "our", "your", "which", "who", "whom", "whose", "what", "when", "where", "how",
+        "than", "then", "there", "here", "so", "if", "not", "no", "do", "does", "did", "will",
+        "would", "can", "could", "should", "may", "might"
+    ]
 )
 
 
