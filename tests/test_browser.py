@@ -77,7 +77,8 @@ def scripted_chat():
             lines = [f"[{n}] {' '.join(text.split()[:12]).rstrip('.,;:')}." for n, text in numbered]
             return "\n".join(lines[: int(wanted.group(1))])
         passages = re.findall(
-            r'<passage (?:n="\d+" )?id="([^"]+)">\s*(.*?)\s*</passage>', prompt, re.DOTALL
+            # answer prompts number passages (<passage n="1">), summary prompts carry their ids
+            r'<passage(?: n="\d+")?(?: id="([^"]+)")?>\s*(.*?)\s*</passage>', prompt, re.DOTALL
         )
         asked = re.search(r"<question>\s*(.*?)\s*</question>", prompt, re.DOTALL)
         if asked:
