@@ -32,6 +32,17 @@ def _fit_pairs(summedits: Path, frank: Path):
     return load_pairs(summedits, split="evaluation") + load_pairs(frank)
 
 
+def _with_stage1(rows, model_name: str, path: Path | None = None):
+    """Rows carrying the fitted first stage's logit (the cloze stage's input); refuses without one."""
+    from assistant.support.fit import add_stage1
+    from assistant.support.scorer import WEIGHTS_PATH, load_calibration
+
+    first = load_calibration(model_name, path or WEIGHTS_PATH)
+    if first is None:
+        raise typer.BadParameter(f"fit the first stage for {model_name} first (`assistant support fit`)")
+    return add_stage1(rows, first)
+
+
 def _progress(total: int, model):
     started = time.perf_counter()
 
@@ -70,9 +81,9 @@ def fit(
     cloze: Annotated[bool, typer.Option(help="Fit the cloze stage (on the pairs whose cloze questions are recorded)")] = False,
 ) -> None:
     """Fit the support weights on SummEdits' evaluation split plus FRANK; prints grouped-CV figures."""
-    from assistant.support.fit import add_stage1, fit_second, score_features
     from assistant.support.fit import fit as fit_weights
-    from assistant.support.scorer import WEIGHTS_PATH, load_calibration
+    from assistant.support.fit import fit_second, score_features
+    from assistant.support.scorer import WEIGHTS_PATH
 
     pairs = _fit_pairs(summedits, frank)
     model = _model(cache_dir, "replay" if replay else "auto")
@@ -81,10 +92,7 @@ def fit(
         typer.echo(f"fitting on the {len(rows)} of {len(pairs)} pairs whose scores are recorded in {cache_dir}")
     path = out or WEIGHTS_PATH
     if cloze:
-        first = load_calibration(model.name, path)
-        if first is None:
-            raise typer.BadParameter(f"fit the first stage for {model.name} first (`assistant support fit`)")
-        calibrated = fit_second(add_stage1(rows, first), model.name, [summedits, frank])
+        calibrated = fit_second(_with_stage1(rows, model.name, path), model.name, [summedits, frank])
     else:
         calibrated = fit_weights(rows, model.name, [summedits, frank])
     existing = json.loads(path.read_text()) if path.is_file() else {"models": {}}
@@ -111,13 +119,7 @@ def ablation(
     model = _model(cache_dir, "replay")
     rows = score_features(pairs, model, skip_missing=True, cloze=cloze)
     if cloze:
-        from assistant.support.fit import add_stage1
-        from assistant.support.scorer import load_calibration
-
-        first = load_calibration(model.name)
-        if first is None:
-            raise typer.BadParameter(f"fit the first stage for {model.name} first (`assistant support fit`)")
-        rows = add_stage1(rows, first)
+        rows = _with_stage1(rows, model.name)
     typer.echo(f"{len(rows)} of {len(pairs)} fit pairs recorded{' with cloze questions' if cloze else ''}")
     lines = [
         "| features | grouped CV AUC | grouped CV bal. acc. | leave-one-domain-out AUC | LODO bal. acc. | LODO worst domain AUC |",

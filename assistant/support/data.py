@@ -80,16 +80,11 @@ def score_pairs(
     judge: bool = True,
     cloze: bool = False,
 ) -> None:
-    """Token scores (the yes/no judge, the cloze questions) of every pair, for ``model`` to record."""
-    from assistant.support.features import ask_cloze
-    from assistant.support.scorer import source_window
+    """Token scores (the yes/no judge, the cloze questions) of every pair, for ``model`` to record.
 
-    for i, pair in enumerate(by_source(pairs)):
-        source = source_window(pair.source, [pair.text])
-        scores = model.score(source, pair.text)
-        if judge:
-            model.judge(source, pair.text)
-        if cloze:
-            ask_cloze(model, source, scores)
-        if on_pair:
-            on_pair(i, pair)
+    The same calls as when the features are computed (``fit.score_features``), so what is recorded
+    is exactly what fitting and reporting replay.
+    """
+    from assistant.support.fit import score_features
+
+    score_features(pairs, model, on_pair=on_pair, judge=judge, cloze=cloze)

@@ -423,15 +423,19 @@ class OpenAILogprobs:
         return spans, values, best, expected
 
     def score(self, source: str, text: str) -> TokenScores:
-        spans, cond, best, expected = self._echo(self._plain(SCORE_PROMPT, source=source), text)
-        uspans, uncond, _, _ = self._echo(self._plain(SCORE_PROMPT, source=""), text)
-        if uspans != spans:
-            raise LLMError(f"the endpoint tokenised the statement differently in two calls ({self.model})")
-        return TokenScores(text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name)
+        return self._reply(self._plain(SCORE_PROMPT, source=source), self._plain(SCORE_PROMPT, source=""), text)
 
     def cloze(self, source: str, masked: str, text: str) -> TokenScores:
-        spans, cond, best, expected = self._echo(self._plain(CLOZE_PROMPT, source=source, statement=masked), text)
-        uspans, uncond, _, _ = self._echo(self._plain(CLOZE_PROMPT, source="", statement=masked), text)
+        return self._reply(
+            self._plain(CLOZE_PROMPT, source=source, statement=masked),
+            self._plain(CLOZE_PROMPT, source="", statement=masked),
+            text,
+        )
+
+    def _reply(self, cond_prefix: str, uncond_prefix: str, text: str) -> TokenScores:
+        """Scores of ``text`` echoed after each prefix (with the source, without it)."""
+        spans, cond, best, expected = self._echo(cond_prefix, text)
+        uspans, uncond, _, _ = self._echo(uncond_prefix, text)
         if uspans != spans:
             raise LLMError(f"the endpoint tokenised the statement differently in two calls ({self.model})")
         return TokenScores(text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name)
