@@ -35,22 +35,37 @@ def relevant(question: str, hits: list[ScoredPassage]) -> list[ScoredPassage]:
     return keep
 
 
-def excerpt(question: str, passage: Passage, budget: int) -> str:
-    """The passage sentences that share most words with the question, in order, within ``budget`` tokens.
+def _stem(word: str) -> str:
+    """A light suffix strip so "protested" meets "protest" and "berths" meets "berth"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _keys(text: str) -> set[str]:
+    return {_stem(w) for w in lexical_tokens(text)}
+
+
+def excerpt(question: str, passage: Passage, budget: int, skip: set[str] | None = None) -> str:
+    """The passage sentences that bear most on the question, in order, within ``budget`` tokens.
 
     The local model reads prompts at ~65 tokens/s on two cores, so whole passages would put the
     first answer word 10+ seconds away; the sentences that bear on the question are what it needs.
+    A question word counts more in a sentence the rarer it is in the passage: in "How much did the
+    berth cost?" about a passage on the berth, "cost" picks the sentence, not "berth". Sentences in
+    ``skip`` (already shown from an overlapping passage) are left out, and added to it.
     """
     from assistant.tokens import count_tokens
 
-    qwords = set(lexical_tokens(question))
+    qwords = _keys(question)
     spans = split_sentences(passage.text) or [(0, len(passage.text))]
     sentences = [passage.text[a:b].strip() for a, b in spans]
-    ranked = sorted(
-        range(len(sentences)),
-        key=lambda i: (-len(qwords & set(lexical_tokens(sentences[i]))), i),
-    )
-    overlap = {i: len(qwords & set(lexical_tokens(sentences[i]))) for i in ranked}
+    shared = [qwords & _keys(s) for s in sentences]
+    df = {w: sum(w in sh for sh in shared) for w in qwords}
+    overlap = {i: sum(1.0 / df[w] for w in sh) for i, sh in enumerate(shared)}
+    seen = skip if skip is not None else set()
+    ranked = sorted((i for i in range(len(sentences)) if sentences[i] not in seen), key=lambda i: (-overlap[i], i))
     chosen: list[int] = []
     used = 0
     for i in ranked:
@@ -61,6 +76,7 @@ def excerpt(question: str, passage: Passage, budget: int) -> str:
             continue
         chosen.append(i)
         used += cost
+    seen.update(sentences[i] for i in chosen)
     return " … ".join(sentences[i] for i in sorted(chosen))
 
 
@@ -170,7 +186,8 @@ def answer_stream(
     passages = [h.passage for h in hits]
     budget = max(40, settings.retrieve.answer_context_tokens // len(passages))
     # A sentence that addresses the assistant is withheld from the model (the passage stays citable).
-    view = [{"id": p.id, "text": model_view(excerpt(question, p, budget)), "title": p.title} for p in passages]
+    shown: set[str] = set()  # overlapping passages share sentences: each is shown once
+    view = [{"id": p.id, "text": model_view(excerpt(question, p, budget, shown)), "title": p.title} for p in passages]
     messages = render("ask", question=question, passages=view)
     parts: list[str] = []
     for chunk in chat.stream(messages):

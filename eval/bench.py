@@ -331,27 +331,29 @@ def bench_summary(
 
 
 # Twenty questions an editor might ask of the sample corpus (examples/articles).
-QUESTIONS = [
-    "How big is the harbour budget?",
-    "Who voted against the harbour plan?",
-    "What did the mayor promise the fishermen?",
-    "How many boats fit on the floating berth?",
-    "How much did the floating berth cost?",
-    "Who speaks for the fishermen?",
-    "When did the floating berth open?",
-    "What did the environmental study find?",
-    "Which university did the study?",
-    "How many fishermen protested?",
-    "How much money do the boats lose each day?",
-    "What was the vote on the budget?",
-    "What will the money rebuild?",
-    "When is the shipping season the works are meant for?",
-    "What does Tobias Okafor want?",
-    "How long did the council debate last?",
-    "When was the study published?",
-    "What happens to the salt marsh?",
-    "How many landing berths were closed by the works?",
-    "Who is the mayor of Vellmar?",
+# The chat bench's questions on the sample corpus (examples/articles), each with the strings one of
+# which a correct answer contains (case-insensitive): a small check that a faster prompt still answers.
+QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("How big is the harbour budget?", ("42 million",)),
+    ("Who voted against the harbour plan?", ("Okafor",)),
+    ("What did the mayor promise the fishermen?", ("floating berth",)),
+    ("How many boats fit on the floating berth?", ("14",)),
+    ("How much did the floating berth cost?", ("380,000",)),
+    ("Who speaks for the fishermen?", ("Vandermolen",)),
+    ("When did the floating berth open?", ("Thursday",)),
+    ("What did the environmental study find?", ("3 per cent", "limited harm")),
+    ("Which university did the study?", ("Eastmoor",)),
+    ("How many fishermen protested?", ("200",)),
+    ("How much money do the boats lose each day?", ("1,500",)),
+    ("What was the vote on the budget?", ("19 votes to 12", "19 to 12", "19-12")),
+    ("What will the money rebuild?", ("northern quay",)),
+    ("When is the shipping season the works are meant for?", ("2028",)),
+    ("What does Tobias Okafor want?", ("study",)),
+    ("How long did the council debate last?", ("six hours", "6 hours")),
+    ("When was the study published?", ("Friday",)),
+    ("What happens to the salt marsh?", ("3 per cent",)),
+    ("How many landing berths were closed by the works?", ("two", "2 of")),
+    ("Who is the mayor of Vellmar?", ("Halvorsen", "Halvorrsen")),
 ]
 
 
@@ -359,6 +361,7 @@ def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
     """Chat on a warm app: time to the first streamed token over questions on the sample corpus."""
     from assistant.service import Assistant
     from assistant.settings import LLMSettings, Settings
+    from assistant.types import Answer
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), llm=LLMSettings(preset=preset, cache="off"))
@@ -369,14 +372,27 @@ def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
             assistant.warm_up()  # what the app does at start-up: the system prompt is read once
         warm_s = time.perf_counter() - t
         ttft, totals = [], []
-        for q in QUESTIONS[:questions]:
+        correct = answered = sentences = verified = 0
+        misses: list[str] = []
+        for q, gold in QUESTIONS[:questions]:
             t = time.perf_counter()
             got_first = False
+            answer = None
             for item in assistant.ask_stream(q):
                 if isinstance(item, str) and item.strip() and not got_first:
                     ttft.append(time.perf_counter() - t)
                     got_first = True
+                elif isinstance(item, Answer):
+                    answer = item
             totals.append(time.perf_counter() - t)
+            if answer is not None and answer.answered:
+                answered += 1
+                hit = any(g.lower() in answer.answer.lower() for g in gold)
+                correct += hit
+                sentences += len(answer.verdicts)
+                verified += sum(v.verdict == "supported" for v in answer.verdicts)
+            if answer is None or not answer.answered or not hit:
+                misses.append(f"{q} -> {answer.answer if answer is not None else '(no answer)'}")
     return {
         "preset": preset,
         "questions": len(ttft),
@@ -384,7 +400,12 @@ def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
         "first_token_p50_s": round(statistics.median(ttft), 2),
         "first_token_p90_s": round(percentile(ttft, 90), 2),
         "first_token_max_s": round(max(ttft), 2),
+        # Answer quality beside the speed: a faster prompt must not answer worse.
+        "answered": answered,
+        "correct": correct,
+        "sentences_supported_by_code": f"{verified}/{sentences}",
         "answer_p50_s": round(statistics.median(totals), 1),
+        "missed": misses,
     }
 
 

@@ -163,6 +163,31 @@ def test_answer_prompt_holds_question_relevant_excerpts_within_budget(helper, fa
     assert "Witkoff" in prompt
 
 
+def test_excerpt_picks_the_sentence_with_the_rare_question_word_and_skips_repeats():
+    from assistant.qa import excerpt
+    from assistant.types import Passage
+
+    text = (
+        "Floating berth opens for Vellmar fishing fleet. "
+        "A temporary floating berth for the fleet opened on Thursday, two days before the deadline. "
+        "The berth has room for 14 boats and cost 380,000 euros, paid from the harbour budget."
+    )
+    passage = Passage(id="b#p0", article_id="b", index=0, text=text, start=0, end=len(text), tokens=50)
+    # "berth" is in every sentence; "cost" names the one that answers (a 30-token budget holds one).
+    assert excerpt("How much did the floating berth cost?", passage, 30) == (
+        "The berth has room for 14 boats and cost 380,000 euros, paid from the harbour budget."
+    )
+    # "protested" meets "protest" and "berths" meets "berth" (a light stem).
+    said = "About 200 fishermen gathered to protest on Monday."
+    other = Passage(id="h#p0", article_id="h", index=0, text=said, start=0, end=len(said), tokens=12)
+    assert "200" in excerpt("How many fishermen protested?", other, 30)
+    # A sentence already shown from an overlapping passage is not shown again.
+    shown: set[str] = set()
+    first = excerpt("How much did the berth cost?", passage, 30, shown)
+    second = excerpt("How much did the berth cost?", passage, 30, shown)
+    assert first and first not in second
+
+
 def test_uncited_answer_sentence_gets_the_passage_that_says_it(helper, fake):
     fake.enqueue("The floating berth has room for 14 boats. The mayor flew to the moon.")
     answer = helper.ask("How many boats fit in the floating berth?")
