@@ -10,6 +10,7 @@ editor never reads an unchecked model sentence as the summary.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,23 @@ DUPLICATE_SCORE = 85
 FUSE_MIN_OVERLAP = 0.8
 # Generation budget per highlight: at most ~20 words (~30 tokens) plus its [n] prefix.
 TOKENS_PER_SENTENCE = 48
+
+# Words whose deletion can change what a sentence claims (negation, modality, attribution of a
+# claim or denial, the precision of a quantity): a line that drops one of them is not a plain cut.
+_MEANING_WORDS = frozenset(
+    {
+        "not", "no", "never", "nobody", "nothing", "none", "neither", "nor", "without", "cannot",
+        "may", "might", "could", "would", "should", "must", "can", "will", "if", "unless", "whether",
+        "allegedly", "alleged", "reportedly", "suspected", "accused", "deny", "denies", "denied",
+        "denying", "claim", "claims", "claimed", "former", "ex", "plans", "planned", "proposed",
+        "expected", "likely", "unlikely", "possible", "possibly", "about", "around", "nearly",
+        "almost", "approximately", "some", "up", "more", "less", "than", "least", "most", "over",
+        "under", "only", "just",
+    }
+)
+_WORD = re.compile(r"[\w'’-]+")
+# Inner phrases a plain cut may delete (see ``is_plain_cut``).
+CUT_MAX_GAPS = 1
 
 _NUMBERS = r"(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)"
 _LINE = re.compile(rf"^\s*(?:[-*•]\s*|\d+[.)]\s+)?({_NUMBERS}*)(.*?)\s*(?:({_NUMBERS}+)\s*[.]?)?\s*$")
@@ -174,6 +192,53 @@ def check_line(
         reason += "; ignored " + "".join(f"[{n}]" for n in bogus) + " (no such sentence)"
     citations = [Citation(passage_id=s.passage_id, quote=s.text) for s in cited]
     return checked.model_copy(update={"reason": reason, "citations": citations, "sources": [s.number for s in cited]})
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group().lower().strip("'’-"), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def is_plain_cut(text: str, cited: list[SourceSentence]) -> bool:
+    """Whether ``text`` is its one cited sentence with set-off parts deleted, every meaning word kept.
+
+    Allowed cuts: the tail; an opening phrase set off by a comma or colon ("On Tuesday, ...");
+    one inner phrase set off by commas, dashes or brackets. Such a line brings no word, name or
+    number from elsewhere and joins no words the source did not join, so it cannot swap an
+    entity, invent a detail or fuse two facts wrongly. A cut that drops a negation, a modal, a
+    denial or a quantity's precision ("not", "may", "denied", "up to") is not plain.
+    """
+    if len(cited) != 1:
+        return False
+    source = cited[0].text
+    line, words = _words(text), _words(source)
+    if not line:
+        return False
+    kept: list[int] = []
+    at = 0
+    for w, _, _ in line:  # the line's words, in order, inside the source's
+        while at < len(words) and words[at][0] != w:
+            at += 1
+        if at == len(words):
+            return False
+        kept.append(at)
+        at += 1
+    gaps = [(a + 1, b) for a, b in itertools.pairwise(kept) if b > a + 1]
+    if len(gaps) > CUT_MAX_GAPS:
+        return False
+    if kept[0] > 0 and not _set_off(source[: words[kept[0]][1]].rstrip(), ",:;"):
+        return False  # "The last time Frank spoke ..." is not "Frank spoke ..."
+    for first, last in gaps:
+        before = source[: words[first][1]].rstrip()
+        after = source[: words[last][1]].rstrip()
+        if not (_set_off(before, ",([—–-") and _set_off(after, ",)]—–-")):
+            return False  # "the bridge opened in [1962, carries] 14,000" joins what the source did not
+    dropped = {words[i][0] for i in range(len(words)) if i not in set(kept)}
+    return not (dropped & _MEANING_WORDS or any(w.endswith("n't") for w in dropped))
+
+
+def _set_off(text_before: str, marks: str) -> bool:
+    """Whether the text up to a cut ends with one of ``marks`` (punctuation that sets a phrase off)."""
+    return bool(text_before) and text_before[-1] in marks
 
 
 def with_model_check(result: SentenceResult, sources: list[SourceSentence], scorer) -> SentenceResult:

@@ -297,7 +297,7 @@ def bench_summary(
     if scorer is not None:
         scorer.score("The council met.", "The council met.")
     load = time.perf_counter() - t
-    first, total, supported, replaced, n = [], [], 0, 0, 0
+    first, total, supported, replaced, checked, n = [], [], 0, 0, 0, 0
     for row in rows:
         article = make_article(row["article"], str(row["id"]))
         passages = split_passages(article)
@@ -313,6 +313,7 @@ def bench_summary(
                 n += len(event.sentences)
                 supported += sum(s.verdict == "supported" for s in event.sentences)
                 replaced += sum(s.origin == "source" for s in event.sentences)
+                checked += sum(s.support is not None for s in event.sentences)
     return {
         "preset": preset,
         "strategy": strategy,
@@ -327,6 +328,8 @@ def bench_summary(
         "summary_p90_s": round(percentile(total, 90), 1),
         "sentences_supported": f"{supported}/{n}",
         "article_sentences_shown": f"{replaced}/{n}",
+        # Plain cuts of one sentence are verified by code alone (assistant.fuse.is_plain_cut).
+        "sentences_model_checked": f"{checked}/{n}",
     }
 
 

@@ -193,10 +193,46 @@ def test_support_scorer_turns_an_invented_word_into_the_source_sentence(settings
     first, second = summary.sentences
     assert first.origin == "source" and "unanimously" in first.rejected
     assert "model check" in first.reason and "unanimously" in first.reason
-    assert second.origin == "model" and second.support is not None and second.support >= 0.5
-    # Each sentence was scored against its cited sentence only.
-    sources = {src for src, _ in scorer.model.calls}
-    assert sources == {summary.sources[0].text, summary.sources[1].text}
+    # The second line only cuts the tail of its sentence: code verifies it, no model call.
+    assert second.origin == "model" and second.support is None
+    assert "no model check needed" in second.reason
+    # The first was scored against its cited sentence only.
+    assert {src for src, _ in scorer.model.calls} == {summary.sources[0].text}
+    # A fused line that is not a plain cut gets the model check and passes it.
+    fake.enqueue("[1] The Vellmar council approved a 42 million euro harbour budget by 19 votes to 12.")
+    again = a.summarize(text=article.raw, sentences=1)
+    assert again.sentences[0].origin == "model" and again.sentences[0].support >= 0.5
+
+
+_RAMP = "The plan adds 40 floating berths and a new ferry ramp, council papers show."
+_MAYOR = "Mayor Berg, 52, said the vote was a turning point."
+_AFTER = "After the vote, Berg said the budget was a turning point."
+_NOT = "The salt marsh had not been studied, Okafor said, and the dredging may harm it."
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "plain"),
+    [
+        (_RAMP, "The plan adds 40 floating berths.", True),  # the tail cut
+        (_RAMP, _RAMP, True),  # a copy
+        (_MAYOR, "Mayor Berg said the vote was a turning point.", True),  # an inner phrase set off by commas
+        (_AFTER, "Berg said the budget was a turning point.", True),  # an opening phrase set off by a comma
+        (_RAMP, "The plan adds a new ferry ramp.", False),  # joins words the source did not join
+        (_RAMP, "The plan adds 40 new berths.", False),  # drops a word that is not set off
+        (_MAYOR, "Mayor Berg said the vote was a big turning point.", False),  # a word the source lacks
+        (_NOT, "The salt marsh had been studied.", False),  # drops "not"
+        (_NOT, "The salt marsh had not been studied.", False),  # the cut tail held "may": checked by the model
+        (_NOT, "The salt marsh had not been studied, Okafor said, and the dredging will harm it.", False),
+    ],
+)
+def test_plain_cuts(source, line, plain):
+    from assistant.fuse import is_plain_cut
+    from assistant.types import SourceSentence
+
+    cited = [SourceSentence(number=1, text=source, start=0, end=len(source), position=0, passage_id="p", score=0.0)]
+    assert is_plain_cut(line, cited) is plain
+    # A line citing two sentences joins them: never a plain cut.
+    assert not is_plain_cut(line, cited * 2)
 
 
 def test_model_without_usable_output_falls_back_to_the_labelled_selection(helper, fake):
