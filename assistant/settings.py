@@ -43,7 +43,7 @@ class RetrieveSettings(_Section):
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant")
     answer_passages: int = Field(3, ge=1, le=20, description="Passages given to the model to answer a question")
     answer_context_tokens: int = Field(
-        160, ge=50, description="Tokens of passage excerpts in an answer prompt (a 1.5B CPU model reads ~65 tokens/s)"
+        125, ge=50, description="Tokens of passage excerpts in an answer prompt (a 1.5B CPU model reads ~65 tokens/s)"
     )
 
 
