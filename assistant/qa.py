@@ -183,11 +183,13 @@ def answer_stream(
         yield NO_ANSWER
         yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)
         return
-    passages = [h.passage for h in hits]
-    budget = max(40, settings.retrieve.answer_context_tokens // len(passages))
-    # A sentence that addresses the assistant is withheld from the model (the passage stays citable).
+    budget = max(40, settings.retrieve.answer_context_tokens // len(hits))
     shown: set[str] = set()  # overlapping passages share sentences: each is shown once
-    view = [{"id": p.id, "text": model_view(excerpt(question, p, budget, shown)), "title": p.title} for p in passages]
+    excerpts = [(h.passage, excerpt(question, h.passage, budget, shown)) for h in hits]
+    # A passage whose sentences were all shown already is left out, so [n] numbers only what the model reads.
+    passages = [p for p, text in excerpts if text]
+    # A sentence that addresses the assistant is withheld from the model (the passage stays citable).
+    view = [{"id": p.id, "text": model_view(text), "title": p.title} for p, text in excerpts if text]
     messages = render("ask", question=question, passages=view)
     parts: list[str] = []
     for chunk in chat.stream(messages):

@@ -166,6 +166,7 @@ def test_answer_prompt_holds_question_relevant_excerpts_within_budget(helper, fa
 def test_excerpt_picks_the_sentence_with_the_rare_question_word_and_skips_repeats():
     from assistant.qa import excerpt
     from assistant.types import Passage
+    from assistant.verify import split_sentences
 
     text = (
         "Floating berth opens for Vellmar fishing fleet. "
@@ -186,6 +187,9 @@ def test_excerpt_picks_the_sentence_with_the_rare_question_word_and_skips_repeat
     first = excerpt("How much did the berth cost?", passage, 30, shown)
     second = excerpt("How much did the berth cost?", passage, 30, shown)
     assert first and first not in second
+    # A passage whose every sentence was shown has no excerpt (and is left out of the prompt).
+    everything = {text[a:b].strip() for a, b in split_sentences(text)}
+    assert excerpt("How much did the berth cost?", passage, 200, everything) == ""
 
 
 def test_uncited_answer_sentence_gets_the_passage_that_says_it(helper, fake):
