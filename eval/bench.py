@@ -271,12 +271,19 @@ def bench_support(preset: str, source_tokens: int | None, cloze: bool = False) -
 
 
 def bench_summary(
-    preset: str, articles: int, sentences: int, prompt_lookup: int, fuse_n_ctx: int, strategy: str, support: bool
+    preset: str,
+    articles: int,
+    sentences: int,
+    prompt_lookup: int,
+    fuse_n_ctx: int,
+    strategy: str,
+    support: bool,
+    prefix_cache: bool = True,
 ) -> dict:
     """Summaries of the CNN/DM dev articles nearest 800 words: time to the selection on screen, total time."""
     from assistant.embed import default_embedder
     from assistant.ingest import make_article, split_passages
-    from assistant.llm import get_chat_model
+    from assistant.llm import get_chat_model, load_llama
     from assistant.settings import LLMSettings, Settings, SummarySettings, SupportSettings
     from assistant.summarize import summarize_stream
     from assistant.support import support_scorer
@@ -302,6 +309,8 @@ def bench_summary(
         article = make_article(row["article"], str(row["id"]))
         passages = split_passages(article)
         embedder.embed([p.text for p in passages])  # done at ingest in the app: not timed
+        if not prefix_cache:  # forget the prompt read for the last article, system text included
+            load_llama(chat.model_path, chat.n_ctx, chat.n_threads, chat.chat_format, chat.draft_tokens)[0].reset()
         t = time.perf_counter()
         for event in summarize_stream(
             article, passages, chat, settings, sentences, embedder=embedder, scorer=scorer, strategy=strategy
@@ -320,6 +329,7 @@ def bench_summary(
         "prompt_lookup_tokens": prompt_lookup,
         "fuse_n_ctx": fuse_n_ctx,
         "model_check": support,
+        "prefix_cache": prefix_cache,
         "articles": len(rows),
         "mean_words": round(statistics.mean(len(r["article"].split()) for r in rows)),
         "model_load_s": round(load, 1),
@@ -438,6 +448,9 @@ def main(argv: list[str] | None = None) -> None:
     sm.add_argument("--fuse-n-ctx", type=int, default=2048)
     sm.add_argument("--strategy", default="extract_fuse", choices=["extract_fuse", "abstractive", "extractive"])
     sm.add_argument("--no-model-check", action="store_true", help="skip the support scorer on fused sentences")
+    sm.add_argument(
+        "--no-prefix-cache", action="store_true", help="re-read the fuse prompt's system text for every article"
+    )
     ch = sub.add_parser("chat", help="chat time to first token on a warm app (sample corpus)")
     ch.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     ch.add_argument("--questions", type=int, default=20)
@@ -449,6 +462,7 @@ def main(argv: list[str] | None = None) -> None:
         result = bench_summary(
             args.preset, args.articles, args.sentences, args.prompt_lookup, args.fuse_n_ctx, args.strategy,
             not args.no_model_check,
+            not args.no_prefix_cache,
         )
     elif args.what == "chat":
         result = bench_chat(args.preset, args.questions, warm=not args.cold)
