@@ -218,7 +218,7 @@ _NOT = "The salt marsh had not been studied, Okafor said, and the dredging may h
         (_MAYOR, "Mayor Berg said the vote was a turning point.", True),  # an inner phrase set off by commas
         (_AFTER, "Berg said the budget was a turning point.", True),  # an opening phrase set off by a comma
         (_RAMP, "The plan adds a new ferry ramp.", False),  # joins words the source did not join
-        (_RAMP, "The plan adds 40 new berths.", False),  # drops a word that is not set off
+        (_RAMP, "The plan adds 40 berths and a new ferry ramp.", False),  # drops a word that is not set off
         (_MAYOR, "Mayor Berg said the vote was a big turning point.", False),  # a word the source lacks
         (_NOT, "The salt marsh had been studied.", False),  # drops "not"
         (_NOT, "The salt marsh had not been studied.", False),  # the cut tail held "may": checked by the model
