@@ -242,12 +242,20 @@ def _set_off(text_before: str, marks: str) -> bool:
 
 
 def with_model_check(result: SentenceResult, sources: list[SourceSentence], scorer) -> SentenceResult:
-    """The support scorer's verdict on a code-checked sentence, against its cited sentences only."""
+    """The support scorer's verdict on a code-checked sentence, against its cited sentences only.
+
+    A plain cut of one sentence is verified by code alone (see ``is_plain_cut``): no model call.
+    """
     from assistant.support.verdicts import support_sentences
 
-    source = " ".join(s.text for s in sources if s.number in result.sources)
-    if not source:
+    cited = [s for s in sources if s.number in result.sources]
+    if not cited:
         return result
+    if is_plain_cut(result.text, cited):
+        return result.model_copy(
+            update={"reason": f"{result.reason}; no model check needed: the line only deletes words from it"}
+        )
+    source = " ".join(s.text for s in cited)
     try:
         return support_sentences([result], source, scorer)[0]
     except (LLMError, ModelMissingError) as exc:

@@ -23,7 +23,6 @@ from assistant.fuse import (
     check_line,
     fuse_messages,
     fused_lines,
-    is_plain_cut,
     is_repeat,
     replacement,
     source_result,
@@ -317,13 +316,7 @@ def _extract_fuse(
                 continue  # small models loop: a repeat is dropped, and the gap filled below
             result = _mark_injection(check_line(line, sources, by_id, article.id), by_id)
             if result.verdict == "supported" and scorer is not None:
-                cited = [s for s in sources if s.number in result.sources]
-                if is_plain_cut(line.text, cited):
-                    # Verified by code alone: a cut of one sentence brings nothing from elsewhere.
-                    reason = f"{result.reason}; no model check needed: the line only deletes words from it"
-                    result = result.model_copy(update={"reason": reason})
-                else:
-                    result = with_model_check(result, sources, scorer)
+                result = with_model_check(result, sources, scorer)
             if result.verdict != "supported":
                 source = replacement(result, sources, used)
                 if source is None:

@@ -169,6 +169,12 @@ def cloze_features(fills: list[tuple[TokenScores, int, int]]) -> dict[str, float
 CLOZE_FEATURES = ("cloze_pmi_min", "cloze_cond_min", "cloze_gap_max")
 
 
+def with_stage1(features: dict[str, float], first) -> dict[str, float]:
+    """``features`` plus ``stage1_logit``, the first stage's logit (``first`` is its Calibrated): the cloze stage's input."""
+    features["stage1_logit"] = first.logit(features)
+    return features
+
+
 def code_features(source: str, statement: str) -> dict[str, float]:
     """Word-matching signals from the deterministic verifier (no model)."""
     from assistant.verify import consistency_score, missing_facts

@@ -12,7 +12,7 @@ import numpy as np
 from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
 from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
-from assistant.support.features import all_features
+from assistant.support.features import all_features, with_stage1
 from assistant.support.logprobs import prompt_fingerprint
 
 # Chosen before the held-out split was scored, by `assistant support ablation` on the fit data:
@@ -224,7 +224,7 @@ SECOND_FEATURES = ("stage1_logit", "cloze_pmi_min", "cloze_gap_max")
 def add_stage1(rows: Sequence[Scored], first: Calibrated) -> list[Scored]:
     """Rows with the first stage's logit as a feature (the input of the cloze stage)."""
     for r in rows:
-        r.features["stage1_logit"] = first.logit(r.features)
+        with_stage1(r.features, first)
     return list(rows)
 
 

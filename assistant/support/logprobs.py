@@ -184,12 +184,13 @@ class _Context:
 
 
 _ENGINES: dict[tuple[str, int, int], LlamaLogprobs] = {}
+_ENGINES_LOCK = threading.Lock()
 _MEMO_SIZE = 512
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-_ENGINES_LOCK = threading.Lock()
+def source_digest(source: str) -> str:
+    """sha256 of a source text: the key of its recorded scores, remembered calls and read window."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 class LlamaLogprobs:
@@ -285,7 +286,7 @@ class LlamaLogprobs:
                 uncond = self._prompt(llama, SCORE_PROMPT, source="")
                 return self._reply(cond, uncond, text)
 
-            return self._remember(("score", _digest(source), text), compute)
+            return self._remember(("score", source_digest(source), text), compute)
 
     def cloze(self, source: str, masked: str, text: str) -> TokenScores:
         with self._lock:
@@ -296,7 +297,7 @@ class LlamaLogprobs:
                 uncond = self._prompt(llama, CLOZE_PROMPT, source="", statement=masked)
                 return self._reply(cond, uncond, text)
 
-            return self._remember(("cloze", _digest(source), masked, text), compute)
+            return self._remember(("cloze", source_digest(source), masked, text), compute)
 
     def _reply(self, cond_prefix: list[int], uncond_prefix: list[int], text: str) -> TokenScores:
         """Scores of ``text`` read as the reply after each prefix (the caller holds the lock)."""
@@ -337,7 +338,7 @@ class LlamaLogprobs:
                 row = cond_ctx.rows(question, [len(question) - 1])[0]
                 return round(_yes_no(_log_softmax(row), self._choice_ids(llama)), 4)
 
-            return self._remember(("judge", _digest(source), text), compute)
+            return self._remember(("judge", source_digest(source), text), compute)
 
     @staticmethod
     def _choice_ids(llama: Any) -> tuple[list[int], list[int]]:
@@ -478,7 +479,7 @@ class ReplayLogprobs:
             "kind": kind,
             "model": self.inner.name,
             "prompts": cloze_fingerprint() if kind == "support-cloze" else prompt_fingerprint(),
-            "source_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
+            "source_sha256": source_digest(source),
             "text": text,
         }
 

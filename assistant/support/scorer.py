@@ -9,7 +9,6 @@ does not have) are reported by the callers and stay decisive on their own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -22,12 +21,13 @@ from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
 from assistant.support.calibrate import Calibrated
-from assistant.support.features import all_features, ask_cloze, cloze_features, words
+from assistant.support.features import all_features, ask_cloze, cloze_features, with_stage1, words
 from assistant.support.logprobs import (
     LogprobModel,
     TokenScores,
     cloze_fingerprint,
     prompt_fingerprint,
+    source_digest,
 )
 from assistant.types import SuspectSpan
 
@@ -202,7 +202,7 @@ class SupportScorer:
         """The part of ``source`` to read: the last window of it while that holds every sentence's evidence."""
         if not self.reuse_windows:
             return source_window(source, sentences, self.source_tokens, self.n_ctx)
-        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        key = source_digest(source)
         with self._windows_lock:
             last = self._windows.get(key)
         if last is not None and all(evidence_sentence(source, s)[0] in last for s in sentences):
@@ -237,7 +237,7 @@ class SupportScorer:
         p = cal.probability(features)
         if self.second is not None:
             features.update(cloze_features(ask_cloze(self.model, src, scores)))
-            features["stage1_logit"] = cal.logit(features)
+            with_stage1(features, cal)
             cal = self.second
             p = cal.probability(features)
         ok = p >= cal.threshold
