@@ -364,7 +364,11 @@ def main() -> None:
     except Exception as exc:  # click usage errors
         import click
 
-        if isinstance(exc, click.ClickException):
+        try:  # typer >= 0.29 vendors click: its exceptions are not `click.ClickException`
+            from typer._click.exceptions import ClickException as VendoredClickException
+        except ImportError:
+            VendoredClickException = click.ClickException
+        if isinstance(exc, (click.ClickException, VendoredClickException)):
             exc.show()
             sys.exit(exc.exit_code)
         raise

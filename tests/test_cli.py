@@ -118,3 +118,23 @@ def test_summarize_streams_the_selection_then_checked_sentences(tmp_path):
     extractive = run("--data-dir", str(tmp_path / "d"), "summarize", "--file", str(SEED), "-n", "2",
                      "--strategy", "extractive", "--json")
     assert [s["text"] for s in json.loads(extractive.stdout)["sentences"]] == selected
+
+
+def test_usage_errors_print_the_usage_message_and_exit_2(tmp_path):
+    """Unknown option, unknown command, missing argument, bad value, a command's own BadParameter:
+    click's short usage message, no traceback, exit code 2 (typer >= 0.29 raises its vendored click's
+    exceptions, which `click.ClickException` does not match)."""
+    data = str(tmp_path / "d")
+    cases = {
+        ("--data-dir", data, "ingest", "--bogus"): "No such option: --bogus",
+        ("--data-dir", data, "frobnicate"): "No such command 'frobnicate'",
+        ("--data-dir", data, "search"): "Missing argument",
+        ("--data-dir", data, "search", "harbour", "-k", "many"): "Invalid value for '-k'",
+        ("--data-dir", data, "summarize"): "give either ARTICLE_ID or --file PATH",
+    }
+    for args, message in cases.items():
+        proc = run(*args, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 2, (args, output)
+        assert "Traceback" not in output, (args, output)
+        assert message in proc.stderr and "Usage: assistant" in proc.stderr, (args, output)
