@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as metadata_version
 from pathlib import Path
 from typing import Annotated
 
@@ -32,9 +34,32 @@ class State:
         return cls._assistant
 
 
+def _version() -> str:
+    """The installed package's version; from a source tree that is not installed, pyproject.toml's."""
+    try:
+        return metadata_version("newsroom-assistant")
+    except PackageNotFoundError:
+        import tomllib
+
+        try:
+            pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+            return tomllib.loads(pyproject.read_text())["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"assistant {_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data folder (default ./data or ASSISTANT_DATA_DIR)")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
+    ] = False,
 ) -> None:
     """Offline newsroom assistant: cited summaries, claim checks and typo flags."""
     settings = Settings()

@@ -138,3 +138,29 @@ def test_usage_errors_print_the_usage_message_and_exit_2(tmp_path):
         assert proc.returncode == 2, (args, output)
         assert "Traceback" not in output, (args, output)
         assert message in proc.stderr and "Usage: assistant" in proc.stderr, (args, output)
+
+
+def test_version_prints_the_package_version_and_exits_0():
+    import tomllib
+    from importlib.metadata import version
+
+    proc = run("--version", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"assistant {version('newsroom-assistant')}"
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert proc.stdout.strip() == f"assistant {pyproject['project']['version']}"
+
+
+def test_version_falls_back_to_pyproject_when_the_package_is_not_installed(monkeypatch):
+    from importlib.metadata import PackageNotFoundError
+
+    from assistant import cli
+
+    def not_installed(name):
+        raise PackageNotFoundError(name)
+
+    import tomllib
+
+    monkeypatch.setattr(cli, "metadata_version", not_installed)
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert cli._version() == pyproject["project"]["version"]
