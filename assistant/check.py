@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
-from assistant.injection import find_injection, model_view
+from assistant.injection import WITHHELD, find_injection, model_view
 from assistant.redact import redact_text
 from assistant.retrieve import Retriever
 from assistant.store import Store
 from assistant.stylebook import StyleBook
-from assistant.types import Article, CheckReport, ClaimResult, Passage, ScoredPassage, TypoFlag
+from assistant.types import Article, CheckReport, CheckStep, ClaimResult, Evidence, Passage, ScoredPassage, TypoFlag
 from assistant.typos import CorpusNames, find_typos
 from assistant.verify import check_claim, is_checkworthy, split_sentences
+from assistant.verify.claims import reason_of
 
 if TYPE_CHECKING:
     from assistant.support import SupportScorer
@@ -59,18 +60,12 @@ def _not_resting_on_injection(claim: str, result: ClaimResult, hits: list[Scored
         return result
     if result.verdict == "supported" and result.evidence and all(e.passage_id in marked for e in result.evidence):
         again = check_claim(claim, [h for h in hits if h.passage.id not in marked])
-        if again.verdict in ("supported", "contradicted"):
-            result = again
-        else:
-            which = ", ".join(sorted({e.passage_id for e in result.evidence}))
-            result = result.model_copy(
-                update={
-                    "verdict": "unverified",
-                    "reason": f"supported only by {which}, which addresses the assistant; not taken as support",
-                }
-            )
-    evidence = [e.model_copy(update={"injection": marked.get(e.passage_id, "")}) for e in result.evidence]
-    return result.model_copy(update={"evidence": evidence})
+        result = again if again.verdict in ("supported", "contradicted") else rests_on_marked(result)
+
+    def flag(items: list[Evidence]) -> list[Evidence]:
+        return [e.model_copy(update={"injection": marked.get(e.passage_id, "")}) for e in items]
+
+    return result.model_copy(update={"evidence": flag(result.evidence), "context": flag(result.context)})
 
 
 def _ask_judge(result: ClaimResult, hits, chat) -> ClaimResult:
@@ -143,25 +138,91 @@ def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
     return names
 
 
-def claims_to_support(report: CheckReport) -> list[int]:
-    """Claims the model check scores: those the code found supported (the score may veto them)."""
-    return [i for i, c in enumerate(report.claims) if c.verdict == "supported" and c.evidence]
+# Longest evidence window (tiktoken count) the model check reads for a group of claims: the aligned
+# sentences with their neighbours. Claims whose evidence fits one window share it (read once).
+WINDOW_TOKENS = 320
 
 
-def support_claims(
-    claims: Sequence[ClaimResult], which: Sequence[int], passages: dict[str, Passage], scorer: SupportScorer
-) -> Iterator[tuple[int, ClaimResult]]:
-    """The second stage: each chosen claim's support score against the passages of its evidence."""
-    from assistant.support.verdicts import claim_with_support
+def claims_to_score(report: CheckReport) -> list[int]:
+    """Claims the model check scores: every one with relevant evidence that the code did not find contradicted."""
+    return [
+        i
+        for i, c in enumerate(report.claims)
+        if c.verdict != "contradicted" and c.context and not any(x.check == "injection" and x.decisive for x in c.checks)
+    ]
 
+
+def claim_windows(
+    claims: Sequence[ClaimResult], which: Sequence[int], passages: dict[str, Passage], budget: int = WINDOW_TOKENS
+) -> list[tuple[str, list[int]]]:
+    """(evidence window, claim indices) groups: claims with evidence in the same article share a window.
+
+    A window is the union of its claims' context sentences, in passage order; a claim whose
+    sentences would take the window over ``budget`` tokens starts a new one.
+    """
+    from assistant.tokens import count_tokens
+    from assistant.verify.claims import evidence_passage
+
+    def order(e: Evidence) -> tuple[str, int]:
+        p = passages.get(e.passage_id)
+        sents = [x.text for x in evidence_passage(p.id, p.text).sentences] if p else []
+        return (e.passage_id, sents.index(e.quote) if e.quote in sents else len(sents))
+
+    def text(pieces: list[Evidence]) -> str:
+        by_passage: dict[str, list[str]] = {}
+        for e in sorted(pieces, key=order):
+            # sentences that address the assistant are withheld: they would make their own words likely
+            by_passage.setdefault(e.passage_id, []).append(model_view(e.quote))
+        return "\n\n".join(" ".join(v) for v in by_passage.values())
+
+    groups: list[tuple[str, list[Evidence], list[int]]] = []
     for i in which:
-        claim = claims[i]
-        ids = list(dict.fromkeys(e.passage_id for e in claim.evidence))
-        # sentences that address the assistant are withheld: they would make their own words likely
-        source = "\n\n".join(model_view(passages[pid].text) for pid in ids if pid in passages)
-        if not source.strip():
-            continue
-        yield i, claim_with_support(claim, scorer.score(source, claim.text), offset=claim.start)
+        ctx = claims[i].context
+        article = ctx[0].article_id
+        current = next((g for g in reversed(groups) if g[0] == article), None)
+        if current is not None:
+            merged = current[1] + [e for e in ctx if (e.passage_id, e.quote) not in {(x.passage_id, x.quote) for x in current[1]}]
+            if count_tokens(text(merged)) <= budget:
+                current[1][:] = merged
+                current[2].append(i)
+                continue
+        groups.append((article, list(ctx), [i]))
+    return [(text(pieces), idx) for _, pieces, idx in groups]
+
+
+def model_check_claims(
+    claims: Sequence[ClaimResult],
+    which: Sequence[int],
+    passages: dict[str, Passage],
+    scorer: SupportScorer,
+    threshold: float | None = None,
+) -> Iterator[tuple[int, ClaimResult]]:
+    """The second stage: each chosen claim scored against its evidence window; the calibrated score decides.
+
+    Claims sharing a window are scored one after the other, so the window is read once (its KV state
+    is kept) and each claim costs only its own tokens. Results come one claim at a time.
+    """
+    from assistant.support.verdicts import claim_threshold, decide_claim
+
+    cut = claim_threshold(scorer) if threshold is None else threshold
+    for window, idx in claim_windows(claims, which, passages):
+        for i in idx:
+            claim = claims[i]
+            if not window.strip() or window.strip() == WITHHELD:
+                yield i, rests_on_marked(claim)
+                continue
+            yield i, decide_claim(claim, scorer.score(window, claim.text), offset=claim.start, threshold=cut)
+
+
+def rests_on_marked(claim: ClaimResult) -> ClaimResult:
+    """A claim whose only evidence addresses the assistant is ``unverified``: such text is never support."""
+    which = ", ".join(sorted({e.passage_id for e in claim.context or claim.evidence}))
+    check = CheckStep(
+        check="injection", outcome="fail", decisive=True,
+        detail=f"supported only by {which}, which addresses the assistant; not taken as support",
+    )
+    checks = [c.model_copy(update={"decisive": False}) for c in claim.checks] + [check]
+    return claim.model_copy(update={"verdict": "unverified", "checks": checks, "reason": reason_of(checks)})
 
 
 def render_text(report: CheckReport) -> str:
@@ -173,10 +234,11 @@ def render_text(report: CheckReport) -> str:
         lines.append(f"      reason: {c.reason}")
         for e in c.evidence:
             flag = f"  ⚠ addresses the assistant: {e.injection}" if e.injection else ""
-            lines.append(f"      evidence ({e.passage_id}): \"{e.quote}\"{flag}")
+            title = f"{e.title}, " if e.title else ""
+            lines.append(f"      evidence ({title}{e.passage_id}): \"{e.quote}\"{flag}")
         if c.judge:
             lines.append(f"      LLM judge: {c.judge}")
-        if c.support is not None:
+        if c.support is not None and c.decided_by != "model":
             words = ", ".join(repr(s.text.strip()) for s in c.suspect_spans)
             lines.append(f"      model check: support {c.support:.2f}" + (f"; unlikely: {words}" if words else ""))
     lines += ["", f"Typos and names ({len(report.typos)}):"]

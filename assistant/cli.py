@@ -264,8 +264,9 @@ def ask(
         elif not as_json:
             typer.echo(item, nl=False)
     assert answer is not None
-    if a.settings.support.enabled if support is None else support:
-        answer = a.support_answer(answer)
+    scorer = a.model_check(support)
+    if scorer is not None:
+        answer = a.support_answer(answer, scorer)
     if as_json:
         _echo_json(
             answer.model_dump(include={"question", "answer", "citations", "verdicts", "model", "answered", "injection_warning"})
@@ -301,8 +302,7 @@ def check(
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
     a = State.assistant()
-    run = a.check_with_support if (a.settings.support.enabled if support is None else support) else a.check
-    report = run(article_id=article_id, text=_read_draft(file) if file else None, judge=judge)
+    report = a.check_with_support(article_id=article_id, text=_read_draft(file) if file else None, judge=judge, support=support)
     if as_json:
         _echo_json(report.model_dump())
     else:

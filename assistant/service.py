@@ -246,35 +246,49 @@ class Assistant:
             exclude=copies,
         )
 
-    def support_answer(self, answer: Answer) -> Answer:
+    def support_answer(self, answer: Answer, scorer: SupportScorer | None = None) -> Answer:
         """The model check of an answer's sentences against the passages they cite (second stage)."""
         from assistant.qa import support_answer
 
         if not answer.answered or not answer.verdicts:
             return answer
         ids = sorted({c.passage_id for v in answer.verdicts for c in v.citations})
-        return support_answer(answer, self.store.get_passages_by_id(ids), self.support_scorer)
+        return support_answer(answer, self.store.get_passages_by_id(ids), scorer or self.support_scorer)
 
-    def claims_to_support(self, report: CheckReport) -> list[int]:
-        """Indices of the claims the model check (second stage of ``check``) would score."""
-        from assistant.check import claims_to_support
+    def model_check(self, requested: bool | None = None) -> SupportScorer | None:
+        """The one place that decides whether the model check (second stage) runs: its scorer, or None.
 
-        return claims_to_support(report)
+        ``requested`` is the caller's --support/--no-support (None: ``settings.support.enabled``).
+        """
+        on = self.settings.support.enabled if requested is None else requested
+        return self.support_scorer if on else None
 
-    def support_claims(self, report: CheckReport, which: list[int] | None = None) -> Iterator[tuple[int, ClaimResult]]:
-        """The second stage of a check: (index, claim with its support score), one claim at a time."""
-        from assistant.check import claims_to_support, support_claims
+    def claims_to_score(self, report: CheckReport) -> list[int]:
+        """Indices of the claims the model check (second stage of ``check``) scores."""
+        from assistant.check import claims_to_score
 
-        which = claims_to_support(report) if which is None else which
-        ids = [e.passage_id for i in which for e in report.claims[i].evidence]
+        return claims_to_score(report)
+
+    def support_claims(
+        self, report: CheckReport, which: list[int] | None = None, scorer: SupportScorer | None = None
+    ) -> Iterator[tuple[int, ClaimResult]]:
+        """The second stage of a check: (index, claim decided by its calibrated score), one claim at a time."""
+        from assistant.check import claims_to_score, model_check_claims
+
+        which = claims_to_score(report) if which is None else which
+        ids = [e.passage_id for i in which for e in report.claims[i].context]
         passages = self.store.get_passages_by_id(list(dict.fromkeys(ids)))
-        yield from support_claims(report.claims, which, passages, self.support_scorer)
+        yield from model_check_claims(report.claims, which, passages, scorer or self.support_scorer)
 
-    def check_with_support(self, article_id: str | None = None, text: str | None = None, judge: bool | None = None) -> CheckReport:
-        """``check`` followed by its model stage, the claims updated in place."""
+    def check_with_support(
+        self, article_id: str | None = None, text: str | None = None, judge: bool | None = None, support: bool | None = None
+    ) -> CheckReport:
+        """``check`` followed by its model stage when it runs (``model_check``), the claims updated in place."""
         report = self.check(article_id=article_id, text=text, judge=judge)
-        for i, claim in self.support_claims(report):
-            report.claims[i] = claim
+        scorer = self.model_check(support)
+        if scorer is not None:
+            for i, claim in self.support_claims(report, scorer=scorer):
+                report.claims[i] = claim
         return report
 
     @cached_property

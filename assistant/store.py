@@ -546,12 +546,13 @@ class Store:
 
     def get_passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
         """Passages by their user-facing id (``ARTICLE#pINDEX-HASH``), current generation only."""
+        ids = list(dict.fromkeys(ids))  # Chroma refuses a repeated id
         if not ids:
             return {}
 
         def read() -> dict[str, Passage]:
-            by_pid = self.passages.get(where={"pid": {"$in": list(ids)}}, include=["documents", "metadatas"])
-            legacy = self.passages.get(ids=list(ids), include=["documents", "metadatas"])  # stored before generations
+            by_pid = self.passages.get(where={"pid": {"$in": ids}}, include=["documents", "metadatas"])
+            legacy = self.passages.get(ids=ids, include=["documents", "metadatas"])  # stored before generations
             return {p.id: p for got in (by_pid, legacy) for p in self._passages_of(got)}
 
         return self._fetch(read)

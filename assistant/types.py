@@ -139,6 +139,24 @@ class Evidence(BaseModel):
     article_id: str
     quote: str
     injection: str = ""  # the evidence passage addresses the assistant (see Passage.injection)
+    title: str = Field("", description="title of the evidence passage's article")
+
+
+CheckName = Literal["relevance", "conflict", "wording", "facts", "injection", "model"]
+
+
+class CheckStep(BaseModel):
+    """One check behind a claim's verdict: which check, its outcome, its score and the evidence it read.
+
+    ``decisive`` marks the check that set the verdict; the others are shown beside it as reasons.
+    """
+
+    check: CheckName
+    outcome: Literal["pass", "fail", "note"]
+    detail: str
+    score: float | None = None
+    passage_id: str = ""
+    decisive: bool = False
 
 
 class ClaimResult(BaseModel):
@@ -151,6 +169,15 @@ class ClaimResult(BaseModel):
     judge: str | None = None
     support: float | None = Field(None, description="calibrated P(supported by the best evidence), 0-1")
     suspect_spans: list[SuspectSpan] = Field(default_factory=list)
+    checks: list[CheckStep] = Field(default_factory=list, description="every check run on the claim, in order")
+    relevance: float | None = Field(None, description="share of the claim's content the best evidence sentence covers")
+    context: list[Evidence] = Field(
+        default_factory=list,
+        description="the aligned evidence sentences with their neighbours: what the model check reads",
+    )
+    decided_by: Literal["code", "model"] = Field(
+        "code", description="'model': the calibrated support score set the verdict; 'code': a code rule did"
+    )
 
 
 class TypoFlag(BaseModel):

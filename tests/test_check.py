@@ -120,27 +120,62 @@ def test_llm_judge_is_shown_but_never_overrules_a_mismatch(corpus):
     assert "<claim>" in judge.history[0][-1].content or "55 million" in judge.history[0][-1].content
 
 
-def test_model_check_scores_supported_claims_and_can_veto_them(corpus):
+def test_model_check_decides_in_both_directions_and_conflicts_veto(corpus):
     from tests.conftest import fake_support_scorer
 
     checker = Assistant(corpus.settings, embedder=corpus.embedder, support=fake_support_scorer())
     report = checker.check(text=DRAFT)
-    which = checker.claims_to_support(report)
-    assert which and all(report.claims[i].verdict == "supported" for i in which)
+    which = checker.claims_to_score(report)
+    # every claim with relevant evidence is scored, whatever the code's overlap rules said; a
+    # conflict (contradicted) and a claim with nothing relevant are not
+    assert which and all(report.claims[i].verdict != "contradicted" and report.claims[i].context for i in which)
     assert all(c.support is None for c in report.claims)  # the first stage is code only
     scored = dict(checker.support_claims(report))
     assert set(scored) == set(which)
     boats = next(c for c in scored.values() if "14 boats" in c.text)
     assert boats.verdict == "supported" and boats.support is not None and boats.support > 0.5
-    assert "model check: support" in boats.reason
-    # A claim the code calls supported but whose wording the evidence does not back is vetoed.
+    assert boats.decided_by == "model" and "model check: support" in boats.reason
+    assert [c.check for c in boats.checks if c.decisive] == ["model"]
+    # Down: a claim whose wording the evidence does not back is unverified by the score.
     claim = report.claims[which[0]]
     odd = claim.model_copy(update={"text": claim.text.rstrip(".") + " in Zorblax."})
     report.claims[which[0]] = odd
     (_, vetoed), *_ = checker.support_claims(report, [which[0]])
-    assert vetoed.verdict == "unverified" and vetoed.support < 0.5
+    assert vetoed.verdict == "unverified" and vetoed.support < 0.5 and vetoed.decided_by == "model"
     span = next(s for s in vetoed.suspect_spans if s.text.startswith("Zorblax"))
     assert span.start - odd.start == odd.text.index("Zorblax")
+    # Up: a faithful paraphrase the overlap rule leaves unverified is supported by the score.
+    paraphrase = boats.model_copy(update={"verdict": "unverified", "decided_by": "code"})
+    report.claims[which[0]] = paraphrase
+    (_, up), *_ = checker.support_claims(report, [which[0]])
+    assert up.verdict == "supported" and up.decided_by == "model"
+    # A hard conflict stands whatever the score.
+    budget = next(i for i, c in enumerate(report.claims) if "55 million" in c.text)
+    assert report.claims[budget].verdict == "contradicted" and budget not in which
+
+
+def test_claim_with_nothing_relevant_shows_no_quote(corpus):
+    tram = _claim(corpus.check(text=DRAFT), "tram line")
+    assert tram.verdict == "unverified" and tram.evidence == [] and tram.context == []
+    assert tram.reason.startswith("nothing in the archive on this")
+    assert [c.check for c in tram.checks] == ["relevance"] and tram.checks[0].outcome == "fail"
+
+
+def test_evidence_shows_its_article_title_and_claims_share_windows(corpus):
+    from assistant.check import claim_windows
+
+    report = corpus.check(text=DRAFT)
+    boats = _claim(report, "14 boats")
+    title = corpus.store.get_article(boats.evidence[0].article_id).title
+    assert title and boats.evidence[0].title == title
+    # two claims whose evidence lies in one article read one window
+    twice = report.model_copy(deep=True)
+    twice.claims.append(boats.model_copy(update={"text": "The berth can take 14 boats."}))
+    which = [len(twice.claims) - 1, twice.claims.index(boats)]
+    passages = corpus.store.get_passages_by_id([e.passage_id for i in which for e in twice.claims[i].context])
+    windows = claim_windows(twice.claims, which, passages)
+    assert len(windows) == 1 and sorted(windows[0][1]) == sorted(which)
+    assert "14 boats" in windows[0][0]
 
 
 def test_cli_check_json_carries_support_and_suspect_spans(tmp_path):

@@ -1,15 +1,21 @@
 """How a support score joins the code's verdict on a sentence or a claim.
 
 Code conflicts stay decisive: a sentence the code found unsupported or a claim it found
-contradicted keeps that verdict, with the score shown beside it. A score below the calibrated
-threshold turns a code "supported" into "unsupported" (sentences) or "unverified" (claims),
-naming the suspect words. The score alone never makes anything supported.
+contradicted keeps that verdict, with the score shown beside it. For summary and answer
+sentences a score below the calibrated threshold turns a code "supported" into "unsupported",
+naming the suspect words. For a fact-check's claims the score decides in both directions
+(``decide_claim``): the code's overlap rules are reasons beside it, not vetoes.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from assistant.support.logprobs import prompt_fingerprint
 from assistant.support.scorer import SupportResult, SupportScorer
-from assistant.types import ClaimResult, Passage, SentenceResult
+from assistant.types import CheckStep, ClaimResult, Passage, SentenceResult
+from assistant.verify.claims import reason_of
 
 
 def _note(result: SupportResult) -> str:
@@ -60,14 +66,48 @@ def support_cited(
     return out
 
 
-def claim_with_support(claim: ClaimResult, support: SupportResult, offset: int) -> ClaimResult:
-    """A claim with its support score against its best evidence; ``offset`` maps spans into the article."""
-    spans = [
-        s.model_copy(update={"start": s.start + offset, "end": s.end + offset})
-        for s in support.suspect_spans
-    ]
+# Claim-level thresholds fitted on the dev drafts (`python -m eval.draftcheck --fit`), by scorer name:
+# a paragraph is flagged when any of its claims is, so a claim's cut sits lower than a pair's.
+CLAIM_THRESHOLDS = Path(__file__).resolve().parent / "claim_thresholds.json"
+
+
+def claim_threshold(scorer: SupportScorer, path: Path = CLAIM_THRESHOLDS) -> float | None:
+    """The fitted claim-level threshold for ``scorer``'s model, else its pair-level one (None: no weights)."""
+    try:
+        fitted = json.loads(Path(path).read_text(encoding="utf-8")).get(scorer.name)
+    except (OSError, ValueError):
+        fitted = None
+    if fitted and fitted.get("prompts") == prompt_fingerprint():
+        return float(fitted["threshold"])
+    return scorer.calibrated.threshold if scorer.calibrated is not None else None
+
+
+def decide_claim(claim: ClaimResult, support: SupportResult, offset: int, threshold: float | None = None) -> ClaimResult:
+    """A claim's verdict once the model check has scored it against its evidence window.
+
+    A hard conflict found by code (``contradicted``) stands whatever the score. Otherwise the
+    calibrated probability decides ``supported`` (at or above ``threshold``) or ``unverified``, in
+    both directions; the code's overlap findings (coverage, a name not found verbatim) stay as
+    reasons beside it. ``offset`` maps suspect spans into the article.
+    """
+    spans = [s.model_copy(update={"start": s.start + offset, "end": s.end + offset}) for s in support.suspect_spans]
     update: dict = {"support": support.probability, "suspect_spans": spans}
-    if claim.verdict == "supported" and support.supported is False:
-        update["verdict"] = "unverified"
-    update["reason"] = f"{claim.reason}; {_note(support)}"
+    cut = support.threshold if threshold is None else threshold
+    p = support.probability
+    words = ", ".join(repr(s.text.strip()) for s in spans)
+    if p is None or cut is None:
+        step = CheckStep(check="model", outcome="note", detail=_note(support))
+        checks = [*claim.checks, step]
+    elif claim.verdict == "contradicted":
+        step = CheckStep(check="model", outcome="note", score=p, detail=f"model check: support {p:.2f} (the code's conflict stands)")
+        checks = [*claim.checks, step]
+    else:
+        ok = p >= cut
+        detail = f"model check: support {p:.2f} {'at or above' if ok else 'below'} the {cut:.2f} threshold"
+        if words and not ok:
+            detail += f"; unlikely given the evidence: {words}"
+        step = CheckStep(check="model", outcome="pass" if ok else "fail", score=p, detail=detail, decisive=True)
+        checks = [c.model_copy(update={"decisive": False}) for c in claim.checks] + [step]
+        update.update(verdict="supported" if ok else "unverified", decided_by="model")
+    update.update(checks=checks, reason=reason_of(checks))
     return claim.model_copy(update=update)

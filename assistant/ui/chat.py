@@ -146,11 +146,12 @@ def chat_stream(
             if isinstance(item, Answer):
                 messages[-1] = {"role": "assistant", "content": chat_html(answer_text(item))}
                 sources = answer_sources(assistant, item)
-                if not (assistant.settings.support.enabled and item.answered and item.verdicts):
+                scorer = assistant.model_check() if item.answered and item.verdicts else None
+                if scorer is None:
                     yield messages, sources
                     return
                 yield messages, MODEL_CHECK_RUNNING + sources
-                checked = assistant.support_answer(item)
+                checked = assistant.support_answer(item, scorer)
                 messages[-1] = {"role": "assistant", "content": chat_html(answer_text(checked))}
                 yield messages, model_check_html(checked) + sources
                 return

@@ -179,7 +179,6 @@ def check_stream(
     """(text, highlight segments, flag rows, status) after the code checks, then again after each claim
     the model check (second stage) scored; an uploaded file is used when no text is pasted."""
     max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
-    support = assistant.settings.support.enabled if support is None else support
     text = text or ""
     try:
         if not text.strip() and file:
@@ -195,16 +194,17 @@ def check_stream(
         segments = highlight_segments(text, report.typos, report.claims)
         return text, segments, flag_rows(report), ok_status(_status(report, stage))
 
-    todo = assistant.claims_to_support(report) if support else []
-    if not todo:
+    todo = assistant.claims_to_score(report) if support is not False else []
+    scorer = assistant.model_check(support) if todo else None
+    if scorer is None:
         yield outputs("")
         return
-    yield outputs(f"Model check (second stage): 0 of {len(todo)} supported claim(s) scored…")
+    yield outputs(f"Model check (second stage): 0 of {len(todo)} claim(s) scored…")
     try:
-        for n, (i, claim) in enumerate(assistant.support_claims(report, todo), 1):
+        for n, (i, claim) in enumerate(assistant.support_claims(report, todo, scorer=scorer), 1):
             report.claims[i] = claim
             more = "…" if n < len(todo) else " — done."
-            yield outputs(f"Model check (second stage): {n} of {len(todo)} supported claim(s) scored{more}")
+            yield outputs(f"Model check (second stage): {n} of {len(todo)} claim(s) scored{more}")
     except Exception as exc:  # noqa: BLE001 - the code verdicts stay shown; the model stage says why it stopped
         segments = highlight_segments(text, report.typos, report.claims)
         yield text, segments, flag_rows(report), error_status(exc, "the model check (second stage)")

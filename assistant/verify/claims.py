@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from assistant.types import ClaimResult, Evidence, ScoredPassage
+from assistant.types import CheckStep, ClaimResult, Evidence, ScoredPassage
 from assistant.verify.names import (
     name_anchors,
     name_in,
@@ -35,7 +35,7 @@ from assistant.verify.tokens import (
 from assistant.verify.words import stem
 
 # Tunable thresholds (picked on the dev sets; see eval/consistency_dev.py)
-CLAIM_RELATED = 0.35  # weighted overlap under which evidence is about something else
+CLAIM_RELATED = 0.35  # weighted overlap under which evidence is about something else (the relevance floor)
 CLAIM_CONTEXT = 0.7  # overlap of the rest of the claim before a differing value is a conflict
 CLAIM_SUPPORTED = 0.7  # weighted overlap (every name/number matched) needed for "supported"
 CLAIM_MIN_WORDS = 3  # shared content words, at least, before evidence can support or contradict
@@ -359,29 +359,62 @@ def find_conflicts(
 # Decide
 # ---------------------------------------------------------------------------
 
+# Aligned sentences whose text, with a neighbour either side, the model check reads.
+CONTEXT_SENTENCES = 3
+NOTHING_RELEVANT = "nothing in the archive on this"
 
-def _result(claim: Claim, verdict: str, reason: str, *found: Alignment) -> ClaimResult:
-    evidence = [
-        Evidence(
-            passage_id=a.hit.passage.id, article_id=a.hit.passage.article_id, quote=a.sentence.text
-        )
-        for a in found
-    ]
+
+def _evidence(a: Alignment, quote: str | None = None) -> Evidence:
+    p = a.hit.passage
+    return Evidence(passage_id=p.id, article_id=p.article_id, quote=a.sentence.text if quote is None else quote, title=p.title)
+
+
+def context_of(aligned: list[Alignment], n: int = CONTEXT_SENTENCES) -> list[Evidence]:
+    """The best ``n`` aligned sentences with a neighbour either side, one record per sentence, in passage order."""
+    ranges: dict[str, tuple[Alignment, set[int]]] = {}
+    for a in aligned[:n]:
+        lo, hi = max(0, a.index - 1), min(len(a.passage.sentences), a.index + 2)
+        ranges.setdefault(a.hit.passage.id, (a, set()))[1].update(range(lo, hi))
+    return [_evidence(a, a.passage.sentences[j].text) for a, idx in ranges.values() for j in sorted(idx)]
+
+
+def _result(
+    claim: Claim,
+    verdict: str,
+    reason: str,
+    *found: Alignment,
+    checks: list[CheckStep] | None = None,
+    relevance: float | None = None,
+    context: list[Evidence] | None = None,
+) -> ClaimResult:
     return ClaimResult(
         text=claim.text,
         start=0,
         end=len(claim.text),
         verdict=verdict,
-        evidence=evidence,
+        evidence=[_evidence(a) for a in found],
         reason=reason,
+        checks=checks or [],
+        relevance=None if relevance is None else round(relevance, 3),
+        context=context or [],
     )
 
 
 def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | None]) -> ClaimResult:
-    """The verdict from the aligned sentences and their conflicts, with the evidence shown for it."""
-    backing = next(
-        (a for a, c in zip(aligned, conflicts) if c is None and support_gap(claim, a) is None),
-        None,
+    """The code's verdict from the aligned sentences and their conflicts, with every check behind it.
+
+    A conflict (number, date, name, polarity, the order of a pair) decides ``contradicted``. Otherwise
+    the overlap rules give the code-only verdict (``supported`` when names, numbers and most of the
+    wording are found, else ``unverified``); when the model check runs, its calibrated score replaces
+    that verdict and these findings stay as reasons (``support.verdicts.decide_claim``).
+    """
+    gaps = [support_gap(claim, a) for a in aligned]
+    backing = next((a for a, c, g in zip(aligned, conflicts, gaps) if c is None and g is None), None)
+    relevance = aligned[0].overlap
+    context = context_of(aligned)
+    relevant = CheckStep(
+        check="relevance", outcome="pass", score=round(relevance, 3), passage_id=aligned[0].hit.passage.id,
+        detail=f"the best evidence sentence covers {relevance:.0%} of the claim",
     )
     # A differing number, date or polarity wins even when another source agrees: the editor must see the
     # discrepancy. A different name yields to a source naming the claim's own: it is often a synonym
@@ -389,45 +422,66 @@ def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | No
     for a, found in zip(aligned, conflicts):
         if found is None or (found.kind == "name" and backing):
             continue
+        pid = a.hit.passage.id
         also = f"; passage {backing.hit.passage.id} agrees with the claim" if backing else ""
+        checks = [
+            relevant,
+            CheckStep(check="conflict", outcome="fail", detail=f"{found.reason} in passage {pid}{also}", passage_id=pid, decisive=True),
+        ]
         return _result(
-            claim,
-            "contradicted",
-            f"{found.reason} in passage {a.hit.passage.id}{also}",
-            a,
-            *([backing] if backing else []),
+            claim, "contradicted", checks[-1].detail, a, *([backing] if backing else []),
+            checks=checks, relevance=relevance, context=context,
         )
+    no_conflict = CheckStep(
+        check="conflict", outcome="pass",
+        detail=f"no differing number, date, name or polarity in the {len(aligned)} aligned sentence(s)",
+    )
     if backing:
         ov = _overlap(claim.toks, backing.sentence.keys)[0]
-        return _result(
-            claim,
-            "supported",
-            f"names, numbers and {ov:.0%} of the wording match passage {backing.hit.passage.id}",
-            backing,
-        )
+        pid = backing.hit.passage.id
+        checks = [
+            relevant, no_conflict,
+            CheckStep(check="facts", outcome="pass", detail=f"names and numbers found in passage {pid}", passage_id=pid),
+            CheckStep(check="wording", outcome="pass", score=round(ov, 3), passage_id=pid, decisive=True,
+                      detail=f"names, numbers and {ov:.0%} of the wording match passage {pid}"),
+        ]
+        return _result(claim, "supported", checks[-1].detail, backing, checks=checks, relevance=relevance, context=context)
     first = aligned[0]
-    return _result(
-        claim, "unverified", support_gap(claim, first) or "no supporting evidence", first
-    )
+    gap = gaps[0] or "no supporting evidence"
+    kind = "facts" if "not found in" in gap else "wording"
+    checks = [
+        relevant, no_conflict,
+        CheckStep(check=kind, outcome="fail", detail=gap, passage_id=first.hit.passage.id, decisive=True,
+                  score=round(first.overlap, 3) if kind == "wording" else None),
+    ]
+    return _result(claim, "unverified", gap, first, checks=checks, relevance=relevance, context=context)
+
+
+def reason_of(checks: list[CheckStep]) -> str:
+    """The reason shown for a verdict: the deciding check first, then the other failed checks and notes."""
+    first = [c.detail for c in checks if c.decisive]
+    rest = [c.detail for c in checks if not c.decisive and c.outcome != "pass"]
+    return "; ".join(dict.fromkeys(first + rest))
+
+
+def nothing_relevant(claim: Claim, relevance: float = 0.0, why: str = "") -> ClaimResult:
+    """The verdict for a claim with no evidence about it: ``unverified``, with no quote shown."""
+    detail = NOTHING_RELEVANT + (f" ({why})" if why else "")
+    check = CheckStep(check="relevance", outcome="fail", detail=detail, score=round(relevance, 3), decisive=True)
+    return _result(claim, "unverified", detail, checks=[check], relevance=relevance)
 
 
 def check_claim(claim: str, evidence: list[ScoredPassage]) -> ClaimResult:
     """Judge a claim against evidence passages from other articles: supported, contradicted or unverified."""
     c = Claim.of(claim)
-    if not evidence:
-        return _result(c, "unverified", "no evidence from other articles")
     if not any(t.content for t in c.toks):
-        return _result(c, "unverified", "nothing checkable in the claim")
-    alignments = align(c, evidence)
+        check = CheckStep(check="relevance", outcome="fail", detail="nothing checkable in the claim", decisive=True)
+        return _result(c, "unverified", check.detail, checks=[check])
+    alignments = align(c, evidence) if evidence else []
     if not alignments:
-        return _result(c, "unverified", "evidence passages are empty")
+        return nothing_relevant(c)
     aligned = [a for a in alignments[:_TOP_ALIGNED] if a.overlap >= CLAIM_RELATED]
     if not aligned:
-        best = alignments[0]
-        return _result(
-            c,
-            "unverified",
-            f"no evidence sentence matches the claim (best overlap {best.overlap:.0%})",
-            best,
-        )
+        best = alignments[0].overlap
+        return nothing_relevant(c, best, f"the closest sentence covers {best:.0%} of the claim")
     return decide(c, aligned, find_conflicts(c, aligned, alignments))
