@@ -107,8 +107,10 @@ def search(
     k: Annotated[int, typer.Option("-k", help="How many passages")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """Hybrid (dense + BM25) search over stored passages."""
-    hits = State.assistant().retriever.search(query, k=k)
+    """Hybrid (dense + BM25) search over stored passages. Exit code 1 if no article is stored yet."""
+    a = State.assistant()
+    a.require_articles("there is nothing to search")
+    hits = a.retriever.search(query, k=k)
     if as_json:
         _echo_json(
             [
@@ -128,7 +130,7 @@ def search(
         )
         return
     if not hits:
-        typer.echo("No passages stored yet: run `assistant ingest PATH` first.")
+        typer.echo("No stored passage matches.")
     for i, h in enumerate(hits, 1):
         typer.echo(f"{i}. [{h.score:.4f}] {h.passage.id}  ({h.passage.title})")
         if h.passage.injection:
@@ -366,7 +368,7 @@ def eval_suite(
 
 
 def main() -> None:
-    """Console-script entry point: user errors print their help text and exit 2."""
+    """Console-script entry point: user errors print their help text and exit 2 (a failed request, 1)."""
     import logging
 
     from assistant.redact import install_log_redaction
@@ -381,7 +383,7 @@ def main() -> None:
         from assistant.redact import redact_text
 
         typer.echo(f"error: {redact_text(exc.user_message())}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -7,6 +7,8 @@ class AssistantError(Exception):
     """Base error; ``help`` says what the user should do next."""
 
     help: str = ""
+    # The CLI's exit code: 2 for what the user must fix in the command, 1 for a request that failed.
+    exit_code: int = 2
 
     def __init__(self, message: str, help: str | None = None) -> None:
         super().__init__(message)
@@ -27,6 +29,13 @@ class BadInputError(AssistantError):
 
 class NotFoundError(AssistantError):
     help = "Run `assistant list` to see the stored article ids."
+
+
+class EmptyArchiveError(AssistantError):
+    """No article is stored yet: a question or a search has nothing to read."""
+
+    exit_code = 1
+    help = "Ingest articles first: `assistant ingest PATH` (files or folders), or upload them in the web app's Library tab."
 
 
 class StoreError(AssistantError):

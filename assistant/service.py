@@ -219,7 +219,15 @@ class Assistant:
         """Answer text as it is generated, then the verified Answer as the last item."""
         from assistant.qa import answer_stream
 
+        self.require_articles("there is nothing to answer from")
         yield from answer_stream(question, self.retriever, self.chat, self.settings, k=k)
+
+    def require_articles(self, consequence: str) -> None:
+        """Refuse a question or a search on an empty archive, saying so (not "the articles do not answer")."""
+        if not self.store.count():
+            from assistant.errors import EmptyArchiveError
+
+            raise EmptyArchiveError(f"no articles are stored yet, so {consequence}")
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         answer = None

@@ -164,3 +164,17 @@ def test_version_falls_back_to_pyproject_when_the_package_is_not_installed(monke
     monkeypatch.setattr(cli, "metadata_version", not_installed)
     pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     assert cli._version() == pyproject["project"]["version"]
+
+
+def test_ask_and_search_on_an_empty_archive_say_nothing_is_stored_and_exit_1(tmp_path):
+    data = str(tmp_path / "empty")
+    for args in (
+        ("ask", "Who floated a three-way meeting?", "--no-support"),
+        ("search", "three-way meeting"),
+        ("search", "three-way meeting", "--json"),
+    ):
+        proc = run("--data-dir", data, *args, check=False)
+        assert proc.returncode == 1, (args, proc.stdout + proc.stderr)
+        assert "no articles are stored" in proc.stderr and "assistant ingest PATH" in proc.stderr, args
+        assert "do not answer" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stdout == "", args

@@ -120,6 +120,19 @@ def test_ask_without_relevant_passages_says_so_without_calling_model(settings, f
     assert fake.history == []
 
 
+def test_ask_on_an_empty_archive_says_nothing_is_stored_and_how_to_ingest(settings, embedder, fake):
+    from assistant.errors import EmptyArchiveError
+
+    a = Assistant(_no_model_check(settings), embedder=embedder, chat=fake)
+    with pytest.raises(EmptyArchiveError) as raised:
+        a.ask("Who floated a three-way meeting?")
+    message = raised.value.user_message()
+    assert "no articles are stored" in message and "assistant ingest PATH" in message
+    assert "do not answer" not in message
+    assert raised.value.exit_code == 1
+    assert fake.history == []
+
+
 def test_ask_model_says_no_answer(helper, fake):
     from assistant.prompts import NO_ANSWER
 

@@ -312,6 +312,14 @@ def test_chat_stream_says_when_the_articles_do_not_answer(app_assistant):
     assert "do not answer" in sources and "<mark>" not in sources
 
 
+def test_chat_stream_on_an_empty_archive_says_nothing_is_stored(app_assistant):
+    messages, sources = list(ui.chat_stream(app_assistant, "Who won the harbour vote?", []))[-1]
+    reply = messages[-1]["content"]
+    assert "no articles are stored" in reply and "Library tab" in reply
+    assert "do not answer" not in reply and sources == ui.NO_SOURCES
+    assert app_assistant.chat.history == []
+
+
 def test_chat_stream_shows_readable_error_without_traceback(app_assistant):
     messages, sources = list(ui.chat_stream(app_assistant, "   ", []))[-1]
     assert messages == [] and sources == ui.NO_SOURCES
