@@ -157,6 +157,7 @@ class Assistant:
             from assistant.llm import get_chat_model
 
             self._chat = get_chat_model(self.settings)
+            self.__dict__["_chat_is_configured"] = True
         return self._chat
 
     @property
@@ -216,11 +217,31 @@ class Assistant:
         return summary
 
     def ask_stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
-        """Answer text as it is generated, then the verified Answer as the last item."""
-        from assistant.qa import answer_stream
+        """Answer text as it is generated, then the verified Answer as the last item.
+
+        Each part of a multi-part question is answered on its own; yes/no parts from the model's
+        calibrated first-token choice (Yes / No / Not stated), not its free text (``qa_boolean``).
+        """
+        from assistant.qa_boolean import ask_stream
 
         self.require_articles("there is nothing to answer from")
-        yield from answer_stream(question, self.retriever, self.chat, self.settings, k=k)
+        yield from ask_stream(question, self.retriever, self.chat, self.answer_choices, self.settings, k=k)
+
+    @property
+    def answer_choices(self):
+        """The constrained-choice scorer for yes/no questions (``LogprobModel.choose``), behind the
+        replay cache; None when a test gave a chat model and no support scorer (free text then)."""
+        if "_answer_choices" not in self.__dict__:
+            if self._support is not None:
+                choices = getattr(self._support, "model", None)
+            elif self._chat is not None and not self.__dict__.get("_chat_is_configured"):
+                choices = None
+            else:
+                from assistant.support import logprob_model
+
+                choices = logprob_model(self.settings)
+            self.__dict__["_answer_choices"] = choices
+        return self.__dict__["_answer_choices"]
 
     def require_articles(self, consequence: str) -> None:
         """Refuse a question or a search on an empty archive, saying so (not "the articles do not answer")."""
@@ -345,6 +366,11 @@ class Assistant:
         if self.settings.llm.backend == "local" and self.settings.llm.cache == "off":
             messages = render("ask", question="", passages=[])
             self.chat.invoke(messages, max_tokens=1)
+            if self.answer_choices is not None:
+                from assistant import qa_boolean
+
+                # The yes/no prompt's system text and examples, read once into the choice context.
+                qa_boolean.warm_up(self.answer_choices)
             from assistant.summarize import resolve_strategy
 
             if resolve_strategy(self.settings) == "extract_fuse":

@@ -35,6 +35,7 @@ SAMPLES: dict[str, dict] = {
         "n_sentences": 2,
     },
     "ask": {"question": "When did the bridge open?", "passages": PASSAGES},
+    "ask_boolean": {"question": "Did the bridge open in May?", "passages": PASSAGES},
     "judge": {"claim": "The bridge cost €15 million.", "evidence": PASSAGES},
     "support": {"source": PASSAGES[0]["text"]},
     "support_judge": {"source": PASSAGES[0]["text"], "statement": "Ruiz opened the bridge."},

@@ -183,6 +183,15 @@ class _Context:
         return np.stack([out[p] for p in positions]) if positions else np.zeros((0, self.n_vocab), np.float32)
 
 
+def choice_digest(prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> str:
+    """sha256 of a rendered choice prompt and its choices: the key of a recorded constrained choice."""
+    import json
+
+    messages = render(prompt, **variables)
+    payload = {"messages": [[m.type, str(m.content)] for m in messages], "choices": {k: list(v) for k, v in choices.items()}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 _ENGINES: dict[tuple[str, int, int], LlamaLogprobs] = {}
 _ENGINES_LOCK = threading.Lock()
 _MEMO_SIZE = 512
@@ -340,6 +349,39 @@ class LlamaLogprobs:
 
             return self._remember(("judge", source_digest(source), text), compute)
 
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """log p(first reply token) of each choice after the rendered ``prompt``, in one prefill.
+
+        ``choices`` maps a label to the words that may open the reply for it ("yes": ("Yes",
+        "yes")); a label's value is the log-sum-exp over those words' first tokens. Nothing is
+        generated. The prompt is read in a context of its own, so its fixed system text and worked
+        examples stay in that context's KV cache whatever the support scorer reads in between.
+        """
+        with self._lock:
+            llama, _, _ = self._load()
+            ctx = self.__dict__.get("_choice_ctx")
+            if ctx is None:
+                from assistant.llm import default_threads
+
+                ctx = self.__dict__["_choice_ctx"] = _Context(llama, 2048, self.n_threads or default_threads())
+
+            def compute() -> dict[str, float]:
+                tokens = self._prompt(llama, prompt, **variables)
+                lp = _log_softmax(ctx.rows(tokens, [len(tokens) - 1])[0])
+                ids = {
+                    label: sorted({llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words})
+                    for label, words in choices.items()
+                }
+                seen: dict[int, str] = {}
+                for label, toks in ids.items():
+                    for t in toks:
+                        if seen.setdefault(t, label) != label:
+                            raise LLMError(f"choices {seen[t]!r} and {label!r} open with the same token")
+                return {label: round(_logsumexp(lp[toks]), 4) for label, toks in ids.items()}
+
+            key = ("choose", prompt, choice_digest(prompt, variables, choices))
+            return self._remember(key, compute)
+
     @staticmethod
     def _choice_ids(llama: Any) -> tuple[list[int], list[int]]:
         def first(words: tuple[str, ...]) -> list[int]:
@@ -459,6 +501,28 @@ class OpenAILogprobs:
         return round(_logsumexp(np.asarray(yes or [floor])) - _logsumexp(np.asarray(no or [floor])), 4)
 
 
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """log p(first reply token) per choice from chat log-probabilities (top 20 tokens)."""
+        from assistant.llm import friendly_endpoint_errors, to_chat_dicts
+
+        messages = to_chat_dicts(render(prompt, **variables))
+        with friendly_endpoint_errors(self.base_url, self.model):
+            got = self._client().chat.completions.create(
+                model=self.model, messages=messages, max_tokens=1, logprobs=True, top_logprobs=20, temperature=0.0
+            )
+        content = got.choices[0].logprobs.content if got.choices[0].logprobs else None
+        if not content:
+            raise LLMError(f"the endpoint for {self.model} returns no log-probabilities for chat replies")
+        top = {t.token: t.logprob for t in content[0].top_logprobs} or {content[0].token: content[0].logprob}
+        floor = min(top.values()) - 1.0
+        out = {}
+        for label, words in choices.items():
+            firsts = {w.strip() for w in words}
+            hits = [v for k, v in top.items() if k.strip() and any(f.startswith(k.strip()) for f in firsts)]
+            out[label] = round(_logsumexp(np.asarray(hits or [floor])), 4)
+        return out
+
+
 # --------------------------------------------------------------------------- replay cache and fake
 
 
@@ -521,6 +585,27 @@ class ReplayLogprobs:
     def judge(self, source: str, text: str) -> float:
         return float(self._cached("support-judge", source, text, lambda: {"judge": self.inner.judge(source, text)})["judge"])
 
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """A recorded constrained choice, keyed by the rendered prompt and the choices."""
+        from assistant.llm import read_entry, request_key, write_entry
+
+        request = {"kind": "choice", "model": self.inner.name, "prompt": prompt, "sha256": choice_digest(prompt, variables, choices)}
+        key = request_key(request)
+        if self.mode in ("replay", "auto"):
+            entry = read_entry(self.cache_dir, key)
+            if entry is not None:
+                self.hits += 1
+                return {k: float(v) for k, v in entry["response"].items()}
+            if self.mode == "replay":
+                self.misses += 1
+                raise ReplayMissError(f"no recorded choice for request {key[:16]} (model {self.inner.name}) in {self.cache_dir}")
+        if self.mode != "off":
+            self.misses += 1
+        response = self.inner.choose(prompt, variables, choices)
+        if self.mode != "off":
+            write_entry(self.cache_dir, key, request, response, self.inner.name, indent=None)
+        return response
+
 
 class FakeLogprobs:
     """Deterministic scores for tests: a word of the text absent from the source is improbable there."""
@@ -554,3 +639,25 @@ class FakeLogprobs:
     def judge(self, source: str, text: str) -> float:
         scores = self.score(source, text)
         return 3.0 - 4.0 * sum(c < -5 for c in scores.cond)
+
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """A scripted choice: ``self.choices[label]`` if set, else the first label whose words the
+        passages contain ("no" when the passages say "rejected", "denied", "not" ...), else the last."""
+        import re
+
+        self.calls.append((prompt, str(variables.get("question", ""))))
+        scripted = getattr(self, "scripted", None)
+        labels = list(choices)
+        if scripted:
+            pick = scripted.pop(0)
+        else:
+            text = " ".join(str(p.get("text", "")) for p in variables.get("passages", [])).lower()
+            q = {w for w in re.findall(r"[a-z]{4,}", str(variables.get("question", "")).lower())}
+            shared = q & set(re.findall(r"[a-z]{4,}", text))
+            if len(shared) < max(1, len(q) // 2):
+                pick = labels[-1]
+            elif re.search(r"\b(rejected|denied|not|never|refused|failed)\b", text):
+                pick = labels[1]
+            else:
+                pick = labels[0]
+        return {label: (-0.1 if label == pick else -4.0) for label in labels}

@@ -1,0 +1,360 @@
+"""Yes/no and multi-part questions: detected in code, yes/no answered from a measured signal.
+
+A yes/no question ("Did the council approve the budget?") is not answered from the small
+model's free text (the 1.5B model never says "no": it refuses or says yes). Instead the model
+reads the retrieved excerpts in ``prompts/ask_boolean.yaml`` and code reads the log-probabilities
+of the three possible first reply tokens, "Yes", "No" and "Not" (stated), in one prefill
+(``LogprobModel.choose``; recorded and replayed through the replay cache). Two thresholds
+fitted on dev data (``qa_boolean_weights.json``, ``python -m eval.fit_boolean``) turn them into
+the answer: "Not stated in the articles." unless the passages' margin for an answer clears the
+first, then "Yes" or "No" by the second. The answer cites the best-aligned sentence of the
+best-aligned passage, and is verified like every other answer sentence.
+
+A question with several parts ("Who floated a three-way meeting, and what did the Kremlin
+say?") is split in code; each part is answered (or said to be unanswered) with its own citation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.injection import model_view
+from assistant.prompts import NO_ANSWER, PROMPTS_DIR
+from assistant.settings import Settings
+from assistant.types import Answer, AnswerCitation, Citation, Passage
+from assistant.verify import best_sentence, verify_citations
+
+PROMPT = "ask_boolean"
+CHOICES: dict[str, tuple[str, ...]] = {"yes": ("Yes", "yes"), "no": ("No", "no"), "not": ("Not", "not")}
+NOT_STATED = "Not stated in the articles."
+WEIGHTS_PATH = Path(__file__).with_name("qa_boolean_weights.json")
+
+# Auxiliary verbs that open a yes/no question.
+AUXILIARIES = frozenset(
+    "did does do is are was were has have had will would can could should shall may might must "
+    "isn't aren't wasn't weren't didn't doesn't don't hasn't haven't hadn't won't wouldn't "
+    "can't couldn't shouldn't".split()
+)
+WH_WORDS = frozenset("who whom whose what which when where why how".split())
+_OPENERS = AUXILIARIES | WH_WORDS
+# A new part starts after "and" / "but" (with or without a comma), ";" or "?" when the next word
+# opens a question; a bare comma does not split ("What did she say, when asked …?").
+_SPLIT = re.compile(r"(?:\s*,?\s+(?:and|but)\s+|\s*;\s*|\?\s+)(?=(\w+'?\w*)\b)", re.IGNORECASE)
+
+Label = Literal["yes", "no", "not"]
+
+
+def _first_word(text: str) -> str:
+    m = re.match(r"\s*([A-Za-z]+(?:'[a-z]+)?)", text)
+    return m.group(1).lower() if m else ""
+
+
+def is_yes_no(question: str) -> bool:
+    """True for a question opened by an auxiliary verb ("Did …", "Is …"), not an either-or one."""
+    q = question.strip()
+    if _first_word(q) not in AUXILIARIES:
+        return False
+    # "Is it X or Y?" asks which, not whether ("… or not?" still asks whether).
+    return not re.search(r"\bor\b(?!\s+not\b)", q, re.IGNORECASE)
+
+
+def split_parts(question: str) -> list[str]:
+    """The question's parts: a new part starts after "and", a comma or "?" when a question word
+    (who/what/… or an auxiliary verb) follows. One part when nothing splits it."""
+    q = question.strip()
+    parts, start = [], 0
+    for m in _SPLIT.finditer(q):
+        if m.group(1).lower() not in _OPENERS or m.start() == 0:
+            continue
+        head = q[start : m.start()].strip(" ,;")
+        if len(head.split()) >= 2:
+            parts.append(head)
+            start = m.end()
+    parts.append(q[start:].strip(" ,;"))
+    out = []
+    for p in parts:
+        p = p.rstrip("?").strip()
+        if p:
+            out.append(p[0].upper() + p[1:] + "?")
+    return out if len(out) > 1 else [question.strip()]
+
+
+# --------------------------------------------------------------------------- the signal and its calibration
+
+
+def prompt_fingerprint() -> str:
+    """Hash of the choice prompt: fitted thresholds are valid only for the prompt they were fitted on."""
+    return hashlib.sha256((Path(PROMPTS_DIR) / f"{PROMPT}.yaml").read_bytes()).hexdigest()[:16]
+
+
+def _lse(*values: float) -> float:
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+def answer_margin(lp: dict[str, float]) -> float:
+    """log p(Yes or No) − log p(Not stated): how strongly the passages answer the question."""
+    return _lse(lp["yes"], lp["no"]) - lp["not"]
+
+
+def polarity_margin(lp: dict[str, float]) -> float:
+    """log p(Yes) − log p(No)."""
+    return lp["yes"] - lp["no"]
+
+
+class Calibration(BaseModel):
+    """Two thresholds on the choice log-probabilities, fitted on dev data (not on reported rows)."""
+
+    answer_threshold: float = Field(0.0, description="answered when answer_margin > this")
+    polarity_threshold: float = Field(0.0, description="'yes' when polarity_margin > this")
+    model: str = ""
+    prompts: str = ""
+    fitted_on: dict[str, Any] = Field(default_factory=dict)
+
+    def decide(self, lp: dict[str, float]) -> Label:
+        if answer_margin(lp) <= self.answer_threshold:
+            return "not"
+        return "yes" if polarity_margin(lp) > self.polarity_threshold else "no"
+
+
+@lru_cache(maxsize=8)
+def _read_weights(path: str, mtime: float) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def load_calibration(model: str, path: Path = WEIGHTS_PATH) -> Calibration:
+    """The fitted thresholds for ``model`` and the current prompt; 0/0 (the model's argmax) otherwise."""
+    if path.is_file():
+        entry = _read_weights(str(path), path.stat().st_mtime).get(model)
+        if entry and entry.get("prompts") == prompt_fingerprint():
+            return Calibration.model_validate(entry)
+    return Calibration(model=model, prompts=prompt_fingerprint())
+
+
+def choice_scores(model: Any, question: str, excerpts: Sequence[str]) -> dict[str, float]:
+    """The three first-token log-probabilities for ``question`` over the excerpts (one prefill)."""
+    passages = [{"text": model_view(t)} for t in excerpts]
+    return model.choose(PROMPT, {"question": question, "passages": passages}, CHOICES)
+
+
+def warm_up(model: Any) -> None:
+    """Read the choice prompt's fixed system text and examples into the model's KV cache."""
+    model.choose(PROMPT, {"question": "", "passages": []}, CHOICES)
+
+
+# --------------------------------------------------------------------------- answering
+
+
+class BooleanAnswer(Answer):
+    """An Answer with the signal it was decided on (yes/no questions) or its parts (multi-part ones)."""
+
+    choice: dict[str, Any] | None = Field(
+        None, description="log p of Yes / No / Not, the two margins and the decision (yes/no questions)"
+    )
+    parts: list[dict[str, Any]] = Field(default_factory=list, description="a multi-part question's parts")
+
+
+class _Excluding:
+    """A retriever that never returns the given articles (the eval's unanswerable controls)."""
+
+    def __init__(self, inner: Any, exclude: Sequence[str]) -> None:
+        self.inner, self.exclude = inner, list(exclude)
+
+    def search(self, query: str, k: int | None = None, **kw: Any):
+        return self.inner.search(query, k=k, exclude_articles=self.exclude)
+
+
+def retrieve_excerpts(question: str, retriever: Any, settings: Settings, k: int | None = None) -> list[tuple[Passage, str]]:
+    """The passages an answer would read, each with its question-relevant excerpt (as ``qa`` does)."""
+    from assistant.qa import excerpt, relevant
+
+    hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))[: settings.retrieve.answer_passages]
+    if not hits:
+        return []
+    budget = max(40, settings.retrieve.answer_context_tokens // len(hits))
+    shown: set[str] = set()
+    pairs = [(h.passage, excerpt(question, h.passage, budget, shown)) for h in hits]
+    return [(p, t) for p, t in pairs if t]
+
+
+def evidence(question: str, passages: list[Passage], excerpts: list[str]) -> tuple[int, str]:
+    """1-based number of the passage whose sentence bears most on the question, and that sentence.
+
+    Candidates are the sentences the model read (the excerpts); a full sentence beats a headline
+    (no closing stop), then more of the question's words (light stems), then closer wording.
+    """
+    from rapidfuzz import fuzz
+
+    from assistant.qa import _keys
+    from assistant.verify import split_sentences
+
+    qkeys = _keys(question)
+    best: tuple[tuple, int, str] | None = None
+    for n, text in enumerate(excerpts, start=1):
+        for piece in text.split(" … "):
+            for a, b in split_sentences(piece) or [(0, len(piece))]:
+                sentence = piece[a:b].strip()
+                if not sentence:
+                    continue
+                rank = (
+                    bool(re.search(r"[.!?][\"'”’)]?$", sentence)),
+                    len(qkeys & _keys(sentence)),
+                    fuzz.token_set_ratio(question, sentence),
+                )
+                if best is None or rank > best[0]:
+                    best = (rank, n, sentence)
+    if best is None:
+        return 1, passages[0].text.strip()
+    return best[1], best[2]
+
+
+def boolean_stream(
+    question: str, retriever: Any, model: Any, settings: Settings, k: int | None = None, calibration: Calibration | None = None
+) -> Iterator[str | Answer]:
+    """Yield the answer's words ("No", then the cited evidence), then the verified Answer.
+
+    The answer is a ``BooleanAnswer``: its ``choice`` holds the three log-probabilities and the decision.
+    """
+    pairs = retrieve_excerpts(question, retriever, settings, k)
+    if not pairs:
+        yield NO_ANSWER
+        yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)
+        return
+    passages = [p for p, _ in pairs]
+    excerpts = [t for _, t in pairs]
+    lp = choice_scores(model, question, excerpts)
+    cal = calibration or load_calibration(model.name)
+    label = cal.decide(lp)
+    signal = {
+        **{k_: round(v, 4) for k_, v in lp.items()},
+        "answer_margin": round(answer_margin(lp), 4),
+        "polarity_margin": round(polarity_margin(lp), 4),
+        "decision": label,
+    }
+    if label == "not":
+        yield NOT_STATED
+        yield BooleanAnswer(question=question, answer=NOT_STATED, model=model.name, answered=False, choice=signal)
+        return
+    word = "Yes" if label == "yes" else "No"
+    yield word
+    n, sentence = evidence(question, passages, excerpts)
+    sentence = sentence.rstrip()
+    body = sentence.rstrip(".")
+    rest = f", the article says: {body} [{n}]."
+    yield rest
+    p = passages[n - 1]
+    text = word + rest
+    cited = [Citation(passage_id=p.id, quote=sentence)]
+    verdict = verify_citations(f"{word}, the article says: {body}.", cited, {x.id: x for x in passages})
+    answer = BooleanAnswer(
+        question=question,
+        answer=text,
+        citations=[AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=sentence)],
+        verdicts=[verdict],
+        model=model.name,
+        choice=signal,
+    )
+    from assistant.qa import mark_injection
+
+    yield mark_injection(answer, passages)
+
+
+# --------------------------------------------------------------------------- the dispatcher
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def _merge(question: str, parts: list[tuple[str, Answer]]) -> tuple[list[str], Answer]:
+    """One Answer from the parts' answers: citations renumbered over the union of cited passages.
+
+    Returns each part's text as shown (an unanswered part says so, naming the part) and the Answer.
+    """
+    numbers: dict[str, int] = {}
+    citations: list[AnswerCitation] = []
+    texts: list[str] = []
+    verdicts = []
+    for part, ans in parts:
+        local = {c.n: c for c in ans.citations}
+        for c in ans.citations:
+            if c.passage_id not in numbers:
+                numbers[c.passage_id] = len(numbers) + 1
+                citations.append(c.model_copy(update={"n": numbers[c.passage_id]}))
+
+        def renumber(m: re.Match, local: dict = local) -> str:
+            c = local.get(int(m.group(1)))
+            return f"[{numbers[c.passage_id]}]" if c else m.group(0)
+
+        if ans.answered:
+            texts.append(_MARKER.sub(renumber, ans.answer.strip()))
+            verdicts.extend(ans.verdicts)
+        else:
+            texts.append(f"{part} {NOT_STATED}")
+    answered = any(a.answered for _, a in parts)
+    warnings = [a.injection_warning for _, a in parts if a.injection_warning]
+    merged = BooleanAnswer(
+        question=question,
+        answer=" ".join(texts) if answered else NO_ANSWER,
+        citations=citations,
+        verdicts=verdicts,
+        model=next((a.model for _, a in parts if a.answered), parts[0][1].model),
+        answered=answered,
+        injection_warning="; ".join(warnings),
+        parts=[{"question": q, "answered": a.answered, "choice": getattr(a, "choice", None)} for q, a in parts],
+    )
+    return texts, merged
+
+
+def ask_stream(
+    question: str,
+    retriever: Any,
+    chat: Any,
+    choices: Any,
+    settings: Settings,
+    k: int | None = None,
+    exclude_articles: Sequence[str] = (),
+) -> Iterator[str | Answer]:
+    """Answer text as it is made, then the verified Answer: each part of the question answered on
+    its own, yes/no parts from the calibrated first-token signal (when ``choices`` is given).
+
+    ``exclude_articles`` keeps articles out of retrieval (the eval's unanswerable controls).
+    """
+    from assistant.qa import answer_stream
+
+    if exclude_articles:
+        retriever = _Excluding(retriever, exclude_articles)
+
+    def one(part: str) -> Iterator[str | Answer]:
+        if choices is not None and hasattr(choices, "choose") and is_yes_no(part):
+            yield from boolean_stream(part, retriever, choices, settings, k)
+        else:
+            yield from answer_stream(part, retriever, chat, settings, k=k)
+
+    parts = split_parts(question) if question.strip() else [question]
+    if len(parts) == 1:
+        yield from one(question)
+        return
+    done: list[tuple[str, Answer]] = []
+    for i, part in enumerate(parts):
+        answer = None
+        live = False
+        for item in one(part):
+            if isinstance(item, Answer):
+                answer = item
+            elif i == 0 and not (isinstance(item, str) and item.strip() in (NO_ANSWER, NOT_STATED)):
+                live = True
+                yield item  # the first part streams as it is written: its [n] are the merged ones
+        assert answer is not None
+        done.append((part, answer))
+        if not live:
+            texts, _ = _merge(question, done)
+            yield (" " if i else "") + texts[-1]
+    yield _merge(question, done)[1]

@@ -1,0 +1,205 @@
+"""Yes/no questions answered from the calibrated first-token choice, and multi-part questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import qa_boolean
+from assistant.errors import ReplayMissError
+from assistant.llm import FakeChatModel
+from assistant.qa_boolean import Calibration, ask_stream, is_yes_no, split_parts
+from assistant.service import Assistant
+from assistant.settings import Settings, SupportSettings
+from assistant.support.logprobs import FakeLogprobs, ReplayLogprobs
+from assistant.types import Answer
+
+TOLLAND = "The Tolland council rejected the 12 million euro harbour budget on Tuesday by 9 votes to 6."
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Did the Tolland council approve the harbour budget?", True),
+        ("Is the bridge closed?", True),
+        ("Hasn't the mayor resigned?", True),
+        ("Can you pass the ball more than once in american football?", True),
+        ("Is the budget 12 or 14 million euros?", False),  # asks which, not whether
+        ("Was the vote close or not?", True),
+        ("Who voted against the plan?", False),
+        ("Didier Drogba scored?", False),
+    ],
+)
+def test_yes_no_questions_are_detected_by_their_opening_auxiliary(question, expected):
+    assert is_yes_no(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "Who floated a three-way meeting, and what did the Kremlin say?",
+            ["Who floated a three-way meeting?", "What did the Kremlin say?"],
+        ),
+        ("Did the council approve the budget and when will works start?", ["Did the council approve the budget?", "When will works start?"]),
+        ("What did the mayor promise? Did the berth open?", ["What did the mayor promise?", "Did the berth open?"]),
+        ("Did Smith and Jones vote for the plan?", ["Did Smith and Jones vote for the plan?"]),
+        ("What did the mayor say, when asked about the berth?", ["What did the mayor say, when asked about the berth?"]),
+    ],
+)
+def test_multi_part_questions_are_split_where_a_new_question_word_follows_and(question, parts):
+    assert split_parts(question) == parts
+
+
+def test_calibration_decides_not_stated_then_polarity():
+    cal = Calibration(answer_threshold=1.0, polarity_threshold=0.5)
+    assert cal.decide({"yes": -0.5, "no": -1.5, "not": -1.0}) == "not"  # margin 0.31 <= 1
+    assert cal.decide({"yes": -0.2, "no": -3.0, "not": -4.0}) == "yes"
+    assert cal.decide({"yes": -0.9, "no": -0.6, "not": -4.0}) == "no"
+    assert cal.decide({"yes": -0.6, "no": -0.9, "not": -4.0}) == "no"  # 0.3 is under the 0.5 threshold
+
+
+def test_missing_or_stale_weights_fall_back_to_argmax(tmp_path: Path):
+    path = tmp_path / "w.json"
+    path.write_text('{"m": {"answer_threshold": 3, "polarity_threshold": 2, "prompts": "old"}}')
+    cal = qa_boolean.load_calibration("m", path)
+    assert (cal.answer_threshold, cal.polarity_threshold) == (0.0, 0.0)
+    assert qa_boolean.load_calibration("other", tmp_path / "none.json").answer_threshold == 0.0
+
+
+@pytest.fixture
+def tolland(settings: Settings, embedder, tmp_path: Path) -> Assistant:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "tolland.txt").write_text(f"Tolland rejects harbour budget\n\n{TOLLAND}\n")
+    (folder / "vellmar.txt").write_text(
+        "Vellmar opens floating berth\n\nThe floating berth in Vellmar opened on Thursday. "
+        "Mayor Ingrid Halvorsen said it holds 14 boats.\n"
+    )
+    settings = settings.model_copy(update={"support": SupportSettings(enabled=False)})
+    a = Assistant(settings, embedder=embedder, chat=FakeChatModel())
+    a.ingest([folder])
+    return a
+
+
+def _run(stream) -> tuple[str, Answer]:
+    text, answer = "", None
+    for item in stream:
+        if isinstance(item, Answer):
+            answer = item
+        else:
+            text += item
+    assert answer is not None
+    return text, answer
+
+
+def test_a_no_answer_says_no_and_cites_the_evidence_sentence(tolland: Assistant):
+    choices = FakeLogprobs()
+    text, answer = _run(
+        ask_stream("Did the Tolland council approve the harbour budget?", tolland.retriever, tolland.chat, choices, tolland.settings)
+    )
+    assert text == answer.answer
+    assert answer.answered and answer.answer.startswith("No, ")
+    assert answer.answer.endswith("by 9 votes to 6 [1].")
+    assert answer.citations[0].article_id == "tolland" and answer.citations[0].quote == TOLLAND
+    assert [v.verdict for v in answer.verdicts] == ["supported"]
+    assert answer.choice["decision"] == "no" and answer.choice["no"] > answer.choice["yes"]
+    assert not tolland.chat.history  # the chat model wrote nothing: the answer rests on the signal
+
+
+def test_a_yes_answer_and_not_stated_come_from_the_signal(tolland: Assistant):
+    choices = FakeLogprobs()
+    choices.scripted = ["yes", "not"]
+    _, yes = _run(ask_stream("Did the berth open on Thursday?", tolland.retriever, tolland.chat, choices, tolland.settings))
+    assert yes.answer.startswith("Yes, ") and yes.citations[0].article_id == "vellmar"
+    assert "[1]" in yes.answer and yes.verdicts[0].verdict == "supported"
+    _, none = _run(ask_stream("Did the berth cost 380,000 euros?", tolland.retriever, tolland.chat, choices, tolland.settings))
+    assert not none.answered and none.answer == qa_boolean.NOT_STATED and not none.citations
+
+
+def test_calibrated_thresholds_decide_not_the_raw_argmax(tolland: Assistant):
+    choices = FakeLogprobs()
+    choices.scripted = ["yes"]  # yes -0.1, others -4: margins 3.9
+    stream = qa_boolean.boolean_stream(
+        "Did the berth open on Thursday?", tolland.retriever, choices, tolland.settings,
+        calibration=Calibration(answer_threshold=5.0),
+    )
+    _, answer = _run(stream)
+    assert answer.answer == qa_boolean.NOT_STATED
+
+
+def test_unanswerable_control_excludes_the_articles_own_passage(tolland: Assistant):
+    _, answer = _run(
+        ask_stream(
+            "Did the Tolland council approve the harbour budget?",
+            tolland.retriever, tolland.chat, FakeLogprobs(), tolland.settings, exclude_articles=["tolland"],
+        )
+    )
+    assert not answer.answered
+    assert all(c.article_id != "tolland" for c in answer.citations)
+
+
+def test_multi_part_question_answers_each_part_with_its_own_citation(tolland: Assistant):
+    tolland.chat.enqueue("Mayor Ingrid Halvorsen said the berth holds 14 boats [1].")
+    text, answer = _run(
+        ask_stream(
+            "How many boats does the berth hold, and did the Tolland council approve the harbour budget?",
+            tolland.retriever, tolland.chat, FakeLogprobs(), tolland.settings,
+        )
+    )
+    assert answer.answered and len(answer.parts) == 2
+    assert answer.answer == text.strip()
+    assert answer.answer.startswith("Mayor Ingrid Halvorsen said the berth holds 14 boats [1]. No, the article says:")
+    assert answer.answer.endswith("[2].")
+    assert [c.article_id for c in answer.citations] == ["vellmar", "tolland"]
+    assert [c.n for c in answer.citations] == [1, 2]
+    assert [v.verdict for v in answer.verdicts] == ["supported", "supported"]
+
+
+def test_a_part_the_articles_do_not_answer_is_said_to_be_unanswered(tolland: Assistant):
+    tolland.chat.enqueue("The articles do not answer this question.")
+    _, answer = _run(
+        ask_stream(
+            "Who chairs the Tolland council, and did the Tolland council approve the harbour budget?",
+            tolland.retriever, tolland.chat, FakeLogprobs(), tolland.settings,
+        )
+    )
+    assert answer.answered
+    assert answer.answer.startswith("Who chairs the Tolland council? Not stated in the articles. No, ")
+    assert [c.n for c in answer.citations] == [1]
+
+
+def test_the_assistant_uses_the_support_scorers_model_for_choices(settings, embedder, tmp_path):
+    from tests.conftest import fake_support_scorer
+
+    scorer = fake_support_scorer()
+    a = Assistant(settings, embedder=embedder, chat=FakeChatModel(), support=scorer)
+    assert a.answer_choices is scorer.model
+    assert Assistant(settings, embedder=embedder, chat=FakeChatModel()).answer_choices is None
+
+
+def test_choices_are_recorded_and_replayed(tmp_path: Path):
+    variables = {"question": "Did it rain?", "passages": [{"text": "It rained all day."}]}
+    recorder = ReplayLogprobs(FakeLogprobs(), tmp_path, mode="record")
+    got = recorder.choose(qa_boolean.PROMPT, variables, qa_boolean.CHOICES)
+    replay = ReplayLogprobs(FakeLogprobs(), tmp_path, mode="replay")
+    assert replay.choose(qa_boolean.PROMPT, variables, qa_boolean.CHOICES) == got
+    assert replay.hits == 1
+    with pytest.raises(ReplayMissError):
+        replay.choose(qa_boolean.PROMPT, {**variables, "question": "Did it snow?"}, qa_boolean.CHOICES)
+
+
+@pytest.mark.slow
+def test_real_model_says_no_to_the_tolland_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The issue's example on the local 1.5B model: "No", citing the rejection."""
+    for name in [n for n in __import__("os").environ if n.startswith("ASSISTANT_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "tolland.txt").write_text(f"Tolland rejects harbour budget\n\n{TOLLAND}\n")
+    a = Assistant(Settings(data_dir=tmp_path / "data"))
+    a.ingest([tmp_path / "tolland.txt"])
+    answer = a.ask("Did the Tolland council approve the harbour budget?")
+    assert answer.answered and answer.answer.startswith("No, ")
+    assert answer.citations[0].quote == TOLLAND
+    assert [v.verdict for v in answer.verdicts] == ["supported"]
+    assert a.ask("Did the Tolland council reject the harbour budget?").answer.startswith("Yes, ")
