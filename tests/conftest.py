@@ -43,19 +43,41 @@ class CountingEmbedder(HashingEmbedder):
         return super().embed(texts)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _default_data_dir(tmp_path_factory):
-    """Commands run without --data-dir (e.g. `assistant eval`, which audits the run) write to a temp dir, not ./data."""
-    if "ASSISTANT_DATA_DIR" not in os.environ:
-        os.environ["ASSISTANT_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data"))
+REPO_AUDIT = ROOT / "data" / "audit.jsonl"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Commands and Settings() without --data-dir (e.g. `assistant eval`, which audits the run) use a
+    temp dir, never ./data or a developer's ASSISTANT_DATA_DIR; a test may set its own. A test that
+    still appends to the repository's ./data/audit.jsonl (a subprocess given an env without
+    ASSISTANT_DATA_DIR, run in the repository) fails."""
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "default-data"))
+    before = _size(REPO_AUDIT)
     yield
+    grown = _size(REPO_AUDIT) - before
+    if grown > 0:
+        pytest.fail(
+            f"the test appended {grown} bytes to {REPO_AUDIT}: give its commands --data-dir or "
+            "ASSISTANT_DATA_DIR in a temp dir",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Default settings in a temp data dir; a developer's ASSISTANT_* variables never reach a test."""
+    """Default settings in a temp data dir; a developer's ASSISTANT_* variables never reach a test
+    (Settings() and CLI calls in the test use the same temp data dir)."""
     for name in [n for n in os.environ if n.startswith("ASSISTANT_")]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
     return Settings(data_dir=tmp_path / "data")
 
 

@@ -484,6 +484,7 @@ def test_dev_suite_replays_offline_with_identical_metrics(tmp_path):
     }
     # No model file is reachable: a replay that tried to load one would fail.
     env["ASSISTANT_MODEL_DIR"] = str(tmp_path / "no-models")
+    env["ASSISTANT_DATA_DIR"] = str(tmp_path / "data")  # the run's audit line, not in ./data
     metrics = []
     for n in (1, 2):
         out = tmp_path / f"run{n}"
