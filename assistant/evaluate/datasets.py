@@ -54,7 +54,7 @@ def load_dataset(
             if any(str(raw.get(k)) != v for k, v in spec.where.items()):
                 continue
             kept += 1
-            if (kept - 1) % spec.every:
+            if kept <= spec.start or (kept - 1 - spec.start) % spec.every:
                 continue
             row: dict[str, Any] = {"_line": line_no}
             for key in ("id", *needed, *optional):
@@ -85,7 +85,7 @@ def count_rows(suite: Suite, name: str) -> int:
     path = suite.resolve(spec.path)
     if not path.is_file():
         return 0  # reported properly when the task loads it
-    if spec.where:
+    if spec.where or spec.start:
         try:
             return len(load_dataset(suite, name, ()))
         except BadInputError:

@@ -13,6 +13,7 @@ from assistant.evaluate.gates import GateResult
 from assistant.evaluate.metrics import LatencyStats
 from assistant.evaluate.tasks.consistency import ConsistencyItem, ConsistencyMetrics
 from assistant.evaluate.tasks.qa import QAItem, QAMetrics
+from assistant.evaluate.tasks.qa_boolean import QABooleanItem, QABooleanMetrics
 from assistant.evaluate.tasks.summarize import SummarizeItem, SummarizeMetrics
 from assistant.evaluate.tasks.typos import TyposItem, TyposMetrics
 from assistant.settings import CacheMode
@@ -70,6 +71,7 @@ class RunMetrics(BaseModel):
         description="The summarize task's other runs (lengths, strategies), by variant name",
     )
     qa: QAMetrics | None = Field(None, exclude_if=_absent)
+    qa_boolean: QABooleanMetrics | None = Field(None, exclude_if=_absent)
     consistency: ConsistencyMetrics | None = Field(None, exclude_if=_absent)
     typos: TyposMetrics | None = Field(None, exclude_if=_absent)
 
@@ -81,7 +83,9 @@ class RunMetrics(BaseModel):
         return tables
 
 
-Item = Annotated[SummarizeItem | QAItem | ConsistencyItem | TyposItem, Field(discriminator="task")]
+Item = Annotated[
+    SummarizeItem | QAItem | QABooleanItem | ConsistencyItem | TyposItem, Field(discriminator="task")
+]
 
 
 class RunResult(BaseModel):

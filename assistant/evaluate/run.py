@@ -24,6 +24,7 @@ from assistant.evaluate.suite import Suite, Tasks, load_suite
 from assistant.evaluate.tasks.common import TaskResult, Tick
 from assistant.evaluate.tasks.consistency import run_consistency
 from assistant.evaluate.tasks.qa import run_qa
+from assistant.evaluate.tasks.qa_boolean import run_qa_boolean
 from assistant.evaluate.tasks.summarize import run_summarize, run_summarize_variant, variant_rows
 from assistant.evaluate.tasks.typos import run_typos
 from assistant.settings import (
@@ -66,7 +67,7 @@ def settings_for(
 
 
 def _needs_llm(tasks: Tasks) -> bool:
-    return tasks.summarize is not None or tasks.qa is not None
+    return tasks.summarize is not None or tasks.qa is not None or tasks.qa_boolean is not None
 
 
 def _chat_for(
@@ -132,6 +133,8 @@ def _run_tasks(
                 )
         if t.qa:
             done["qa"] = run_qa(assistant, suite, t.qa, stage("qa"))
+        if t.qa_boolean:
+            done["qa_boolean"] = run_qa_boolean(assistant, suite, t.qa_boolean, stage("qa_boolean"))
         if t.consistency:
             if scorer is None and t.consistency.method == "support":
                 from assistant.support import support_scorer

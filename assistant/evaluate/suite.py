@@ -27,6 +27,7 @@ class DatasetSpec(_Strict):
     where: dict[str, str] = Field(
         default_factory=dict, description="Keep only rows whose field equals the value (e.g. split: test)"
     )
+    start: int = Field(0, ge=0, description="Skip the first N rows (after `where`) before `every` picks")
     every: int = Field(1, ge=1, description="Then keep every n-th row (a fixed subset)")
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (file order)")
 
@@ -107,11 +108,21 @@ class QATask(_Strict):
     )
 
 
+class QABooleanTask(_Strict):
+    dataset: str = Field(description="Dataset with id, question, answer (true/false), article_id (its passage)")
+    corpus: str = Field(description="Dataset of articles (id, article, optional title) ingested before asking")
+    controls: bool = Field(
+        True, description="Also ask each question with its own article kept out of retrieval (must be refused)"
+    )
+    k: int | None = Field(None, ge=1, description="Passages retrieved per question (default: settings)")
+
+
 class Tasks(_Strict):
     summarize: SummarizeTask | None = None
     consistency: ConsistencyTask | None = None
     typos: TyposTask | None = None
     qa: QATask | None = None
+    qa_boolean: QABooleanTask | None = None
 
 
 class Suite(_Strict):
@@ -180,7 +191,7 @@ def load_suite(path: Path) -> Suite:
         task = getattr(suite.tasks, task_name)
         if task is None:
             continue
-        for ref in (task.dataset, getattr(task, "corpus", None) if task_name == "qa" else None):
+        for ref in (task.dataset, getattr(task, "corpus", None) if task_name in ("qa", "qa_boolean") else None):
             if ref is not None and ref not in suite.datasets:
                 raise BadInputError(
                     f"suite {path}: task {task_name} uses dataset {ref!r}, which is not under `datasets:`",

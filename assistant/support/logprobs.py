@@ -641,8 +641,9 @@ class FakeLogprobs:
         return 3.0 - 4.0 * sum(c < -5 for c in scores.cond)
 
     def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
-        """A scripted choice: ``self.choices[label]`` if set, else the first label whose words the
-        passages contain ("no" when the passages say "rejected", "denied", "not" ...), else the last."""
+        """A scripted choice: the next label of ``self.scripted`` if set; else, on the passage sharing
+        most words with the question: the last label ("not") when it shares under half of them, the
+        second ("no") when it says "rejected", "denied", "not" …, the first ("yes") otherwise."""
         import re
 
         self.calls.append((prompt, str(variables.get("question", ""))))
@@ -651,8 +652,9 @@ class FakeLogprobs:
         if scripted:
             pick = scripted.pop(0)
         else:
-            text = " ".join(str(p.get("text", "")) for p in variables.get("passages", [])).lower()
             q = {w for w in re.findall(r"[a-z]{4,}", str(variables.get("question", "")).lower())}
+            texts = [str(p.get("text", "")).lower() for p in variables.get("passages", [])] or [""]
+            text = max(texts, key=lambda t: len(q & set(re.findall(r"[a-z]{4,}", t))))  # the passage most about it
             shared = q & set(re.findall(r"[a-z]{4,}", text))
             if len(shared) < max(1, len(q) // 2):
                 pick = labels[-1]

@@ -263,6 +263,22 @@ def _questions(run: RunResult) -> Lines:
     return _value_section(f"## Questions: {q.n} items", rows)
 
 
+def _yes_no(run: RunResult) -> Lines:
+    q = run.metrics.qa_boolean
+    if q is None:
+        return []
+    rows = [
+        ["stated polarity right, gold-yes questions", f"{_f(q.polarity_right_yes)} of {q.n_yes}"],
+        ["stated polarity right, gold-no questions", f"{_f(q.polarity_right_no)} of {q.n_no}"],
+        ["refused ('Not stated') though answerable", _f(q.refusal_rate)],
+        ["own passage cited (answered questions)", _f(q.own_passage_cited)],
+        ["unanswerable controls refused", _f(q.control_refused) if q.control_refused is not None else "—"],
+        ["routed to the yes/no answerer by is_yes_no()", _f(q.detected_rate)],
+        ["thresholds (answer margin, polarity margin)", f"{q.answer_threshold:g}, {q.polarity_threshold:g}"],
+    ]
+    return _value_section(f"## Yes/no questions: {q.n} items", rows)
+
+
 def _latency(run: RunResult) -> Lines:
     if not run.latency:
         return []
@@ -428,6 +444,7 @@ def render_markdown(run: RunResult, plot: str | None) -> str:
         *_summaries(run),
         *_consistency(run),
         *_typos(run),
+        *_yes_no(run),
         *_questions(run),
         *_latency(run),
         *_gates(run),

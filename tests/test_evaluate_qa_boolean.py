@@ -1,0 +1,92 @@
+"""The qa_boolean eval task on fakes: polarity per gold class, refusals, controls, citations, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from assistant.embed import HashingEmbedder
+from assistant.errors import ReplayMissError
+from assistant.evaluate import run_suite
+from assistant.llm import FakeChatModel
+from assistant.support.logprobs import FakeLogprobs
+from eval.fit_boolean import best_threshold, fit
+
+ROWS = [
+    {"id": "b1", "title": "Tolland", "question": "Did the Tolland council approve the harbour budget?", "answer": False,
+     "passage": "The Tolland council rejected the 12 million euro harbour budget on Tuesday by 9 votes to 6."},
+    {"id": "b2", "title": "Vellmar", "question": "Did the floating berth in Vellmar open on Thursday?", "answer": True,
+     "passage": "The floating berth in Vellmar opened on Thursday, and it holds 14 boats."},
+    {"id": "b3", "title": "Eastmoor", "question": "Is the Eastmoor study about the salt marsh?", "answer": True,
+     "passage": "The Eastmoor study found the works would harm 3 per cent of the salt marsh."},
+]
+
+
+def _suite(tmp_path: Path, cache: str = "cache") -> Path:
+    gold = tmp_path / "gold"
+    gold.mkdir(exist_ok=True)
+    (gold / "boolq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    suite = {
+        "name": "tiny-boolean",
+        "root": "gold",
+        "cache_dir": cache,
+        "datasets": {
+            "passages": {"path": "boolq.jsonl", "fields": {"article": "passage"}},
+            "questions": {"path": "boolq.jsonl", "fields": {"article_id": "id"}},
+        },
+        "tasks": {"qa_boolean": {"dataset": "questions", "corpus": "passages"}},
+        "gates": ["qa_boolean.polarity_right_no >= 1.0", "qa_boolean.control_refused >= 0.9"],
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_qa_boolean_scores_polarity_refusals_controls_and_citations(tmp_path: Path):
+    result = run_suite(
+        _suite(tmp_path), tmp_path / "out", chat=FakeChatModel(), embedder=HashingEmbedder(),
+        logprobs=FakeLogprobs(), cache="record", progress=False,
+    )
+    m = result.metrics.qa_boolean
+    assert (m.n, m.n_yes, m.n_no) == (3, 2, 1)
+    assert m.polarity_right_no == 1.0 and m.polarity_right_yes == 1.0
+    assert m.refusal_rate == 0.0 and m.own_passage_cited == 1.0
+    assert m.control_refused == 1.0 and m.detected_rate == 1.0
+    items = {i.id: i for i in result.items}
+    assert items["b1"].output.decision == "no" and items["b1"].output.answer.startswith("No, ")
+    assert items["b1"].output.choice["no"] > items["b1"].output.choice["yes"]
+    assert items["b1"].control.decision in ("not", "none")
+    assert not result.failed
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Yes/no questions: 3 items" in report
+    # the recorded choices replay without the model; another prompt would be a miss
+    again = run_suite(
+        _suite(tmp_path), tmp_path / "out2", chat=FakeChatModel(), embedder=HashingEmbedder(),
+        logprobs=FakeLogprobs(), cache="replay", progress=False,
+    )
+    assert again.metrics.qa_boolean == m
+    with pytest.raises(ReplayMissError):
+        run_suite(
+            _suite(tmp_path, cache="empty-cache"), tmp_path / "out3", chat=FakeChatModel(), embedder=HashingEmbedder(),
+            logprobs=FakeLogprobs(), cache="replay", progress=False,
+        )
+
+
+def test_fit_boolean_fits_thresholds_on_recorded_items(tmp_path: Path):
+    run_suite(
+        _suite(tmp_path), tmp_path / "out", chat=FakeChatModel(), embedder=HashingEmbedder(),
+        logprobs=FakeLogprobs(), cache="off", progress=False,
+    )
+    entry = fit(tmp_path / "out" / "results.json")
+    assert entry["fitted_on"]["questions"] == 3 and entry["fitted_on"]["rows"] == ["b1", "b2", "b3"]
+    assert entry["fitted_on"]["in_sample"]["polarity_right_no"] == 1.0
+
+
+def test_best_threshold_maximises_balanced_accuracy():
+    t, bacc, tpr, tnr = best_threshold([2.0, 3.0, 1.5], [0.5, 1.0, 2.5])
+    assert 1.0 < t < 1.5 and tpr == 1.0 and tnr == pytest.approx(2 / 3)
+    # a control with nothing retrieved is refused whatever the threshold
+    assert best_threshold([1.0], [], neg_fixed=(1, 0))[3] == 1.0
