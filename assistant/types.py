@@ -101,6 +101,11 @@ class SentenceResult(BaseModel):
         "model", description="'source': the article's own sentence, shown instead of a model sentence"
     )
     rejected: str = Field("", description="the model's sentence that failed verification and was replaced")
+    soft: bool = Field(
+        False,
+        description="the code's objection is an overlap finding (a name not found verbatim, few shared words), "
+        "not a conflict: the model check's calibrated score decides",
+    )
 
 
 SummaryStrategy = Literal["extract_fuse", "abstractive", "extractive"]

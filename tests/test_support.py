@@ -294,3 +294,24 @@ def test_cloze_weights_need_the_cloze_prompt_fingerprint(tmp_path) -> None:
     path = tmp_path / "weights-now.json"  # another file: weights are cached by path and mtime
     path.write_text(json.dumps({"models": {"fake-logprobs" + CLOZE_SUFFIX: entry.to_json()}}))
     assert load_calibration("fake-logprobs" + CLOZE_SUFFIX, path) is not None
+
+
+def test_sentence_overlap_finding_yields_to_the_score_but_a_conflict_does_not() -> None:
+    from assistant.support.verdicts import with_support
+    from assistant.types import Citation, Passage
+    from assistant.verify import verify_citations
+
+    passage = Passage(id="p1", article_id="a", index=0, text=SOURCE, start=0, end=len(SOURCE), tokens=40)
+    scorer = SupportScorer(FakeLogprobs(), _calibrated())
+    cite = [Citation(passage_id="p1")]
+    # "Mayor Ruiz" is in the passage only as "Mayor Ana Ruiz": a soft finding when it is not found verbatim
+    soft = verify_citations("The council approved the harbour plan, Mayor Ruiz of Vellmar said.", cite, {"p1": passage})
+    assert soft.verdict == "unsupported" and soft.soft
+    up = with_support(soft, scorer.score(SOURCE, "The council approved the harbour plan on Tuesday."))
+    assert up.verdict == "supported"
+    down = with_support(soft, scorer.score(SOURCE, "The council rejected the harbour plan in Zurich."))
+    assert down.verdict == "unsupported"
+    # a number the passage does not have is not an overlap finding: no score makes it supported
+    hard = verify_citations("The plan costs 19 million euros.", cite, {"p1": passage})
+    assert hard.verdict == "unsupported" and not hard.soft
+    assert with_support(hard, scorer.score(SOURCE, "The plan costs 12 million euros.")).verdict == "unsupported"

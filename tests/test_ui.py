@@ -434,8 +434,11 @@ def test_check_streams_the_model_stage_after_the_code_checks(app_assistant):
     assert "Model check (second stage): 0 of" in first[3]
     assert all(row[4] == "" for row in first[2] if row[0] == "claim")  # code verdicts first
     assert "done." in last[3]
-    scored = [row for row in last[2] if row[0] == "claim" and row[4]]
-    assert scored and all(float(row[4].split()[0]) > 0.5 for row in scored)
+    scored = {row[1][:20]: row for row in last[2] if row[0] == "claim" and row[4]}
+    # every claim with relevant evidence is scored, and its score decides the verdict
+    assert float(scored["Vellmar city council"][4].split()[0]) > 0.5 and "supported" in scored["Vellmar city council"][3]
+    assert float(scored["The floating berth h"][4].split()[0]) < 0.5 and "unverified" in scored["The floating berth h"][3]
+    assert "Vellmar council approves 42 million euro harbour budget" in scored["Vellmar city council"][5]  # the title
     assert "".join(seg for seg, _ in last[1]) == draft
     # suspect words found by the model check are highlighted inside their claim
     claim = ClaimResult(

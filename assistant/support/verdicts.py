@@ -1,10 +1,12 @@
 """How a support score joins the code's verdict on a sentence or a claim.
 
 Code conflicts stay decisive: a sentence the code found unsupported or a claim it found
-contradicted keeps that verdict, with the score shown beside it. For summary and answer
-sentences a score below the calibrated threshold turns a code "supported" into "unsupported",
-naming the suspect words. For a fact-check's claims the score decides in both directions
-(``decide_claim``): the code's overlap rules are reasons beside it, not vetoes.
+contradicted keeps that verdict, with the score shown beside it. Otherwise the calibrated score
+decides in both directions: for summary and answer sentences a score below the threshold turns a
+code "supported" into "unsupported" (naming the suspect words), and a score at or above it turns
+an overlap finding ("soft": a name not found verbatim, few shared words) into "supported"; for a
+fact-check's claims (``decide_claim``) the score decides every claim with relevant evidence. The
+code's overlap rules are reasons beside the score, not vetoes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def with_support(sentence: SentenceResult, support: SupportResult) -> SentenceRe
     }
     if sentence.verdict == "supported" and support.supported is False:
         update["verdict"] = "unsupported"
+    elif sentence.verdict == "unsupported" and sentence.soft and support.supported is True:
+        # an overlap finding is a reason beside the score, never a veto on its own
+        update["verdict"] = "supported"
     update["reason"] = f"{sentence.reason}; {_note(support)}" if sentence.reason else _note(support)
     return sentence.model_copy(update=update)
 

@@ -56,9 +56,9 @@ def verify_citations(
 ) -> SentenceResult:
     """Check one summary/answer sentence against the passages it cites (ids, quotes, names, numbers, dates)."""
 
-    def fail(reason: str) -> SentenceResult:
+    def fail(reason: str, soft: bool = False) -> SentenceResult:
         return SentenceResult(
-            text=sentence, citations=citations, verdict="unsupported", reason=reason
+            text=sentence, citations=citations, verdict="unsupported", reason=reason, soft=soft
         )
 
     if not citations:
@@ -95,12 +95,13 @@ def verify_citations(
         return fail(f"{kind} '{text}' not in cited passage {ids}")
     names = _missing_names(sentence, joined)
     if names:
-        return fail(f"name '{names[0]}' not in cited passage {ids}")
+        # a name written another way ("EU Commission" for "EC") is an overlap finding, not a conflict
+        return fail(f"name '{names[0]}' not found verbatim in cited passage {ids}", soft=True)
     content = [t for t in s_toks if t.content and t.kind == "word"]
     if len(content) >= 4:
         share = sum(t.weight for t in content if t.key in p_keys) / sum(t.weight for t in content)
         if share < CITED_MIN_OVERLAP:
-            return fail(f"sentence shares few words with cited passage {ids} ({share:.0%})")
+            return fail(f"sentence shares few words with cited passage {ids} ({share:.0%})", soft=True)
     return SentenceResult(
         text=sentence,
         citations=citations,
