@@ -140,7 +140,7 @@ def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
 
 # Longest evidence window (tiktoken count) the model check reads for a group of claims: the aligned
 # sentences with their neighbours. Claims whose evidence fits one window share it (read once).
-WINDOW_TOKENS = 320
+WINDOW_TOKENS = 400
 
 
 def claims_to_score(report: CheckReport) -> list[int]:

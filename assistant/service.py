@@ -172,7 +172,7 @@ class Assistant:
     @property
     def scorer(self) -> SupportScorer | None:
         """The support scorer for fused sentences, or None when ``summary.support`` is off."""
-        return self.support_scorer if self.settings.summary.support and self.settings.support.enabled else None
+        return self.model_check() if self.settings.summary.support else None
 
     def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
         """A stored article with its passages, or pasted text split the same way (not stored)."""

@@ -149,13 +149,15 @@ def paragraph_scores(report, paragraph: Paragraph) -> tuple[float, bool] | None:
 
 def fit_threshold(items: list[tuple[str, int, float, bool]]) -> float:
     """The claim cut with the best paragraph-level balanced accuracy (items: group, label, min support, hard)."""
-    cuts = sorted({round(p, 4) for _, _, p, _ in items} | {0.0, 1.01})
+    values = sorted({p for _, _, p, _ in items})
+    # midway between neighbouring scores: a new paragraph just below the lowest faithful one is not flagged
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6] if values else [0.5]
     best, best_cut = -1.0, 0.5
     for cut in cuts:
         ba = balanced([(y, hard or p < cut) for _, y, p, hard in items])["balanced_accuracy"]
         if ba > best:
             best, best_cut = ba, cut
-    return best_cut
+    return round(best_cut, 4)
 
 
 def grouped_cv(items: list[tuple[str, int, float, bool]], folds: int = 5) -> dict:

@@ -360,7 +360,7 @@ def find_conflicts(
 # ---------------------------------------------------------------------------
 
 # Aligned sentences whose text, with a neighbour either side, the model check reads.
-CONTEXT_SENTENCES = 3
+CONTEXT_SENTENCES = 2
 NOTHING_RELEVANT = "nothing in the archive on this"
 
 
