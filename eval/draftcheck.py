@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ class Paragraph:
     text: str
     start: int = 0
     end: int = 0
+    row: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -85,7 +87,8 @@ def load_drafts(path: Path, limit: int | None = None) -> list[Draft]:
         article = normalise_text(row["article"])
         key = "frank-" + hashlib.sha256(article.encode()).hexdigest()[:10]
         draft = drafts.setdefault(key, Draft(key, article))
-        draft.paragraphs.append(Paragraph(str(row["id"]), int(row["label"]), truecase(normalise_text(row["summary"]), article)))
+        text = truecase(normalise_text(row["summary"]), article)
+        draft.paragraphs.append(Paragraph(str(row["id"]), int(row["label"]), text, row=row))
     out = list(drafts.values())[:limit] if limit else list(drafts.values())
     for d in out:
         at = 0
@@ -151,7 +154,7 @@ def fit_threshold(items: list[tuple[str, int, float, bool]]) -> float:
     """The claim cut with the best paragraph-level balanced accuracy (items: group, label, min support, hard)."""
     values = sorted({p for _, _, p, _ in items})
     # midway between neighbouring scores: a new paragraph just below the lowest faithful one is not flagged
-    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6] if values else [0.5]
+    cuts = [0.0] + [(a + b) / 2 for a, b in pairwise(values)] + [values[-1] + 1e-6] if values else [0.5]
     best, best_cut = -1.0, 0.5
     for cut in cuts:
         ba = balanced([(y, hard or p < cut) for _, y, p, hard in items])["balanced_accuracy"]
@@ -186,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=None, help="claim threshold to apply (default: the fitted one)")
     ap.add_argument("--no-controls", action="store_true", help="skip the relevance controls (own article left out)")
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--pairs", action="store_true",
+                    help="also the support scorer's pair-level figure (summary against its whole article) on the "
+                    "paragraphs whose pair is recorded, beside the draft figure on the same paragraphs")
     ap.add_argument("--gate", type=float, default=None, help="exit 1 when balanced accuracy is below this")
     args = ap.parse_args(argv)
 
@@ -208,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus, book = a.corpus_names(), a.stylebook()
         code_pairs, model_pairs, items = [], [], []
         code_times, model_times, claims_n, scored_n = [], [], 0, 0
+        flags: dict[str, bool] = {}
         controls = Counter()
         for n, d in enumerate(drafts, 1):
             article, _ = a.resolve_article(text=d.text)
@@ -232,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     f = flagged(report, p)
                     if f is not None:
                         model_pairs.append((p.label, f))
+                        flags[p.row_id] = f
                     s = paragraph_scores(report, p)
                     if s is not None:
                         items.append((d.article_id, p.label, *s))
@@ -263,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             fitted = fit_threshold(items)
             out["fitted_threshold"] = fitted
             _write_threshold(args.fit, scorer.name, fitted, items, args.data, out["fitted_out_of_fold"])
+    if args.pairs and scorer is not None:
+        out["pair_level"] = pair_level(drafts, scorer, args.cache, flags)
     if not args.no_controls and controls["control_claims"]:
         out["relevance"] = {
             "own_article_relevant": round(controls["own_relevant"] / max(1, controls["own_claims"]), 3),
@@ -275,6 +285,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate failed: balanced accuracy {headline} < {args.gate}", file=sys.stderr)
         return 1
     return 0
+
+
+def pair_level(drafts: list[Draft], scorer, cache: Path, flags: dict[str, bool]) -> dict:
+    """The support scorer on each paragraph's (article, summary) pair, where recorded, beside the draft check.
+
+    Pairs are scored as the consistency task scores them (replayed; a pair not recorded is left out).
+    """
+    from assistant.support.data import pair_from_row
+    from assistant.support.fit import score_features
+    from assistant.support.logprobs import ReplayLogprobs
+
+    inner = scorer.model.inner if isinstance(scorer.model, ReplayLogprobs) else scorer.model
+    model = ReplayLogprobs(inner, cache, mode="replay")
+    pairs = [pair_from_row(p.row, default_domain="frank") for d in drafts for p in d.paragraphs if p.row_id in flags]
+    rows = score_features(pairs, model, skip_missing=True)
+    cal = scorer.calibrated
+    got = [(r.pair.label, cal.probability(r.features) < cal.threshold) for r in rows]
+    same = [(r.pair.label, flags[r.pair.id]) for r in rows]
+    return {"pairs": len(rows), "pair_scorer": balanced(got), "draft_check_same_rows": balanced(same),
+            "note": "pairs recorded for the consistency task are FRANK's every other row, the rows the weights were fitted on: in-sample"}
 
 
 def _write_threshold(path: Path, model: str, cut: float, items: list, data: Path, oof: dict) -> None:
