@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.stats import best_threshold, binary_metrics, roc_auc
 from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
 from assistant.support.features import all_features, with_stage1
