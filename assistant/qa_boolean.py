@@ -173,14 +173,22 @@ class _Excluding:
         return self.inner.search(query, k=k, exclude_articles=self.exclude)
 
 
-def retrieve_excerpts(question: str, retriever: Any, settings: Settings, k: int | None = None) -> list[tuple[Passage, str]]:
+# A yes/no answer often rests on a clause beside the sentence that names the subject: the choice
+# prompt gets this many times the free-text answer's excerpt budget (it generates nothing, so
+# only its prefill grows; chosen on the fit rows, eval/suites/boolean-fit.yaml).
+CONTEXT_FACTOR = 2
+
+
+def retrieve_excerpts(
+    question: str, retriever: Any, settings: Settings, k: int | None = None, factor: int = 1
+) -> list[tuple[Passage, str]]:
     """The passages an answer would read, each with its question-relevant excerpt (as ``qa`` does)."""
     from assistant.qa import excerpt, relevant
 
     hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))[: settings.retrieve.answer_passages]
     if not hits:
         return []
-    budget = max(40, settings.retrieve.answer_context_tokens // len(hits))
+    budget = max(40, factor * settings.retrieve.answer_context_tokens // len(hits))
     shown: set[str] = set()
     pairs = [(h.passage, excerpt(question, h.passage, budget, shown)) for h in hits]
     return [(p, t) for p, t in pairs if t]
@@ -224,7 +232,7 @@ def boolean_stream(
 
     The answer is a ``BooleanAnswer``: its ``choice`` holds the three log-probabilities and the decision.
     """
-    pairs = retrieve_excerpts(question, retriever, settings, k)
+    pairs = retrieve_excerpts(question, retriever, settings, k, factor=CONTEXT_FACTOR)
     if not pairs:
         yield NO_ANSWER
         yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)

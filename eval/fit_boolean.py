@@ -16,7 +16,6 @@ prompt's fingerprint and the rows used.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -68,7 +67,6 @@ def fit(results: Path) -> dict:
         "prompts": prompt_fingerprint(),
         "fitted_on": {
             "results": str(results),
-            "results_sha256": hashlib.sha256(results.read_bytes()).hexdigest()[:16],
             "suite": data["suite"]["name"],
             "datasets": data["suite"]["datasets"],
             "rows": [i["id"] for i in items],

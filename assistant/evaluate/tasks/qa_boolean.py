@@ -124,7 +124,10 @@ def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick
     corpus = load_dataset(suite, task.corpus, ("article",), ("title",))
     rows = load_dataset(suite, task.dataset, ("question", "answer", "article_id"))
     for row in corpus:
-        assistant.store.upsert_article(make_article(str(row["article"]), row["id"], title=str(row.get("title") or "")))
+        # stored as a news article is: headline, blank line, body (BoolQ's title names the subject)
+        title = str(row.get("title") or "").strip()
+        text = f"{title}\n\n{row['article']}" if title else str(row["article"])
+        assistant.store.upsert_article(make_article(text, row["id"], title=title))
     # BoolQ asks several questions about one passage: a question's "own passage" is every article
     # with the same text (all of them are kept out of its control, and any of them is the right cite).
     same: dict[str, list[str]] = {}
