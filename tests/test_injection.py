@@ -115,7 +115,7 @@ def test_ingest_marks_the_passage_with_the_matched_phrase(newsroom):
 def test_ask_keeps_injected_text_inside_the_data_block_and_never_supported(newsroom, fake):
     fake.enqueue("The mayor Ingrid Halvorsen resigned on Monday [1].")
     answer = newsroom.ask("Did the mayor Ingrid Halvorsen resign on Monday?")
-    system, user = fake.history[0]
+    system, user = fake.history[0][0], fake.history[0][-1]  # worked examples sit between them
     prompt = user.content
     # The passage is data between its tags; the addressing sentence itself never reaches the model.
     body = prompt[prompt.index("<passages>") : prompt.index("</passages>")]
