@@ -73,6 +73,13 @@ def _echo_json(obj) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _cited(title: str, published: str) -> str:
+    """How a citation names its source: "Title, 2025-08-07" (or "undated")."""
+    from assistant.dates import display
+
+    return f"{title}, {display(published)}" if title else display(published)
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .json .jsonl .pdf) or folders")],
@@ -119,6 +126,8 @@ def search(
                     "passage_id": h.passage.id,
                     "article_id": h.passage.article_id,
                     "title": h.passage.title,
+                    "published": h.passage.published,
+                    "url": h.passage.url,
                     "score": round(h.score, 6),
                     "dense_score": h.dense_score,
                     "lexical_score": h.lexical_score,
@@ -132,7 +141,7 @@ def search(
     if not hits:
         typer.echo("No stored passage matches.")
     for i, h in enumerate(hits, 1):
-        typer.echo(f"{i}. [{h.score:.4f}] {h.passage.id}  ({h.passage.title})")
+        typer.echo(f"{i}. [{h.score:.4f}] {h.passage.id}  ({_cited(h.passage.title, h.passage.published)})")
         if h.passage.injection:
             typer.echo(f"   ⚠ addresses the assistant: {h.passage.injection}")
         typer.echo("   " + h.passage.text.replace("\n", " ")[:300])
@@ -141,6 +150,8 @@ def search(
 @app.command("list")
 def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List stored articles with their passage counts."""
+    from assistant.dates import display as display_date
+
     infos = State.assistant().store.list_articles()
     if as_json:
         _echo_json([vars(i) for i in infos])
@@ -148,7 +159,7 @@ def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     if not infos:
         typer.echo("No articles stored yet: run `assistant ingest PATH`.")
     for info in infos:
-        typer.echo(f"{info.id}\t{info.passages} passages\t{info.title}")
+        typer.echo(f"{info.id}\t{display_date(info.published)}\t{info.passages} passages\t{info.title}")
 
 
 @app.command()
@@ -284,7 +295,7 @@ def ask(
             typer.echo(f"  ✓ model check {v.support:.2f}: {v.text}")
     for c in answer.citations:
         flag = f"  ⚠ addresses the assistant: {c.injection}" if c.injection else ""
-        typer.echo(f"[{c.n}] {c.passage_id}: \"{c.quote}\"{flag}")
+        typer.echo(f"[{c.n}] {c.passage_id} ({_cited(c.title, c.published)}): \"{c.quote}\"{flag}")
 
 
 @app.command()
@@ -308,7 +319,12 @@ def check(
     if as_json:
         _echo_json(report.model_dump())
     else:
-        typer.echo(render_text(report))
+        # The evidence lines show "(title, date, passage id)": the date rides on the title for the text view.
+        shown = report.model_copy(deep=True)
+        for claim in shown.claims:
+            for e in claim.evidence:
+                e.title = _cited(e.title, e.published)
+        typer.echo(render_text(shown))
 
 
 @stylebook_app.command("add")

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.dates import dateline_date, parse_date
 from assistant.errors import BadInputError
 from assistant.injection import find_injection
 from assistant.settings import ChunkSettings, IngestSettings
@@ -64,12 +65,61 @@ def _is_boilerplate(line: str, next_line: str | None, seen: set[str]) -> bool:
     return False
 
 
+_FRONT_KEY = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
+_DATELINE_LINES = 8  # a dateline is looked for among the first lines with text
+
+
+def front_matter(raw: str) -> tuple[int, dict[str, str]]:
+    """A Markdown front matter block (``---`` / ``key: value`` lines / ``---``) at the start of ``raw``:
+    the offset where the story starts and its keys (lower-cased, quotes removed); (0, {}) if none."""
+    if not raw.lstrip("\ufeff").startswith("---"):
+        return 0, {}
+    lines = raw.splitlines(keepends=True)
+    if not lines or lines[0].strip().lstrip("\ufeff") != "---":
+        return 0, {}
+    pos = len(lines[0])
+    keys: dict[str, str] = {}
+    for line in lines[1:60]:
+        body = line.strip()
+        if body in ("---", "..."):
+            return pos + len(line), keys
+        m = _FRONT_KEY.match(line)
+        if m:
+            keys.setdefault(m[1].lower(), m[2].strip().strip("'\""))
+        elif body and not body.startswith(("-", "#")) and not line[:1].isspace():
+            return 0, {}  # not a front matter block: a story that opens with a rule
+        pos += len(line)
+    return 0, {}
+
+
+def find_dateline(raw: str) -> str:
+    """The date of a dateline ("Updated on: 07 Aug 2025, 9:16 pm") among the first lines; "" if none."""
+    start, _ = front_matter(raw)
+    seen = 0
+    for line in raw[start:].splitlines():
+        if not line.strip():
+            continue
+        found = dateline_date(line)
+        if found:
+            return found
+        seen += 1
+        if seen >= _DATELINE_LINES:
+            break
+    return ""
+
+
 def strip_boilerplate(raw: str) -> tuple[str, list[int]]:
-    """Drop page boilerplate; return the story text and, per character of it, its offset in ``raw``."""
+    """Drop page boilerplate; return the story text and, per character of it, its offset in ``raw``.
+
+    A Markdown front matter block is not story text either (its date and title are read by
+    ``make_article``); datelines are dropped here and their date kept by ``find_dateline``.
+    """
     lines: list[tuple[int, str]] = []
+    skip, _ = front_matter(raw)
     pos = 0
     for line in raw.splitlines(keepends=True):
-        lines.append((pos, line))
+        if pos >= skip:
+            lines.append((pos, line))
         pos += len(line)
     out: list[str] = []
     offsets: list[int] = []
@@ -103,15 +153,22 @@ def _guess_title(text: str, fallback: str) -> str:
 
 
 def make_article(raw: str, article_id: str, title: str = "", url: str = "", published: str = "", source: str = "") -> Article:
-    """Build an Article from raw text, removing boilerplate."""
+    """Build an Article from raw text, removing boilerplate.
+
+    ``published`` is the date the source states (JSON field, HTML meta, PDF metadata), parsed
+    to ISO; without one, a Markdown front matter ``date:`` or a dateline in the first lines
+    gives it. Nothing else does: no date is "undated", never a file's modification time.
+    """
     if not raw.strip():
         raise BadInputError(f"article {article_id!r} has no text")
     text, offsets = strip_boilerplate(raw)
     if not text.strip():
         raise BadInputError(f"article {article_id!r} has only page boilerplate, no story text")
+    _, front = front_matter(raw)
+    published = parse_date(published) or parse_date(front.get("date") or front.get("published")) or find_dateline(raw)
     return Article(
         id=article_id,
-        title=title or _guess_title(text, article_id),
+        title=title or front.get("title", "") or _guess_title(text, article_id),
         url=url,
         published=published,
         source=source,
@@ -174,7 +231,70 @@ def html_to_text(html: str) -> tuple[str, str]:
     return "\n\n".join(blocks), title
 
 
+_DATE_META = (
+    ("property", "article:published_time"),
+    ("name", "article:published_time"),
+    ("property", "og:published_time"),
+    ("itemprop", "datePublished"),
+    ("name", "date"),
+    ("name", "dc.date"),
+    ("name", "pubdate"),
+)
+
+
+def _jsonld_dates(node: object) -> Iterator[object]:
+    if isinstance(node, dict):
+        if "datePublished" in node:
+            yield node["datePublished"]
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                yield from _jsonld_dates(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _jsonld_dates(item)
+
+
+def html_date(html: str) -> str:
+    """The publication date an HTML page states: ``<meta property="article:published_time">`` (and
+    the like), JSON-LD ``datePublished``, then the first ``<time datetime>``; "" if none."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for attr, name in _DATE_META:
+        for tag in soup.find_all("meta", attrs={attr: name}):
+            found = parse_date(tag.get("content"))
+            if found:
+                return found
+    for script in soup.find_all("script", attrs={"type": "application/ld+json"}):
+        try:
+            data = json.loads(script.string or script.get_text() or "")
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        for value in _jsonld_dates(data):
+            found = parse_date(value)
+            if found:
+                return found
+    for tag in soup.find_all("time"):
+        found = parse_date(tag.get("datetime"))
+        if found:
+            return found
+    return ""
+
+
+def _pdf_date(reader) -> str:
+    """A PDF's ``/CreationDate`` (pypdf parses ``D:20250807211600+05'30'``), timezone kept; "" if none."""
+    try:
+        meta = reader.metadata
+        return parse_date(meta.creation_date) if meta is not None else ""
+    except Exception:  # a malformed date string in the metadata: undated, not a failed file
+        return ""
+
+
 def _pdf_text(data: bytes) -> str:
+    return _read_pdf(data)[0]
+
+
+def _read_pdf(data: bytes) -> tuple[str, str]:
     import io
 
     try:
@@ -183,7 +303,7 @@ def _pdf_text(data: bytes) -> str:
         raise BadInputError("PDF support needs pypdf: `pip install pypdf`") from exc
     try:
         reader = PdfReader(io.BytesIO(data))
-        return "\n\n".join((page.extract_text() or "") for page in reader.pages)
+        return "\n\n".join((page.extract_text() or "") for page in reader.pages), _pdf_date(reader)
     except Exception as exc:  # pypdf raises many types for broken files
         raise BadInputError(f"cannot read PDF: {exc}") from exc
 
@@ -210,7 +330,7 @@ def _records_to_articles(records: Iterable[tuple[int, object]], stem: str, sourc
                 slugify(rid) if rec.get("id") is None else rid,
                 title=str(rec.get("title") or ""),
                 url=str(rec.get("url") or ""),
-                published=str(rec.get("published") or ""),
+                published=parse_date(rec.get("published") or rec.get("date")),
                 source=source,
             )
         )
@@ -230,13 +350,14 @@ def read_file(path: Path, settings: IngestSettings | None = None) -> list[Articl
     if suffix == ".pdf":
         if not data.startswith(b"%PDF"):
             raise BadInputError("not a PDF file (no %PDF header)")
-        return [make_article(_pdf_text(data), stem, source=source)]
+        text, published = _read_pdf(data)
+        return [make_article(text, stem, published=published, source=source)]
     text = _decode(data)
     if not text.strip():
         raise BadInputError("file has only whitespace")
     if suffix in (".html", ".htm"):
         body, title = html_to_text(text)
-        return [make_article(body, stem, title=title, source=source)]
+        return [make_article(body, stem, title=title, published=html_date(text), source=source)]
     if suffix == ".json":
         try:
             obj = json.loads(text)
@@ -372,6 +493,7 @@ def split_passages(article: Article, chunk: ChunkSettings | None = None) -> list
                 tokens=ntok(body),
                 title=article.title,
                 url=article.url,
+                published=article.published,
                 injection=find_injection(body),
             )
         )

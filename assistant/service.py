@@ -225,7 +225,33 @@ class Assistant:
         from assistant.qa_boolean import ask_stream
 
         self.require_articles("there is nothing to answer from")
-        yield from ask_stream(question, self.retriever, self.chat, self.answer_choices, self.settings, k=k)
+        for item in ask_stream(question, self.retriever, self.chat, self.answer_choices, self.settings, k=k):
+            yield self.date_citations(item) if isinstance(item, Answer) else item
+
+    def date_citations(self, answer: Answer) -> Answer:
+        """Each citation with its article's title and publication date (read from the cited passages)."""
+        if not answer.citations:
+            return answer
+        passages = self.store.get_passages_by_id([c.passage_id for c in answer.citations])
+        for c in answer.citations:
+            p = passages.get(c.passage_id)
+            if p is not None:
+                c.title = c.title or p.title
+                c.published = c.published or p.published
+        return answer
+
+    def date_evidence(self, report: CheckReport) -> CheckReport:
+        """Each evidence quote of a check with its article's publication date (and title if missing)."""
+        items = [e for claim in report.claims for e in (*claim.evidence, *claim.context)]
+        if not items:
+            return report
+        passages = self.store.get_passages_by_id([e.passage_id for e in items])
+        for e in items:
+            p = passages.get(e.passage_id)
+            if p is not None:
+                e.title = e.title or p.title
+                e.published = e.published or p.published
+        return report
 
     @property
     def answer_choices(self):
@@ -266,7 +292,7 @@ class Assistant:
         use_judge = self.settings.llm.judge if judge is None else judge
         # A pasted copy of a stored article must not be its own evidence.
         copies = self.store.find_copies(article.text) if article_id is None else []
-        return check_article(
+        report = check_article(
             article,
             retriever=self.retriever if self.store.count() else None,
             corpus=self.corpus_names(),
@@ -274,6 +300,7 @@ class Assistant:
             chat=self.chat if use_judge else None,
             exclude=copies,
         )
+        return self.date_evidence(report)
 
     def support_answer(self, answer: Answer, scorer: SupportScorer | None = None) -> Answer:
         """The model check of an answer's sentences against the passages they cite (second stage)."""

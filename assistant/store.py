@@ -36,6 +36,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from chromadb.errors import ChromaError
 
+from assistant.dates import timestamp
 from assistant.embed import Embedder
 from assistant.errors import NotFoundError, StoreError
 from assistant.ingest import make_article, split_passages
@@ -294,7 +295,10 @@ class Store:
 
     def content_hash(self, article: Article) -> str:
         chunk = self.settings.chunk
-        key = json.dumps([article.raw, article.title, article.url, chunk.model_dump(), self.embedder.name])
+        parts = [article.raw, article.title, article.url, chunk.model_dump(), self.embedder.name]
+        if article.published:  # undated articles keep the hash they had before dates were stored
+            parts.append(article.published)
+        key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _record(self, article_id: str) -> ArticleRecord | None:
@@ -403,6 +407,7 @@ class Store:
             "passages": len(passages),
             "ingested_at": ingested_at,
             "gen": gen,
+            **_date_meta(article.published),
         }
         # The switch: from here on readers take the new generation.
         self.articles.upsert(ids=[article.id], embeddings=[centroid], documents=[article.raw], metadatas=[meta])
@@ -698,9 +703,18 @@ def _passage_meta(p: Passage, gen: str) -> dict[str, Any]:
         "tokens": p.tokens,
         "title": p.title,
         "url": p.url,
+        "published": p.published,
         "injection": p.injection,
+        **_date_meta(p.published),
     }
     return meta
+
+
+def _date_meta(published: str) -> dict[str, Any]:
+    """``published_ts`` (epoch seconds, for ``where`` filters) beside the ISO date; nothing when undated
+    (Chroma metadata has no null, and a missing key is outside every date range)."""
+    ts = timestamp(published)
+    return {"published_ts": ts} if ts is not None else {}
 
 
 def _to_record(article_id: str, meta: dict[str, Any] | None) -> ArticleRecord:
@@ -739,6 +753,7 @@ def _to_passage(record: str, doc: str, meta: dict[str, Any]) -> Passage:
         **{k: meta[k] for k in ("article_id", "index", "start", "end", "tokens")},
         title=str(meta.get("title", "")),
         url=str(meta.get("url", "")),
+        published=str(meta.get("published", "")),  # passages stored before dates have none
         injection=str(injection) if injection is not None else find_injection(doc),
     )
 

@@ -43,6 +43,7 @@ class Passage(BaseModel):
     tokens: int
     title: str = ""
     url: str = ""
+    published: str = Field("", description="its article's publication date (ISO 8601), '' when undated")
     # Set when the passage addresses the assistant ("ignore previous instructions", role tokens):
     # what was found, e.g. 'an order to ignore earlier instructions: "Ignore all previous instructions"'.
     injection: str = ""
@@ -145,6 +146,7 @@ class Evidence(BaseModel):
     quote: str
     injection: str = ""  # the evidence passage addresses the assistant (see Passage.injection)
     title: str = Field("", description="title of the evidence passage's article")
+    published: str = Field("", description="publication date (ISO 8601) of the evidence's article, '' when undated")
 
 
 CheckName = Literal["relevance", "conflict", "wording", "facts", "injection", "model"]
@@ -207,6 +209,8 @@ class AnswerCitation(BaseModel):
     article_id: str
     quote: str = ""
     injection: str = ""  # the cited passage addresses the assistant (see Passage.injection)
+    title: str = Field("", description="title of the cited passage's article")
+    published: str = Field("", description="publication date (ISO 8601) of the cited article, '' when undated")
 
 
 class Answer(BaseModel):
