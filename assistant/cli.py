@@ -73,6 +73,27 @@ def _echo_json(obj) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+_SINCE_HELP = "Only articles published on or after this date: ISO (2025-08-07) or relative (7d, 2w, 3m, 1y)"
+_UNTIL_HELP = "Only articles published on or before this date (a bare day includes all of it): ISO or relative"
+
+
+def _date_range(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    """--since / --until as epoch seconds; a malformed or empty range is a usage error (exit 2)."""
+    from assistant.dates import parse_bound
+
+    try:
+        lo = parse_bound(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--since'") from None
+    try:
+        hi = parse_bound(until, end=True)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--until'") from None
+    if lo is not None and hi is not None and lo > hi:
+        raise typer.BadParameter(f"--since {since} is after --until {until}: no article can be in that range")
+    return lo, hi
+
+
 def _cited(title: str, published: str) -> str:
     """How a citation names its source: "Title, 2025-08-07" (or "undated")."""
     from assistant.dates import display
@@ -112,12 +133,15 @@ def ingest(
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
     k: Annotated[int, typer.Option("-k", help="How many passages")] = 5,
+    since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option("--until", help=_UNTIL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Hybrid (dense + BM25) search over stored passages. Exit code 1 if no article is stored yet."""
+    lo, hi = _date_range(since, until)
     a = State.assistant()
     a.require_articles("there is nothing to search")
-    hits = a.retriever.search(query, k=k)
+    hits = a.retriever.search(query, k=k, since=lo, until=hi)
     if as_json:
         _echo_json(
             [
@@ -264,14 +288,17 @@ def ask(
         bool | None,
         typer.Option("--support/--no-support", help="Model check of the answer's sentences (default: settings)"),
     ] = None,
+    since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option("--until", help=_UNTIL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer from the stored articles with inline numbered citations (streamed)."""
     from assistant.types import Answer
 
+    lo, hi = _date_range(since, until)
     a = State.assistant()
     answer = None
-    for item in a.ask_stream(question, k=k):
+    for item in a.ask_stream(question, k=k, since=lo, until=hi):
         if isinstance(item, Answer):
             answer = item
         elif not as_json:
@@ -314,8 +341,11 @@ def check(
 
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
+    lo, hi = _date_range(since, until)
     a = State.assistant()
-    report = a.check_with_support(article_id=article_id, text=_read_draft(file) if file else None, judge=judge, support=support)
+    report = a.check_with_support(
+        article_id=article_id, text=_read_draft(file) if file else None, judge=judge, support=support, since=lo, until=hi
+    )
     if as_json:
         _echo_json(report.model_dump())
     else:

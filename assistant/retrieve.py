@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from assistant.dates import in_range
 from assistant.embed import Embedder
 from assistant.settings import RetrieveSettings
 from assistant.store import Store
@@ -91,9 +92,17 @@ class Retriever:
         k: int | None = None,
         exclude_articles: Sequence[str] = (),
         only_article: str | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[ScoredPassage]:
-        """Top-k passages for ``query``; ``score`` is the fused RRF score, with each ranker's own score kept."""
-        return self.search_many([query], k, exclude_articles, only_article)[0]
+        """Top-k passages for ``query``; ``score`` is the fused RRF score, with each ranker's own score kept.
+
+        ``since`` / ``until`` (epoch seconds, inclusive; ``assistant.dates.parse_bound``) keep
+        passages published in that range, on the dense and the BM25 side alike; undated passages
+        are outside any range.
+        """
+        return self.search_many([query], k, exclude_articles, only_article, since=since, until=until)[0]
 
     def search_many(
         self,
@@ -101,6 +110,9 @@ class Retriever:
         k: int | None = None,
         exclude_articles: Sequence[str] = (),
         only_article: str | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[list[ScoredPassage]]:
         """``search`` for several queries, embedding them in one batch."""
         if not queries:
@@ -108,8 +120,18 @@ class Retriever:
         k = k or self.settings.k
         n = max(self.settings.candidates, k)
         vectors = self.embedder.embed(list(queries))
-        dense = self.store.query_many(vectors, n, exclude_articles=exclude_articles, only_article=only_article)
-        return [self._fuse(q, d, k, n, exclude_articles, only_article) for q, d in zip(queries, dense)]
+        dense = self.store.query_many(
+            vectors, n, exclude_articles=exclude_articles, only_article=only_article, since=since, until=until
+        )
+        return [self._fuse(q, d, k, n, exclude_articles, only_article, since, until) for q, d in zip(queries, dense)]
+
+    def within(self, since: int | None = None, until: int | None = None) -> Retriever:
+        """This retriever limited to a publication-date range: every search through it applies the
+        range (for callers that only call ``search`` / ``search_many``, such as ``ask`` and ``check``).
+        Shares this retriever's BM25 index; with no bound it is this retriever itself."""
+        if since is None and until is None:
+            return self
+        return DateRangeRetriever(self, since, until)
 
     def _fuse(
         self,
@@ -119,16 +141,26 @@ class Retriever:
         n: int,
         exclude_articles: Sequence[str],
         only_article: str | None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[ScoredPassage]:
         bm25, passages = self._lexical()
         lexical: list[tuple[Passage, float]] = []
         if passages:
             scores = bm25.scores(query)
             excluded = set(exclude_articles)
-            top = np.argsort(-scores)[: n * 4 if (excluded or only_article) else n]
+            dated = since is not None or until is not None
+            # A date range may leave few of the best: then every passage with a score is a candidate.
+            top = np.argsort(-scores)
+            if not dated:
+                top = top[: n * 4 if (excluded or only_article) else n]
             for i in top:
                 p = passages[i]
-                if scores[i] <= 0 or p.article_id in excluded or (only_article and p.article_id != only_article):
+                if scores[i] <= 0:
+                    break
+                if p.article_id in excluded or (only_article and p.article_id != only_article):
+                    continue
+                if dated and not in_range(p.published, since, until):
                     continue
                 lexical.append((p, float(scores[i])))
                 if len(lexical) >= n:
@@ -141,3 +173,34 @@ class Retriever:
             hit.score += 1 / (self.settings.rrf_k + rank + 1)
             hit.lexical_rank, hit.lexical_score = rank, s
         return sorted(fused.values(), key=lambda h: -h.score)[:k]
+
+
+class DateRangeRetriever(Retriever):
+    """A Retriever whose searches keep a publication-date range (see ``Retriever.within``)."""
+
+    def __init__(self, base: Retriever, since: int | None, until: int | None) -> None:
+        self.base, self.since, self.until = base, since, until
+        self.store, self.embedder, self.settings = base.store, base.embedder, base.settings
+
+    def _lexical(self) -> tuple[BM25, list[Passage]]:
+        return self.base._lexical()
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int | None = None,
+        exclude_articles: Sequence[str] = (),
+        only_article: str | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[list[ScoredPassage]]:
+        since = self.since if since is None else max(since, self.since) if self.since is not None else since
+        until = self.until if until is None else min(until, self.until) if self.until is not None else until
+        return self.base.search_many(queries, k, exclude_articles, only_article, since=since, until=until)
+
+    def within(self, since: int | None = None, until: int | None = None) -> Retriever:
+        return self.base.within(
+            self.since if since is None else since if self.since is None else max(since, self.since),
+            self.until if until is None else until if self.until is None else min(until, self.until),
+        )

@@ -216,8 +216,13 @@ class Assistant:
         assert summary is not None
         return summary
 
-    def ask_stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
+    def ask_stream(
+        self, question: str, k: int | None = None, since: int | None = None, until: int | None = None
+    ) -> Iterator[str | Answer]:
         """Answer text as it is generated, then the verified Answer as the last item.
+
+        ``since`` / ``until`` (epoch seconds; ``assistant.dates.parse_bound``) limit the passages
+        it may answer from to articles published in that range.
 
         Each part of a multi-part question is answered on its own; yes/no parts from the model's
         calibrated first-token choice (Yes / No / Not stated), not its free text (``qa_boolean``).
@@ -225,7 +230,8 @@ class Assistant:
         from assistant.qa_boolean import ask_stream
 
         self.require_articles("there is nothing to answer from")
-        for item in ask_stream(question, self.retriever, self.chat, self.answer_choices, self.settings, k=k):
+        retriever = self.retriever.within(since, until)
+        for item in ask_stream(question, retriever, self.chat, self.answer_choices, self.settings, k=k):
             yield self.date_citations(item) if isinstance(item, Answer) else item
 
     def date_citations(self, answer: Answer) -> Answer:
@@ -276,16 +282,26 @@ class Assistant:
 
             raise EmptyArchiveError(f"no articles are stored yet, so {consequence}")
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, since: int | None = None, until: int | None = None) -> Answer:
         answer = None
-        for item in self.ask_stream(question, k=k):
+        for item in self.ask_stream(question, k=k, since=since, until=until):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def check(self, article_id: str | None = None, text: str | None = None, judge: bool | None = None) -> CheckReport:
-        """Claim verdicts against the rest of the corpus, and typo / misspelt-name flags."""
+    def check(
+        self,
+        article_id: str | None = None,
+        text: str | None = None,
+        judge: bool | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> CheckReport:
+        """Claim verdicts against the rest of the corpus, and typo / misspelt-name flags.
+
+        ``since`` / ``until`` (epoch seconds) limit the evidence to articles published in that range.
+        """
         from assistant.check import check_article
 
         article, _ = self.resolve_article(article_id, text)
@@ -294,7 +310,7 @@ class Assistant:
         copies = self.store.find_copies(article.text) if article_id is None else []
         report = check_article(
             article,
-            retriever=self.retriever if self.store.count() else None,
+            retriever=self.retriever.within(since, until) if self.store.count() else None,
             corpus=self.corpus_names(),
             stylebook=self.stylebook(),
             chat=self.chat if use_judge else None,
@@ -337,10 +353,16 @@ class Assistant:
         yield from model_check_claims(report.claims, which, passages, scorer or self.support_scorer)
 
     def check_with_support(
-        self, article_id: str | None = None, text: str | None = None, judge: bool | None = None, support: bool | None = None
+        self,
+        article_id: str | None = None,
+        text: str | None = None,
+        judge: bool | None = None,
+        support: bool | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> CheckReport:
         """``check`` followed by its model stage when it runs (``model_check``), the claims updated in place."""
-        report = self.check(article_id=article_id, text=text, judge=judge)
+        report = self.check(article_id=article_id, text=text, judge=judge, since=since, until=until)
         scorer = self.model_check(support)
         if scorer is not None:
             for i, claim in self.support_claims(report, scorer=scorer):

@@ -574,19 +574,38 @@ class Store:
         return sum(r.passages for r in self.catalog().values())
 
     def query(
-        self, vector: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
+        self,
+        vector: np.ndarray,
+        n: int,
+        exclude_articles: Sequence[str] = (),
+        only_article: str | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[tuple[Passage, float]]:
         """Nearest passages by cosine similarity (1 - distance)."""
-        return self.query_many(np.asarray([vector]), n, exclude_articles, only_article)[0]
+        return self.query_many(np.asarray([vector]), n, exclude_articles, only_article, since=since, until=until)[0]
 
     def query_many(
-        self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str] = (), only_article: str | None = None
+        self,
+        vectors: np.ndarray,
+        n: int,
+        exclude_articles: Sequence[str] = (),
+        only_article: str | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[list[tuple[Passage, float]]]:
-        """``query`` for several vectors in one Chroma call, current generations only."""
+        """``query`` for several vectors in one Chroma call, current generations only.
+
+        ``since`` / ``until`` (epoch seconds, inclusive) keep passages whose ``published_ts`` lies
+        in the range, in Chroma's ``where``; undated passages are outside any range.
+        """
+        where = _where(exclude_articles, only_article, since, until)
         for _ in range(2):
             token = self._token
             try:
-                return self._query_many(vectors, n, exclude_articles, only_article)
+                return self._query_many(vectors, n, where)
             except (ChromaError, StoreError) as exc:
                 if not self._embedded or "Error finding id" not in str(exc):
                     raise
@@ -600,29 +619,20 @@ class Store:
             self.sync()
             self._fresh_index()
             try:
-                return self._query_live(vectors, n, exclude_articles, only_article)
+                return self._query_live(vectors, n, where)
             except (ChromaError, StoreError) as exc:
                 if not self._embedded or "Error finding id" not in str(exc):
                     raise
                 self._reopen_after_error(exc)  # stale without any published write: an outside writer
-                return self._query_live(vectors, n, exclude_articles, only_article)
+                return self._query_live(vectors, n, where)
 
-    def _query_many(
-        self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str], only_article: str | None
-    ) -> list[list[tuple[Passage, float]]]:
-        return self._fetch(lambda: self._query_live(vectors, n, exclude_articles, only_article))
+    def _query_many(self, vectors: np.ndarray, n: int, where: dict[str, Any] | None) -> list[list[tuple[Passage, float]]]:
+        return self._fetch(lambda: self._query_live(vectors, n, where))
 
-    def _query_live(
-        self, vectors: np.ndarray, n: int, exclude_articles: Sequence[str], only_article: str | None
-    ) -> list[list[tuple[Passage, float]]]:
+    def _query_live(self, vectors: np.ndarray, n: int, where: dict[str, Any] | None) -> list[list[tuple[Passage, float]]]:
         if not self._catalog:
             return [[] for _ in range(len(vectors))]
         self._fresh_index()
-        where: dict[str, Any] | None = None
-        if only_article:
-            where = {"article_id": only_article}
-        elif exclude_articles:
-            where = {"article_id": {"$nin": list(exclude_articles)}}
         # Leftovers of other generations are filtered out after the query: ask for a few more
         # (Chroma returns fewer when the collection is smaller, so no count is needed).
         want = n + max(8, n // 4)
@@ -685,6 +695,24 @@ class Store:
             if len(got["ids"]) < page:
                 return out
             offset += page
+
+
+def _where(
+    exclude_articles: Sequence[str], only_article: str | None, since: int | None, until: int | None
+) -> dict[str, Any] | None:
+    """Chroma's ``where`` for an article restriction and a publication-date range."""
+    terms: list[dict[str, Any]] = []
+    if only_article:
+        terms.append({"article_id": only_article})
+    elif exclude_articles:
+        terms.append({"article_id": {"$nin": list(exclude_articles)}})
+    if since is not None:
+        terms.append({"published_ts": {"$gte": int(since)}})
+    if until is not None:
+        terms.append({"published_ts": {"$lte": int(until)}})
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$and": terms}
 
 
 def text_sha(text: str) -> str:
