@@ -334,6 +334,8 @@ def check(
         bool | None,
         typer.Option("--support/--no-support", help="Model check of supported claims (second stage; default: settings)"),
     ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Evidence only from articles published on or after this date (ISO or 7d, 3m, 1y)")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Evidence only from articles published on or before this date")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Claims checked against the rest of the corpus, and misspelt names / typos with suggestions."""
