@@ -103,17 +103,21 @@ def _cited(title: str, published: str) -> str:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .json .jsonl .pdf) or folders")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Files (.txt .md .html .json .jsonl .pdf), folders or web links (https://…)")
+    ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> None:
-    """Chunk, embed and store articles in Chroma. Exit code 1 if any file failed."""
+    """Chunk, embed and store articles in Chroma. Exit code 1 if any file or link failed."""
     from tqdm import tqdm
 
     from assistant.auth import cli_actor
-    from assistant.ingest import iter_files
+    from assistant.fetch import is_url
+    from assistant.ingest import expand_inputs
 
     a = State.assistant()
-    files = list(iter_files(paths, a.settings.ingest))  # folders expanded, to size the progress bar
+    inputs = [p if is_url(p) else Path(p) for p in paths]
+    files = list(expand_inputs(inputs, a.settings.ingest))  # folders expanded, to size the progress bar
     disable = quiet
     with tqdm(total=len(files), desc="files", unit="file", disable=disable, position=0) as fbar, tqdm(
         desc="passages", unit="psg", disable=disable, position=1

@@ -398,6 +398,18 @@ def iter_files(paths: Iterable[Path], settings: IngestSettings | None = None) ->
             yield path
 
 
+def expand_inputs(items: Iterable[Path | str], settings: IngestSettings | None = None) -> Iterator[Path | str]:
+    """``iter_files`` for a mix of paths and web links: a link (``http://``, ``https://``) is yielded
+    as its string, in order, for ``assistant.fetch``; anything else is a path."""
+    from assistant.fetch import is_url
+
+    for item in items:
+        if isinstance(item, str) and is_url(item):
+            yield item.strip()
+        else:
+            yield from iter_files([Path(item)], settings)
+
+
 def empty_folder_error(path: Path, settings: IngestSettings | None = None) -> BadInputError:
     """The error for a folder that holds nothing ingestable."""
     settings = settings or IngestSettings()

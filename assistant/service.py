@@ -14,7 +14,7 @@ from assistant.audit import AuditLog
 from assistant.auth import Actor, process_actor, require
 from assistant.embed import Embedder, default_embedder
 from assistant.errors import AssistantError, BadInputError
-from assistant.ingest import FileResult, empty_folder_error, iter_files, read_file
+from assistant.ingest import FileResult, empty_folder_error, expand_inputs, read_file
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import RemoveResult, Store, UpsertStatus
@@ -91,12 +91,13 @@ class Assistant:
 
     def ingest(
         self,
-        paths: Iterable[Path],
+        paths: Iterable[Path | str],
         on_file: Callable[[FileResult], None] | None = None,
         on_passages: Callable[[int], None] | None = None,
         actor: Actor | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; bad files are reported and skipped, stored data is never lost.
+        """Ingest files, folders and web links (``https://…`` strings, see ``assistant.fetch``); bad
+        inputs are reported and skipped, stored data is never lost.
 
         Each article's id is chosen under the store's writer lock: a file whose name another
         source already uses gets a suffix, whatever else is ingesting at the same time.
@@ -104,14 +105,19 @@ class Assistant:
         actor = actor or process_actor()
         require(actor, "ingest")
         report = IngestReport()
-        for path in iter_files(paths, self.settings.ingest):
+        for path in expand_inputs(paths, self.settings.ingest):
             result = FileResult(str(path))
             try:
-                if not path.exists():
+                if isinstance(path, str):
+                    from assistant.fetch import fetch_article
+
+                    articles = [fetch_article(path, self.settings.ingest)]
+                elif not path.exists():
                     raise BadInputError("no such file or folder")
-                if path.is_dir():
+                elif path.is_dir():
                     raise empty_folder_error(path, self.settings.ingest)
-                articles = read_file(path, self.settings.ingest)
+                else:
+                    articles = read_file(path, self.settings.ingest)
                 for article in articles:
                     put = self.store.put_article(article, on_passages=on_passages)
                     stored = article if put.article_id == article.id else article.model_copy(update={"id": put.article_id})
@@ -133,6 +139,14 @@ class Assistant:
             if on_file:
                 on_file(result)
         return report
+
+    def ingest_url(self, url: str, actor: Actor | None = None) -> IngestReport:
+        """Fetch one web page and store its article (the web app's URL box); same checks as the CLI."""
+        from assistant.fetch import is_url
+
+        if not is_url(url):
+            raise BadInputError(f"not a web link: {url!r}", "Give an address that starts with http:// or https://.")
+        return self.ingest([url.strip()], actor=actor)
 
     def remove(self, article_id: str, actor: Actor | None = None) -> RemoveResult:
         """Delete an article and every passage stored under its id (orphans of a crashed ingest too)."""

@@ -35,6 +35,11 @@ class IngestSettings(_Section):
         (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf"),
         description="File types picked up when a folder is ingested",
     )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let `ingest URL` fetch from loopback, private and link-local addresses (off: only public pages)",
+    )
+    url_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a web page (connect and each read)")
 
 
 class RetrieveSettings(_Section):

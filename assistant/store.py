@@ -147,12 +147,23 @@ def record_id(passage_id: str, gen: str) -> str:
     return f"{passage_id}@{gen}" if gen else passage_id
 
 
+def source_key(source: str) -> str:
+    """How a source is stored: a file by its resolved path, a web page by its URL as given."""
+    if not source:
+        return ""
+    if source.lower().startswith(("http://", "https://")):
+        return source
+    return os.path.realpath(source)
+
+
 def same_source(a: str, b: str) -> bool:
     """Whether two stored source paths name the same file (relative paths resolved from here)."""
     if not a or not b:
         return False
     if a == b:
         return True
+    if "://" in a or "://" in b:
+        return False  # URLs are compared as given
     try:
         return os.path.realpath(a) == os.path.realpath(b)
     except (OSError, ValueError):
@@ -314,7 +325,7 @@ class Store:
         """
         if not article.source:
             return article, self._record(article.id)
-        base, digest = article.id, hashlib.sha1(os.path.realpath(article.source).encode()).hexdigest()
+        base, digest = article.id, hashlib.sha1(source_key(article.source).encode()).hexdigest()
         for width in (0, 6, 10, 16, 40):
             candidate = base if width == 0 else f"{base}-{digest[:width]}"
             rec = self._record(candidate)
@@ -401,7 +412,7 @@ class Store:
             "title": article.title,
             "url": article.url,
             "published": article.published,
-            "source": os.path.realpath(article.source) if article.source else "",
+            "source": source_key(article.source),
             "content_hash": self.content_hash(article),
             "text_sha": text_sha(article.text),
             "passages": len(passages),
