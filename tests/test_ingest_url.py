@@ -180,3 +180,19 @@ def test_cli_batch_reports_a_failed_link_by_url_and_ingests_the_rest(server, set
     assert f"FAILED {server}/missing: HTTP 404" in out.output
     assert "2 article(s) added" in out.output
     assert {i.id for i in a.store.list_articles()} == {"harbour-vote", "note"}
+
+
+def test_library_url_box_ingests_a_link_and_needs_the_editor_role(server, settings, embedder):
+    from assistant import ui
+    from assistant.auth import Actor
+
+    settings = settings.model_copy(update={"ingest": ALLOW})
+    a = Assistant(settings, embedder=embedder)
+    url = f"{server}/news/harbour-vote.html"
+    refused = ui.ingest_link(a, url, actor=Actor(name="vera", role="viewer", via="web"))
+    assert "may not ingest" in refused and not a.store.list_articles()
+    report = ui.ingest_link(a, url, actor=Actor(name="ed", role="editor", via="web"))
+    assert "1 article(s) added" in report and "Harbour vote passes" in report and "2025-08-07T21:16:00+05:30" in report
+    failed = ui.ingest_link(a, f"{server}/data.json", actor=Actor(name="ed", role="editor", via="web"))
+    assert "Failed link" in failed and "application/json" in failed
+    assert "http://" in ui.ingest_link(a, "not a link", actor=Actor(name="ed", role="editor", via="web"))

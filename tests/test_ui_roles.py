@@ -79,6 +79,8 @@ def test_a_viewer_calling_delete_directly_is_refused_by_the_server(served):
         viewer.predict(target, api_name="/delete_article")
     with pytest.raises(Exception, match="may not ingest"):
         viewer.predict([], api_name="/ingest")
+    with pytest.raises(Exception, match="may not ingest"):
+        viewer.predict("http://127.0.0.1:9/page", api_name="/ingest_url")
     with pytest.raises(Exception, match="may not evaluate"):
         viewer.predict(api_name="/evaluate")
     with pytest.raises(Exception, match="may not edit stylebook"):

@@ -54,6 +54,7 @@ from assistant.ui.library import (
     articles_rows,
     audit_rows,
     delete_article,
+    ingest_link,
     ingest_uploads,
 )
 from assistant.ui.summaries import (
@@ -100,6 +101,7 @@ __all__ = [
     "friendly_error",
     "highlight_colors",
     "highlight_segments",
+    "ingest_link",
     "ingest_uploads",
     "launch_options",
     "mark_quote_html",

@@ -27,6 +27,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "check",
         "accept_spelling",
         "ingest",
+        "ingest_url",
         "delete_article",
         "add_preferred_spelling",
         "evaluate",

@@ -1,4 +1,5 @@
-"""The Library tab: upload articles (each bad file reported with its reason), list and delete them,
+"""The Library tab: upload articles or ingest one from a web link (each failure reported with its
+reason), list and delete them,
 record a preferred spelling in the style book, and read the audit log of who changed what."""
 
 from __future__ import annotations
@@ -86,6 +87,27 @@ def ingest_uploads(
     return "\n".join(lines)
 
 
+def ingest_link(assistant: Assistant, url: str | None, actor: Actor | None = None) -> str:
+    """Fetch a web page and ingest its article as ``actor`` (``Assistant.ingest_url``: the CLI's checks,
+    public addresses only unless allowed); Markdown report with the summary or the reason it failed."""
+    url = (url or "").strip()
+    try:
+        if not url:
+            raise BadInputError("paste a web link first", "Give an address that starts with http:// or https://.")
+        report = assistant.ingest_url(url, actor=actor)
+    except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+        return error_status(exc, "the link ingest")
+    lines = [md_text(report.summary())]
+    for f in report.failed:
+        notify("The link could not be ingested; see the report.")
+        lines += ["\n**Failed link**", f"- **{md_text(f.path)}**: {md_text(f.error or '')}"]
+    for f in report.files:
+        for article in f.articles:
+            date = article.published or "undated"
+            lines.append(f"- {md_text(article.id)}: {md_text(article.title)} ({md_text(date)})")
+    return "\n".join(lines)
+
+
 def delete_article(assistant: Assistant, article_id: str | None, actor: Actor | None = None) -> str:
     """Remove one article and its passages as ``actor`` (recorded in the audit log); status Markdown."""
     try:
@@ -144,6 +166,10 @@ def build_tab(
         actor = access.act(request, "ingest")
         return outputs(ingest_uploads(assistant, files, max_mb, progress, actor=actor))
 
+    def on_ingest_link(url: str | None, request: gr.Request):
+        actor = access.act(request, "ingest")
+        return outputs(ingest_link(assistant, url, actor=actor))
+
     def on_delete(article_id: str | None, request: gr.Request):
         actor = access.act(request, "delete")
         return outputs(delete_article(assistant, article_id, actor=actor))
@@ -172,6 +198,12 @@ def build_tab(
                         elem_id="uploads",
                     )
                     ingest_btn = gr.Button("Ingest", variant="primary", elem_id="ingest")
+                    link = gr.Textbox(
+                        label="Or a web link (the page's title, date and text are extracted)",
+                        placeholder="https://…",
+                        elem_id="ingest-url",
+                    )
+                    link_btn = gr.Button("Fetch and ingest", elem_id="ingest-url-go")
                 report = gr.Markdown(elem_id="ingest-report")
                 with gates.add(
                     "edit_stylebook",
@@ -220,6 +252,8 @@ def build_tab(
         )
         outs = [report, articles, summary_article, delete_dd, audit]
         ingest_btn.click(on_ingest, [uploads], outs, api_name="ingest")
+        link_btn.click(on_ingest_link, [link], outs, api_name="ingest_url")
+        link.submit(on_ingest_link, [link], outs, api_name=False)
         delete_btn.click(on_delete, [delete_dd], outs, api_name="delete_article", concurrency_limit=None)
         prefer_btn.click(
             on_prefer, [prefer_name, prefer_variants], [prefer_status, audit], api_name="add_preferred_spelling"
