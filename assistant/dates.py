@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from dateutil import parser as _dparser
 from dateutil.relativedelta import relativedelta
@@ -45,7 +45,7 @@ def parse_date(value: object) -> str:
         return value.isoformat()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return _iso(datetime.fromtimestamp(float(value), tz=timezone.utc))
+            return _iso(datetime.fromtimestamp(float(value), tz=UTC))
         except (OverflowError, OSError, ValueError):
             return ""
     text = " ".join(str(value).split())
@@ -91,7 +91,7 @@ def to_datetime(iso: str) -> datetime | None:
         dt = datetime.fromisoformat(iso)
     except ValueError:
         return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def timestamp(iso: str) -> int | None:
@@ -115,7 +115,7 @@ def parse_bound(value: str | None, end: bool = False, now: datetime | None = Non
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     m = _RELATIVE.match(text)
     if m:
         n, unit = int(m[1]), m[2].lower()
@@ -124,7 +124,7 @@ def parse_bound(value: str | None, end: bool = False, now: datetime | None = Non
     day = _ISO_DAY.match(text)
     if day:
         try:
-            start = datetime(int(day[1]), int(day[2]), int(day[3]), tzinfo=timezone.utc)
+            start = datetime(int(day[1]), int(day[2]), int(day[3]), tzinfo=UTC)
         except ValueError as exc:
             raise ValueError(f"{text!r} is not a valid date ({exc})") from None
         return int((start + timedelta(days=1)).timestamp()) - 1 if end else int(start.timestamp())
@@ -136,7 +136,7 @@ def parse_bound(value: str | None, end: bool = False, now: datetime | None = Non
             "or a relative one such as 7d, 2w, 3m, 1y"
         ) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
 
 

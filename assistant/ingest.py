@@ -286,7 +286,7 @@ def _pdf_date(reader) -> str:
     try:
         meta = reader.metadata
         return parse_date(meta.creation_date) if meta is not None else ""
-    except Exception:  # a malformed date string in the metadata: undated, not a failed file
+    except Exception:  # noqa: BLE001 - a malformed date in the metadata: undated, not a failed file
         return ""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC
 
 from assistant.dates import parse_bound, parse_date, timestamp
 from assistant.ingest import read_file, split_passages
@@ -103,9 +104,9 @@ def test_parse_date_refuses_partial_dates_and_keeps_zones():
 
 
 def test_bounds_iso_whole_day_and_relative():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2025, 8, 10, tzinfo=timezone.utc)
+    now = datetime(2025, 8, 10, tzinfo=UTC)
     assert parse_bound("2025-08-07") == timestamp("2025-08-07")
     assert parse_bound("2025-08-07", end=True) == timestamp("2025-08-08") - 1
     assert parse_bound("7d", now=now) == timestamp("2025-08-03")

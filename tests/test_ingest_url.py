@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -31,7 +32,7 @@ BIG = 50 * 1024 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
-    sent: dict[str, int] = {}
+    sent: ClassVar[dict[str, int]] = {}
 
     def log_message(self, *args) -> None:  # quiet test output
         pass
@@ -45,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         path = self.path
         if path == "/news/harbour-vote.html":
             self._send(200, PAGE.encode())
