@@ -81,9 +81,8 @@ def check_address(url: str, settings: IngestSettings) -> None:
         problem = _address_problem(ipaddress.ip_address(address.split("%")[0]))
         if problem:
             raise BadInputError(
-                f"refused: {host} resolves to {address}, {problem}",
-                "Only public web pages are fetched. To ingest from a local or internal server, set "
-                "ASSISTANT_INGEST__ALLOW_PRIVATE_URLS=true.",
+                f"refused: {host} resolves to {address}, {problem} (only public pages are fetched; "
+                "ASSISTANT_INGEST__ALLOW_PRIVATE_URLS=true allows local and internal servers)"
             )
 
 

@@ -119,3 +119,20 @@ def test_check_since_limits_the_evidence(run, tmp_path):
     assert {e["article_id"] for c in json.loads(old.output)["claims"] for e in c["evidence"]} <= {"budget-2023"}
     text = run("check", "--file", str(draft), "--since", "2025-01-01", "--no-support")
     assert "Harbour budget 2025, 2025-08-07" in text.output
+
+
+def test_web_app_citations_show_title_and_date():
+    from assistant import ui
+    from assistant.types import Answer, AnswerCitation, CheckReport, ClaimResult, Evidence, Passage
+
+    passage = Passage(id="b#p0", article_id="b", index=0, text="The council voted 7 to 2.", start=0, end=25, tokens=8,
+                      title="Harbour vote", published="2025-08-07")
+    answer = Answer(question="q", answer="It passed [1].",
+                    citations=[AnswerCitation(n=1, passage_id="b#p0", article_id="b", quote="The council voted 7 to 2")])
+    assert "Harbour vote" in ui.sources_html(answer, {"b#p0": passage}) and "2025-08-07" in ui.sources_html(answer, {"b#p0": passage})
+    report = CheckReport(article_id="d", claims=[ClaimResult(text="It passed.", start=0, end=10, verdict="supported", evidence=[
+        Evidence(passage_id="b#p0", article_id="b", quote="The council voted 7 to 2.", title="Harbour vote", published="2025-08-07"),
+        Evidence(passage_id="c#p0", article_id="c", quote="It passed.", title="Old note"),
+    ])])
+    cell = ui.flag_rows(report)[0][5]
+    assert "(Harbour vote, 2025-08-07, b#p0)" in cell and "(Old note, undated, c#p0)" in cell

@@ -49,9 +49,11 @@ def sources_html(
             else f'<span class="muted">passage {esc(c.passage_id)} is no longer stored</span>'
         )
         found = c.injection or (passage.injection if passage else "")
+        published = c.published or (passage.published if passage else "")
         items.append(
             f'<div class="src{" injected" if found else ""}" data-n="{c.n}">'
-            f'<div class="src-head"><span class="src-n">[{c.n}]</span>{esc(title)}</div>'
+            f'<div class="src-head"><span class="src-n">[{c.n}]</span>{esc(title)}'
+            f'<span class="src-date muted"> · {esc(published or "undated")}</span></div>'
             f'<div class="src-id">{esc(c.passage_id)}</div>'
             f'{injected_passage_html(found) if found else ""}'
             f'<div class="src-text">{body}</div></div>'

@@ -114,7 +114,8 @@ def flag_rows(report: CheckReport) -> list[list[str]]:
         rows.append((0, t.start, [f"typo ({t.kind})", t.text, t.suggestion, "", "", "", t.reason]))
     for c in report.claims:
         evidence = "; ".join(
-            f"“{e.quote}” ({e.title + ', ' if e.title else ''}{e.passage_id}{', ⚠ addresses the assistant' if e.injection else ''})"
+            f"“{e.quote}” ({e.title + ', ' if e.title else ''}{(e.published or 'undated') + ', ' if e.title or e.published else ''}"
+            f"{e.passage_id}{', ⚠ addresses the assistant' if e.injection else ''})"
             for e in c.evidence[:2]
         ) or ("nothing in the archive on this" if any(x.check == "relevance" and x.outcome == "fail" for x in c.checks) else "")
         reason = c.reason + (f" | LLM judge: {c.judge}" if c.judge else "")
