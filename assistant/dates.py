@@ -75,12 +75,36 @@ def parse_date(value: object) -> str:
     return _iso(dt)
 
 
+# Words a dateline may hold besides the date itself ("Updated on: Thu, 07 Aug 2025, 9:16 pm IST").
+_DATELINE_NOISE = frozenset(
+    ["on", "at", "the", "of", "by", "and", "updated", "published", "posted", "last", "first", "ist", "gmt", "utc", "bst", "cet", "cest", "eet", "et", "est", "edt", "ct", "cst", "cdt", "pt", "pst", "pdt", "aest", "jst", "hrs", "hours", "am", "pm", "a.m.", "p.m.", "m", "t"]
+)
+
+
 def dateline_date(line: str) -> str:
-    """The date of a dateline such as "Updated on: 07 Aug 2025, 9:16 pm"; "" if the line is not one."""
-    m = DATELINE.match(line.strip())
-    if not m or len(line.strip()) > 100:
+    """The date of a dateline such as "Updated on: 07 Aug 2025, 9:16 pm"; "" if the line is not one.
+
+    Stricter than ``parse_date``: besides the date, the line may hold only time-zone names and
+    joining words, so a sentence that opens with "Published figures show a March 2024 rise" is
+    not read as a date.
+    """
+    if len(line.strip()) > 100:
         return ""
-    return parse_date(m["date"])
+    # "Published: 12:04 EST, 3 March 2014 | Updated: 14:05 EST, 4 March 2014": the first is the date.
+    m = DATELINE.match(line.split("|")[0].strip())
+    if not m:
+        return ""
+    found = parse_date(m["date"])
+    if not found:
+        return ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            _, skipped = _dparser.parse(m["date"], fuzzy_with_tokens=True, default=datetime(2000, 1, 1))
+        except (ValueError, OverflowError, TypeError):
+            return ""
+    words = re.findall(r"[a-z][a-z.]*", " ".join(skipped).lower())
+    return "" if any(w.strip(".") not in _DATELINE_NOISE and w not in _DATELINE_NOISE for w in words) else found
 
 
 def to_datetime(iso: str) -> datetime | None:

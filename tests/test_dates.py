@@ -6,6 +6,8 @@ import io
 import json
 from datetime import UTC
 
+import pytest
+
 from assistant.dates import parse_bound, parse_date, timestamp
 from assistant.ingest import read_file, split_passages
 from tests.conftest import SEED
@@ -88,6 +90,25 @@ def test_dateline_is_stripped_from_the_text_but_its_date_kept(tmp_path):
     assert article.published == "2025-08-07T21:16:00"
     assert "Updated on" not in article.text
     assert all("Updated" not in p.text and p.published == article.published for p in split_passages(article))
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ("Updated on: Thu, 07 Aug 2025, 9:16 pm IST", "2025-08-07T21:16:00"),
+        ("Last updated: August 7, 2025 at 10:02 a.m. ET", "2025-08-07T10:02:00"),
+        ("Published 12 March 2024 14:05 GMT", "2024-03-12T14:05:00+00:00"),
+        ("Posted: 2025-08-07", "2025-08-07"),
+        ("Published: 12:04 EST, 3 March 2014 | Updated: 14:05 EST, 4 March 2014", "2014-03-03T12:04:00"),
+        ("Published figures show a March 2024 rise in rents", ""),  # a sentence, not a dateline
+        ("Posted by the mayor in March 2024", ""),
+        ("Updated on:", ""),
+    ],
+)
+def test_dateline_forms(line, expected):
+    from assistant.dates import dateline_date
+
+    assert dateline_date(line) == expected
 
 
 def test_seed_article_dateline_has_no_date_so_it_is_undated():
