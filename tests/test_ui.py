@@ -354,7 +354,7 @@ def test_library_upload_reports_each_bad_file_with_its_reason(app_assistant, tmp
     assert "- **bad.txt**: file is empty" in report
     assert "- **&lt;b&gt;photo.txt**: file looks binary" in report
     assert calls and calls[-1][0] == (3, 3)
-    assert ["harbour-vote", "Fishermen protest as harbour works begin", 2] in ui.articles_rows(
+    assert ["harbour-vote", "Fishermen protest as harbour works begin", "undated", 2] in ui.articles_rows(
         app_assistant
     )
     assert (

@@ -19,7 +19,7 @@ from assistant.ui.summaries import article_choices
 if TYPE_CHECKING:
     from assistant.service import Assistant
 
-ARTICLE_COLUMNS = ["id", "title", "passages"]
+ARTICLE_COLUMNS = ["id", "title", "published", "passages"]
 AUDIT_COLUMNS = ["time (UTC)", "user", "action", "target", "details"]
 AUDIT_SHOWN = 100  # the newest entries; the whole log is DATA/audit.jsonl
 
@@ -35,8 +35,8 @@ def audit_rows(assistant: Assistant, limit: int = AUDIT_SHOWN) -> list[list[str]
 
 
 def articles_rows(assistant: Assistant) -> list[list[Any]]:
-    """(id, title, passages) of each stored article."""
-    return [[a.id, a.title, a.passages] for a in assistant.store.list_articles()]
+    """(id, title, publication date or "undated", passages) of each stored article."""
+    return [[a.id, a.title, a.published or "undated", a.passages] for a in assistant.store.list_articles()]
 
 
 def ingest_uploads(
@@ -219,10 +219,10 @@ def build_tab(
                 articles = gr.Dataframe(
                     value=frame([], ARTICLE_COLUMNS),
                     headers=ARTICLE_COLUMNS,
-                    datatype=["str", "str", "number"],
+                    datatype=["str", "str", "str", "number"],
                     interactive=False,
                     wrap=True,
-                    column_widths=["32%", "54%", "14%"],
+                    column_widths=["26%", "44%", "18%", "12%"],
                     show_search="search",
                     label="Stored articles",
                     elem_id="articles",
