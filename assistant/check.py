@@ -15,7 +15,16 @@ from assistant.redact import redact_text
 from assistant.retrieve import Retriever
 from assistant.store import Store
 from assistant.stylebook import StyleBook
-from assistant.types import Article, CheckReport, CheckStep, ClaimResult, Evidence, Passage, ScoredPassage, TypoFlag
+from assistant.types import (
+    Article,
+    CheckReport,
+    CheckStep,
+    ClaimResult,
+    Evidence,
+    Passage,
+    ScoredPassage,
+    TypoFlag,
+)
 from assistant.typos import CorpusNames, find_typos
 from assistant.verify import check_claim, is_checkworthy, split_sentences
 from assistant.verify.claims import reason_of

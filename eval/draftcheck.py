@@ -10,6 +10,7 @@ claims is not `supported`. Faithful paragraphs (label 1) should pass, edited one
     python -m eval.draftcheck --record                 # run the local model and record its calls
     python -m eval.draftcheck --replay --fit PATH      # fit the claim threshold (grouped CV), write it to PATH
     python -m eval.draftcheck --no-model               # the code's verdicts alone
+    python -m eval.draftcheck --live --paragraphs 6 --limit 12   # model-stage time of 6-paragraph drafts
 
 Prints one JSON object: balanced accuracy of "paragraph flagged", faithful-flagged and
 edited-caught rates (with the model stage and code-only), the out-of-fold figures of the fitted
@@ -98,6 +99,20 @@ def load_drafts(path: Path, limit: int | None = None) -> list[Draft]:
     return out
 
 
+def regroup(drafts: list[Draft], n: int) -> list[Draft]:
+    """Drafts of ``n`` paragraphs each, taken in turn from different articles (like a desk's round-up)."""
+    queue = [d.paragraphs[i] for i in range(max(len(d.paragraphs) for d in drafts)) for d in drafts if i < len(d.paragraphs)]
+    out = []
+    for k in range(0, len(queue), n):
+        d = Draft(f"mixed-{k // n}", "", queue[k : k + n])
+        at = 0
+        for p in d.paragraphs:
+            p.start, p.end = at, at + len(p.text)
+            at = p.end + 2
+        out.append(d)
+    return out
+
+
 def build_archive(drafts: list[Draft], data_dir: Path):
     """A fresh store holding every draft's article (one JSON record each)."""
     from assistant.service import Assistant
@@ -183,12 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--replay", action="store_true", help="recorded model calls only (a miss is an error)")
     mode.add_argument("--record", action="store_true", help="run the local model and record its calls")
     mode.add_argument("--no-model", action="store_true", help="the code's verdicts only")
+    mode.add_argument("--live", action="store_true", help="run the model without the replay cache (for timing)")
     ap.add_argument("--fit", type=Path, default=None, metavar="PATH",
                     help="fit the claim threshold and write it for the scorer's model into PATH "
                     "(the shipped one is assistant/support/claim_thresholds.json)")
     ap.add_argument("--threshold", type=float, default=None, help="claim threshold to apply (default: the fitted one)")
     ap.add_argument("--no-controls", action="store_true", help="skip the relevance controls (own article left out)")
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--paragraphs", type=int, default=None, metavar="N",
+                    help="check drafts of N paragraphs about different articles instead of one draft per article")
     ap.add_argument("--pairs", action="store_true",
                     help="also the support scorer's pair-level figure (summary against its whole article) on the "
                     "paragraphs whose pair is recorded, beside the draft figure on the same paragraphs")
@@ -204,11 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     drafts = load_drafts(args.data, args.limit)
     with tempfile.TemporaryDirectory(prefix="draftcheck-") as tmp:
         a = build_archive(drafts, Path(tmp) / "data")
+        if args.paragraphs:
+            drafts = regroup(drafts, args.paragraphs)
+            args.no_controls = True  # a mixed draft has no one article to leave out
         scorer = None
         if not args.no_model:
             from assistant.support import support_scorer
 
-            mode = "replay" if args.replay else "record" if args.record else "auto"
+            mode = "replay" if args.replay else "record" if args.record else "off" if args.live else "auto"
             scorer = support_scorer(a.settings, cache_dir=args.cache, mode=mode)
         cut = args.threshold if args.threshold is not None else (claim_threshold(scorer) if scorer else None)
         corpus, book = a.corpus_names(), a.stylebook()
