@@ -7,7 +7,8 @@ The guard, for a server that editors point at any link:
 * every address the host resolves to must be public: loopback, private, link-local (cloud
   metadata at 169.254.169.254), multicast, reserved and unspecified addresses are refused unless
   ``ingest.allow_private_urls`` (``ASSISTANT_INGEST__ALLOW_PRIVATE_URLS``) is set;
-* connect / read timeouts; only ``text/html`` (or XHTML) is read; the body is read in chunks and
+* connect / read timeouts, and the whole fetch within ``TOTAL_TIMEOUTS`` times the timeout (a
+  server that drips bytes cannot hold it open); only ``text/html`` (or XHTML) is read; the body is read in chunks and
   the fetch stops at ``ingest.max_file_bytes`` (a declared larger ``Content-Length`` is refused
   before any of the body is read).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from urllib.parse import urljoin, urlsplit
 
 from assistant.errors import BadInputError
@@ -27,6 +29,8 @@ from assistant.settings import IngestSettings
 from assistant.types import Article
 
 MAX_REDIRECTS = 5
+TOTAL_TIMEOUTS = 4  # the whole fetch (every hop and the body) within this many ``url_timeout``s
+_clock = time.monotonic  # patched by the tests
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _USER_AGENT = "newsroom-assistant/0.1 (article ingest)"
 
@@ -95,9 +99,16 @@ def fetch_html(url: str, settings: IngestSettings | None = None) -> tuple[str, s
     timeout = httpx.Timeout(settings.url_timeout, connect=min(settings.url_timeout, 10.0))
     headers = {"User-Agent": _USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
     current = url
+    deadline = _clock() + settings.url_timeout * TOTAL_TIMEOUTS
+
+    def check_deadline() -> None:
+        if _clock() > deadline:
+            raise BadInputError(f"timed out fetching {current} (over {settings.url_timeout * TOTAL_TIMEOUTS:g} s in all)")
+
     try:
         with httpx.Client(follow_redirects=False, timeout=timeout, headers=headers, trust_env=False) as client:
             for hop in range(MAX_REDIRECTS + 1):
+                check_deadline()
                 check_address(current, settings)
                 with client.stream("GET", current) as response:
                     if response.is_redirect:
@@ -120,6 +131,7 @@ def fetch_html(url: str, settings: IngestSettings | None = None) -> tuple[str, s
                         )
                     body = bytearray()
                     for chunk in response.iter_bytes():
+                        check_deadline()
                         body.extend(chunk)
                         if len(body) > cap:
                             raise BadInputError(

@@ -197,3 +197,10 @@ def test_library_url_box_ingests_a_link_and_needs_the_editor_role(server, settin
     failed = ui.ingest_link(a, f"{server}/data.json", actor=Actor(name="ed", role="editor", via="web"))
     assert "Failed link" in failed and "application/json" in failed
     assert "http://" in ui.ingest_link(a, "not a link", actor=Actor(name="ed", role="editor", via="web"))
+
+
+def test_a_server_that_drips_bytes_is_cut_off_by_the_total_deadline(server, monkeypatch):
+    clock = iter(range(0, 10_000, 30))  # every look at the clock: 30 s later
+    monkeypatch.setattr(fetch, "_clock", lambda: next(clock))
+    with pytest.raises(BadInputError, match="timed out"):
+        fetch.fetch_html(f"{server}/hop/3", ALLOW)
