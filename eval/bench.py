@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -343,10 +344,10 @@ def bench_summary(
     }
 
 
-# Twenty questions an editor might ask of the sample corpus (examples/articles).
+# Twenty questions an editor might ask of the sample corpus (examples/articles), then yes/no and two-part ones.
 # The chat bench's questions on the sample corpus (examples/articles), each with the strings one of
 # which a correct answer contains (case-insensitive): a small check that a faster prompt still answers.
-QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
+QUESTIONS: list[tuple[str, tuple[str, ...] | list[str]]] = [
     ("How big is the harbour budget?", ("42 million",)),
     ("Who voted against the harbour plan?", ("Okafor",)),
     ("What did the mayor promise the fishermen?", ("floating berth",)),
@@ -367,7 +368,26 @@ QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("What happens to the salt marsh?", ("3 per cent",)),
     ("How many landing berths were closed by the works?", ("two", "2 of")),
     ("Who is the mayor of Vellmar?", ("Halvorsen", "Halvorrsen")),
+    # yes/no questions (answered from the calibrated first-token choice; "^" = the answer starts so)
+    ("Did Vellmar council approve the harbour budget?", ("^Yes",)),
+    ("Did Tobias Okafor vote for the harbour plan?", ("^No",)),
+    ("Was the harbour budget rejected?", ("^No",)),
+    ("Did the floating berth cost 380,000 euros?", ("^Yes",)),
+    # two-part questions (split in code): a list of strings, every one of which the answer needs
+    ("Who speaks for the fishermen, and how many boats fit on the floating berth?", ["Vandermolen", "14"]),
+    ("Which university did the study, and when was it published?", ["Eastmoor", "Friday"]),
 ]
+
+
+def answer_correct(text: str, gold: tuple[str, ...] | list[str]) -> bool:
+    """A tuple: one of its strings occurs (``^x``: the answer starts with x); a list: every one occurs."""
+
+    def hit(g: str) -> bool:
+        if g.startswith("^"):
+            return re.match(rf"{re.escape(g[1:])}\b", text.strip(), re.IGNORECASE) is not None
+        return g.lower() in text.lower()
+
+    return all(hit(g) for g in gold) if isinstance(gold, list) else any(hit(g) for g in gold)
 
 
 def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
@@ -385,6 +405,7 @@ def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
             assistant.warm_up()  # what the app does at start-up: the system prompt is read once
         warm_s = time.perf_counter() - t
         ttft, totals = [], []
+        kinds: dict[str, list[tuple[float, bool]]] = {}  # first-token time and correctness per kind
         correct = answered = sentences = verified = 0
         misses: list[str] = []
         for q, gold in QUESTIONS[:questions]:
@@ -398,14 +419,17 @@ def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
                 elif isinstance(item, Answer):
                     answer = item
             totals.append(time.perf_counter() - t)
+            hit = False
             if answer is not None and answer.answered:
                 answered += 1
-                hit = any(g.lower() in answer.answer.lower() for g in gold)
+                hit = answer_correct(answer.answer, gold)
                 correct += hit
                 sentences += len(answer.verdicts)
                 verified += sum(v.verdict == "supported" for v in answer.verdicts)
             if answer is None or not answer.answered or not hit:
                 misses.append(f"{q} -> {answer.answer if answer is not None else '(no answer)'}")
+            kind = "two_part" if isinstance(gold, list) else "yes_no" if gold[0].startswith("^") else "open"
+            kinds.setdefault(kind, []).append((ttft[-1] if got_first else totals[-1], hit))
     return {
         "preset": preset,
         "questions": len(ttft),
@@ -418,6 +442,12 @@ def bench_chat(preset: str, questions: int, warm: bool = True) -> dict:
         "correct": correct,
         "sentences_supported_by_code": f"{verified}/{sentences}",
         "answer_p50_s": round(statistics.median(totals), 1),
+        # per kind of question: correct / asked, first-token p50
+        **{
+            f"{kind}": f"{sum(h for _, h in rows)}/{len(rows)} correct, first token p50 "
+            f"{statistics.median(t for t, _ in rows):.2f} s"
+            for kind, rows in kinds.items()
+        },
         "missed": misses,
     }
 
@@ -453,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ch = sub.add_parser("chat", help="chat time to first token on a warm app (sample corpus)")
     ch.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
-    ch.add_argument("--questions", type=int, default=20)
+    ch.add_argument("--questions", type=int, default=len(QUESTIONS))
     ch.add_argument("--cold", action="store_true", help="skip the start-up warm-up (the system prompt's KV reuse)")
     args = parser.parse_args(argv)
     if args.what == "support":
