@@ -163,6 +163,20 @@ class BooleanAnswer(Answer):
     parts: list[dict[str, Any]] = Field(default_factory=list, description="a multi-part question's parts")
 
 
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those)\b", re.IGNORECASE)
+
+
+class _WithContext:
+    """Searches with the question's earlier part added, for a later part that only points back to
+    its subject ("Which university did the study, and when was it published?": "When was it published?")."""
+
+    def __init__(self, inner: Any, context: str) -> None:
+        self.inner, self.context = inner, context
+
+    def search(self, query: str, k: int | None = None, **kw: Any):
+        return self.inner.search(f"{query} {self.context}", k=k, **kw)
+
+
 class _Excluding:
     """A retriever that never returns the given articles (the eval's unanswerable controls)."""
 
@@ -340,11 +354,11 @@ def ask_stream(
     if exclude_articles:
         retriever = _Excluding(retriever, exclude_articles)
 
-    def one(part: str) -> Iterator[str | Answer]:
+    def one(part: str, source: Any = retriever) -> Iterator[str | Answer]:
         if choices is not None and hasattr(choices, "choose") and is_yes_no(part):
-            yield from boolean_stream(part, retriever, choices, settings, k)
+            yield from boolean_stream(part, source, choices, settings, k)
         else:
-            yield from answer_stream(part, retriever, chat, settings, k=k)
+            yield from answer_stream(part, source, chat, settings, k=k)
 
     parts = split_parts(question) if question.strip() else [question]
     if len(parts) == 1:
@@ -354,7 +368,9 @@ def ask_stream(
     for i, part in enumerate(parts):
         answer = None
         live = False
-        for item in one(part):
+        # a later part that points back with a pronoun retrieves with the first part's words too
+        source = _WithContext(retriever, parts[0]) if i and _PRONOUN.search(part) else retriever
+        for item in one(part, source):
             if isinstance(item, Answer):
                 answer = item
             elif i == 0 and not (isinstance(item, str) and item.strip() in (NO_ANSWER, NOT_STATED)):

@@ -203,3 +203,17 @@ def test_real_model_says_no_to_the_tolland_question(tmp_path: Path, monkeypatch:
     assert answer.citations[0].quote == TOLLAND
     assert [v.verdict for v in answer.verdicts] == ["supported"]
     assert a.ask("Did the Tolland council reject the harbour budget?").answer.startswith("Yes, ")
+
+
+def test_a_later_part_that_points_back_retrieves_with_the_first_parts_words(tolland: Assistant):
+    seen: list[str] = []
+
+    class Spy:
+        def search(self, query, k=None, **kw):
+            seen.append(query)
+            return tolland.retriever.search(query, k=k, **kw)
+
+    tolland.chat.enqueue("The floating berth in Vellmar opened on Thursday [1].", "It holds 14 boats [1].")
+    _run(ask_stream("When did the Vellmar berth open, and how many boats does it hold?", Spy(), tolland.chat, None, tolland.settings))
+    assert seen[0] == "When did the Vellmar berth open?"
+    assert seen[1] == "How many boats does it hold? When did the Vellmar berth open?"
