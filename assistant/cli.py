@@ -336,7 +336,7 @@ def check(
     judge: Annotated[bool | None, typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
     support: Annotated[
         bool | None,
-        typer.Option("--support/--no-support", help="Model check of supported claims (second stage; default: settings)"),
+        typer.Option("--support/--no-support", help="Model check: the calibrated support score decides each claim (default: settings)"),
     ] = None,
     since: Annotated[str | None, typer.Option("--since", help="Evidence only from articles published on or after this date (ISO or 7d, 3m, 1y)")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Evidence only from articles published on or before this date")] = None,
