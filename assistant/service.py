@@ -248,29 +248,23 @@ class Assistant:
         for item in ask_stream(question, retriever, self.chat, self.answer_choices, self.settings, k=k):
             yield self.date_citations(item) if isinstance(item, Answer) else item
 
+    def _date(self, items: list) -> None:
+        """Give each citation or evidence record its passage's article title and publication date."""
+        passages = self.store.get_passages_by_id([x.passage_id for x in items]) if items else {}
+        for x in items:
+            p = passages.get(x.passage_id)
+            if p is not None:
+                x.title = x.title or p.title
+                x.published = x.published or p.published
+
     def date_citations(self, answer: Answer) -> Answer:
         """Each citation with its article's title and publication date (read from the cited passages)."""
-        if not answer.citations:
-            return answer
-        passages = self.store.get_passages_by_id([c.passage_id for c in answer.citations])
-        for c in answer.citations:
-            p = passages.get(c.passage_id)
-            if p is not None:
-                c.title = c.title or p.title
-                c.published = c.published or p.published
+        self._date(answer.citations)
         return answer
 
     def date_evidence(self, report: CheckReport) -> CheckReport:
         """Each evidence quote of a check with its article's publication date (and title if missing)."""
-        items = [e for claim in report.claims for e in (*claim.evidence, *claim.context)]
-        if not items:
-            return report
-        passages = self.store.get_passages_by_id([e.passage_id for e in items])
-        for e in items:
-            p = passages.get(e.passage_id)
-            if p is not None:
-                e.title = e.title or p.title
-                e.published = e.published or p.published
+        self._date([e for claim in report.claims for e in (*claim.evidence, *claim.context)])
         return report
 
     @property
