@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.service import Assistant
-from assistant.settings import Settings, SummarySettings
+from assistant.settings import Settings, SummarySettings, SupportSettings
 from tests.conftest import EXAMPLES, ROOT, SEED, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -120,7 +120,9 @@ def served(tmp_path_factory):
         mp.setenv("ASSISTANT_LLM__PRESET", os.environ.get("ASSISTANT_LLM__PRESET", "0.5b"))
         settings = Settings(data_dir=tmp_path_factory.mktemp("ui") / "data")
         if LLM_MODE == "scripted":  # the support scorer reads with a model: off with a scripted one
-            settings = settings.model_copy(update={"summary": SummarySettings(support=False)})
+            settings = settings.model_copy(
+                update={"summary": SummarySettings(support=False), "support": SupportSettings(enabled=False)}
+            )
         chat = scripted_chat() if LLM_MODE == "scripted" else None
         assistant = Assistant(settings, chat=chat)  # the real MiniLM embedder and Chroma
         report = assistant.ingest([EXAMPLES])
