@@ -128,7 +128,11 @@ def test_ask_summarize_and_judge_prompts_carry_only_the_templates_control_tokens
     article = a.resolve_article(text="Draft\n\nThe Vellmar council met on Monday to discuss the harbour budget, officials said.")[0]
     check_mod.check_claims(article, a.retriever, chat=chat)
     assert len(capture.prompts) == 3
-    for prompt in capture.prompts:
-        assert special_ids(llama, prompt) == TEMPLATE_ONLY
+    from assistant.prompts import render
+
+    # the ask prompt carries worked examples as earlier turns: each message is one template turn
+    turns = [len(render("ask", question="q", passages=[])), 2, 2]
+    for prompt, n in zip(capture.prompts, turns):
+        assert special_ids(llama, prompt) == ["<|im_start|>", "<|im_end|>"] * n + ["<|im_start|>"]
         text = llama.detokenize(prompt, special=True).decode()
         assert "harbour" in text  # the article text did reach the model, as data
