@@ -31,7 +31,7 @@ from assistant.injection import model_view
 from assistant.prompts import NO_ANSWER, PROMPTS_DIR
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage
-from assistant.verify import best_sentence, verify_citations
+from assistant.verify import verify_citations
 
 PROMPT = "ask_boolean"
 CHOICES: dict[str, tuple[str, ...]] = {"yes": ("Yes", "yes"), "no": ("No", "no"), "not": ("Not", "not")}
@@ -40,11 +40,9 @@ WEIGHTS_PATH = Path(__file__).with_name("qa_boolean_weights.json")
 
 # Auxiliary verbs that open a yes/no question.
 AUXILIARIES = frozenset(
-    "did does do is are was were has have had will would can could should shall may might must "
-    "isn't aren't wasn't weren't didn't doesn't don't hasn't haven't hadn't won't wouldn't "
-    "can't couldn't shouldn't".split()
+    ["did", "does", "do", "is", "are", "was", "were", "has", "have", "had", "will", "would", "can", "could", "should", "shall", "may", "might", "must", "isn't", "aren't", "wasn't", "weren't", "didn't", "doesn't", "don't", "hasn't", "haven't", "hadn't", "won't", "wouldn't", "can't", "couldn't", "shouldn't"]
 )
-WH_WORDS = frozenset("who whom whose what which when where why how".split())
+WH_WORDS = frozenset(["who", "whom", "whose", "what", "which", "when", "where", "why", "how"])
 _OPENERS = AUXILIARIES | WH_WORDS
 # A new part starts after "and" / "but" (with or without a comma), ";" or "?" when the next word
 # opens a question; a bare comma does not split ("What did she say, when asked …?").

@@ -16,6 +16,7 @@ prompt's fingerprint and the rows used.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from assistant.qa_boolean import WEIGHTS_PATH, prompt_fingerprint
 
 def _candidates(values: list[float]) -> list[float]:
     v = sorted(set(values))
-    mids = [(a + b) / 2 for a, b in zip(v, v[1:])]
+    mids = [(a + b) / 2 for a, b in itertools.pairwise(v)]
     return [v[0] - 1.0, *mids, v[-1] + 1.0] if v else [0.0]
 
 
@@ -57,10 +58,10 @@ def fit(results: Path) -> dict:
     ctrl = [i["control"] for i in items if i.get("control")]
     neg = [c["choice"]["answer_margin"] for c in ctrl if c["choice"]]
     neg_none = len(ctrl) - len(neg)
-    t_ans, bacc_ans, answered, refused = best_threshold(pos, neg, (0, pos_none), (neg_none, 0))
+    t_ans, _bacc_ans, answered, refused = best_threshold(pos, neg, (0, pos_none), (neg_none, 0))
     yes = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "yes"]
     no = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "no"]
-    t_pol, bacc_pol, yes_right, no_right = best_threshold(yes, no)
+    t_pol, _bacc_pol, yes_right, no_right = best_threshold(yes, no)
     return {
         "answer_threshold": round(t_ans, 4),
         "polarity_threshold": round(t_pol, 4),

@@ -86,7 +86,7 @@ def test_fit_boolean_fits_thresholds_on_recorded_items(tmp_path: Path):
 
 
 def test_best_threshold_maximises_balanced_accuracy():
-    t, bacc, tpr, tnr = best_threshold([2.0, 3.0, 1.5], [0.5, 1.0, 2.5])
+    t, _bacc, tpr, tnr = best_threshold([2.0, 3.0, 1.5], [0.5, 1.0, 2.5])
     assert 1.0 < t < 1.5 and tpr == 1.0 and tnr == pytest.approx(2 / 3)
     # a control with nothing retrieved is refused whatever the threshold
     assert best_threshold([1.0], [], neg_fixed=(1, 0))[3] == 1.0

@@ -109,7 +109,6 @@ def _asked(answer: Answer, first_ms: float) -> BoolAsked:
 def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick: Tick) -> QABooleanResult:
     """Ingest the corpus, then ask every question (and its control) through the yes/no answerer."""
     from assistant.qa_boolean import is_yes_no, load_calibration
-
     from assistant.service import Assistant
 
     if assistant.answer_choices is None:
