@@ -357,7 +357,7 @@ class Assistant:
 
         which = claims_to_score(report) if which is None else which
         ids = [e.passage_id for i in which for e in report.claims[i].context]
-        passages = self.store.get_passages_by_id(list(dict.fromkeys(ids)))
+        passages = self.store.get_passages_by_id(ids)  # the store drops repeated ids
         yield from model_check_claims(report.claims, which, passages, scorer or self.support_scorer)
 
     def check_with_support(
