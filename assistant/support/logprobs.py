@@ -483,37 +483,30 @@ class OpenAILogprobs:
             raise LLMError(f"the endpoint tokenised the statement differently in two calls ({self.model})")
         return TokenScores(text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name)
 
-    def judge(self, source: str, text: str) -> float:
-        from assistant.llm import friendly_endpoint_errors, to_chat_dicts
-
-        messages = to_chat_dicts(render(JUDGE_PROMPT, source=source, statement=text))
-        with friendly_endpoint_errors(self.base_url, self.model):
-            got = self._client().chat.completions.create(
-                model=self.model, messages=messages, max_tokens=1, logprobs=True, top_logprobs=10, temperature=0.0
-            )
-        content = got.choices[0].logprobs.content if got.choices[0].logprobs else None
-        if not content:
-            raise LLMError(f"the endpoint for {self.model} returns no log-probabilities for chat replies")
-        top = {t.token: t.logprob for t in content[0].top_logprobs} or {content[0].token: content[0].logprob}
-        yes = [v for k, v in top.items() if k.strip().lower() == "yes"]
-        no = [v for k, v in top.items() if k.strip().lower() == "no"]
-        floor = min(top.values()) - 1.0  # an answer missing from the top list is rarer than all of it
-        return round(_logsumexp(np.asarray(yes or [floor])) - _logsumexp(np.asarray(no or [floor])), 4)
-
-
-    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
-        """log p(first reply token) per choice from chat log-probabilities (top 20 tokens)."""
+    def _first_token(self, prompt: str, top_logprobs: int, **variables: Any) -> dict[str, float]:
+        """{token: log-probability} of the most likely first reply tokens after the rendered chat ``prompt``."""
         from assistant.llm import friendly_endpoint_errors, to_chat_dicts
 
         messages = to_chat_dicts(render(prompt, **variables))
         with friendly_endpoint_errors(self.base_url, self.model):
             got = self._client().chat.completions.create(
-                model=self.model, messages=messages, max_tokens=1, logprobs=True, top_logprobs=20, temperature=0.0
+                model=self.model, messages=messages, max_tokens=1, logprobs=True, top_logprobs=top_logprobs, temperature=0.0
             )
         content = got.choices[0].logprobs.content if got.choices[0].logprobs else None
         if not content:
             raise LLMError(f"the endpoint for {self.model} returns no log-probabilities for chat replies")
-        top = {t.token: t.logprob for t in content[0].top_logprobs} or {content[0].token: content[0].logprob}
+        return {t.token: t.logprob for t in content[0].top_logprobs} or {content[0].token: content[0].logprob}
+
+    def judge(self, source: str, text: str) -> float:
+        top = self._first_token(JUDGE_PROMPT, 10, source=source, statement=text)
+        yes = [v for k, v in top.items() if k.strip().lower() == "yes"]
+        no = [v for k, v in top.items() if k.strip().lower() == "no"]
+        floor = min(top.values()) - 1.0  # an answer missing from the top list is rarer than all of it
+        return round(_logsumexp(np.asarray(yes or [floor])) - _logsumexp(np.asarray(no or [floor])), 4)
+
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """log p(first reply token) per choice from chat log-probabilities (top 20 tokens)."""
+        top = self._first_token(prompt, 20, **variables)
         floor = min(top.values()) - 1.0
         out = {}
         for label, words in choices.items():
