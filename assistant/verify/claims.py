@@ -408,8 +408,8 @@ def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | No
     wording are found, else ``unverified``); when the model check runs, its calibrated score replaces
     that verdict and these findings stay as reasons (``support.verdicts.decide_claim``).
     """
-    gaps = [support_gap(claim, a) for a in aligned]
-    backing = next((a for a, c, g in zip(aligned, conflicts, gaps) if c is None and g is None), None)
+    # the first conflict-free sentence with no gap backs the claim (gaps are computed only until then)
+    backing = next((a for a, c in zip(aligned, conflicts) if c is None and support_gap(claim, a) is None), None)
     relevance = aligned[0].overlap
     context = context_of(aligned)
     relevant = CheckStep(
@@ -447,7 +447,7 @@ def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | No
         ]
         return _result(claim, "supported", checks[-1].detail, backing, checks=checks, relevance=relevance, context=context)
     first = aligned[0]
-    gap = gaps[0] or "no supporting evidence"
+    gap = support_gap(claim, first) or "no supporting evidence"
     kind = "facts" if "not found in" in gap else "wording"
     checks = [
         relevant, no_conflict,
