@@ -153,11 +153,12 @@ WINDOW_TOKENS = 400
 
 
 def claims_to_score(report: CheckReport) -> list[int]:
-    """Claims the model check scores: every one with relevant evidence that the code did not find contradicted."""
+    """Claims the model check scores: every one with relevant evidence that the code did not find
+    contradicted (or outdated: contradicted by a newer source)."""
     return [
         i
         for i, c in enumerate(report.claims)
-        if c.verdict != "contradicted" and c.context and not any(x.check == "injection" and x.decisive for x in c.checks)
+        if c.verdict not in ("contradicted", "outdated") and c.context and not any(x.check == "injection" and x.decisive for x in c.checks)
     ]
 
 
@@ -236,7 +237,7 @@ def rests_on_marked(claim: ClaimResult) -> ClaimResult:
 
 def render_text(report: CheckReport) -> str:
     """Readable report: claims with verdicts and evidence, then typos with suggestions."""
-    icon = {"supported": "✓", "contradicted": "✗", "unverified": "?", "unsupported": "⚠"}
+    icon = {"supported": "✓", "contradicted": "✗", "unverified": "?", "unsupported": "⚠", "outdated": "⌛"}
     lines = [f"Fact-check of {report.article_id}", "", f"Claims ({len(report.claims)}):"]
     for c in report.claims:
         lines.append(f"  {icon.get(c.verdict, '-')} {c.verdict.upper():<12} [{c.start}-{c.end}] {c.text}")

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Verdict = Literal["supported", "unsupported", "contradicted", "unverified"]
+# "outdated" (claims only): an older article supports the claim and a newer one contradicts it.
+Verdict = Literal["supported", "unsupported", "contradicted", "unverified", "outdated"]
 
 
 class Article(BaseModel):

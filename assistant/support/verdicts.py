@@ -103,7 +103,7 @@ def decide_claim(claim: ClaimResult, support: SupportResult, offset: int, thresh
     if p is None or cut is None:
         step = CheckStep(check="model", outcome="note", detail=_note(support))
         checks = [*claim.checks, step]
-    elif claim.verdict == "contradicted":
+    elif claim.verdict in ("contradicted", "outdated"):
         step = CheckStep(check="model", outcome="note", score=p, detail=f"model check: support {p:.2f} (the code's conflict stands)")
         checks = [*claim.checks, step]
     else:

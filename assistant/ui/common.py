@@ -19,12 +19,13 @@ from assistant.errors import AssistantError
 
 log = logging.getLogger("assistant.ui")
 
-VERDICT_ICON = {"supported": "✓", "unsupported": "⚠", "contradicted": "✗", "unverified": "?"}
+VERDICT_ICON = {"supported": "✓", "unsupported": "⚠", "contradicted": "✗", "unverified": "?", "outdated": "⌛"}
 VERDICT_COLORS = {
     "supported": "#22c55e",
     "unverified": "#facc15",
     "unsupported": "#f97316",
     "contradicted": "#ef4444",
+    "outdated": "#f43f5e",
 }
 TYPO_COLOR = "#a855f7"
 # Gradio injects a live tracker into handler parameters whose default is a Progress.
@@ -52,7 +53,7 @@ ol.sentences li { margin: 0 0 10px 0; line-height: 1.5; }
 .verdict { font-weight: 600; margin-right: 4px; }
 .verdict.supported { color: #15803d; }
 .verdict.unsupported, .verdict.unverified { color: #c2410c; }
-.verdict.contradicted { color: #b91c1c; }
+.verdict.contradicted, .verdict.outdated { color: #b91c1c; }
 .reason { font-size: 0.9em; color: #c2410c; margin-top: 2px; }
 .footnotes { border-top: 1px solid var(--border-color-primary); margin-top: 12px; padding-top: 8px; font-size: 0.92em; }
 .footnotes li { margin-bottom: 8px; }

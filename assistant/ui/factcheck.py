@@ -104,7 +104,7 @@ def highlight_colors(segments: Sequence[tuple[str, str | None]]) -> dict[str, st
     return colors
 
 
-_SEVERITY = {"contradicted": 1, "unsupported": 2, "unverified": 2, "supported": 3}
+_SEVERITY = {"contradicted": 1, "outdated": 1, "unsupported": 2, "unverified": 2, "supported": 3}
 
 
 def flag_rows(report: CheckReport) -> list[list[str]]:
@@ -163,11 +163,12 @@ Outputs = tuple[str, list[tuple[str, str | None]], list[list[str]], str]
 def _status(report: CheckReport, stage: str) -> str:
     counts = {
         v: sum(1 for c in report.claims if c.verdict == v)
-        for v in ("supported", "contradicted", "unverified")
+        for v in ("supported", "contradicted", "unverified", "outdated")
     }
+    outdated = f", {counts['outdated']} outdated (a newer article differs)" if counts["outdated"] else ""
     return (
         f"{len(report.typos)} spelling flag(s); {len(report.claims)} claim(s): {counts['supported']} supported, "
-        f"{counts['contradicted']} contradicted, {counts['unverified']} unverified. {stage}"
+        f"{counts['contradicted']} contradicted, {counts['unverified']} unverified{outdated}. {stage}"
     )
 
 

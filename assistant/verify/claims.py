@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from assistant.dates import display, timestamp
 from assistant.types import CheckStep, ClaimResult, Evidence, ScoredPassage
 from assistant.verify.names import (
     name_anchors,
@@ -366,7 +367,10 @@ NOTHING_RELEVANT = "nothing in the archive on this"
 
 def _evidence(a: Alignment, quote: str | None = None) -> Evidence:
     p = a.hit.passage
-    return Evidence(passage_id=p.id, article_id=p.article_id, quote=a.sentence.text if quote is None else quote, title=p.title)
+    return Evidence(
+        passage_id=p.id, article_id=p.article_id, quote=a.sentence.text if quote is None else quote, title=p.title,
+        published=p.published,
+    )
 
 
 def context_of(aligned: list[Alignment], n: int = CONTEXT_SENTENCES) -> list[Evidence]:
@@ -416,6 +420,14 @@ def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | No
         check="relevance", outcome="pass", score=round(relevance, 3), passage_id=aligned[0].hit.passage.id,
         detail=f"the best evidence sentence covers {relevance:.0%} of the claim",
     )
+    newest, superseded = _weigh_by_date(backing, aligned, conflicts)
+    if newest is not None:
+        assert backing is not None
+        a, found = newest
+        checks = [relevant, _dated_step(found, a, backing, "fail")]
+        return _result(claim, "outdated", checks[-1].detail, a, backing, checks=checks, relevance=relevance, context=context)
+    if superseded is not None:
+        conflicts = [None] * len(conflicts)  # every source that differs is older than the one that agrees
     # A differing number, date or polarity wins even when another source agrees: the editor must see the
     # discrepancy. A different name yields to a source naming the claim's own: it is often a synonym
     # ("Tyneside" for "Newcastle").
@@ -440,12 +452,13 @@ def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | No
         ov = _overlap(claim.toks, backing.sentence.keys)[0]
         pid = backing.hit.passage.id
         checks = [
-            relevant, no_conflict,
+            relevant, superseded or no_conflict,
             CheckStep(check="facts", outcome="pass", detail=f"names and numbers found in passage {pid}", passage_id=pid),
             CheckStep(check="wording", outcome="pass", score=round(ov, 3), passage_id=pid, decisive=True,
                       detail=f"names, numbers and {ov:.0%} of the wording match passage {pid}"),
         ]
-        return _result(claim, "supported", checks[-1].detail, backing, checks=checks, relevance=relevance, context=context)
+        older = [a for a in aligned if superseded is not None and a.hit.passage.id == superseded.passage_id][:1]
+        return _result(claim, "supported", reason_of(checks), backing, *older, checks=checks, relevance=relevance, context=context)
     first = aligned[0]
     gap = support_gap(claim, first) or "no supporting evidence"
     kind = "facts" if "not found in" in gap else "wording"
@@ -455,6 +468,48 @@ def decide(claim: Claim, aligned: list[Alignment], conflicts: list[Conflict | No
                   score=round(first.overlap, 3) if kind == "wording" else None),
     ]
     return _result(claim, "unverified", gap, first, checks=checks, relevance=relevance, context=context)
+
+
+def _weigh_by_date(
+    backing: Alignment | None, aligned: list[Alignment], conflicts: list[Conflict | None]
+) -> tuple[tuple[Alignment, Conflict] | None, CheckStep | None]:
+    """Newer evidence outranks older when a source that backs the claim and one that conflicts disagree.
+
+    Returns the newest conflicting sentence when it was published after the backing one (the claim
+    is ``outdated``), or, when every conflicting sentence is older than the backing one, a note
+    saying so (the claim is judged on the newer source). Undated sources, or sources of the same
+    date, are not weighed: the conflict decides as before.
+    """
+    clashes = [(a, c) for a, c in zip(aligned, conflicts) if c is not None]
+    when = timestamp(backing.hit.passage.published) if backing is not None else None
+    stamps = [timestamp(a.hit.passage.published) for a, _ in clashes]
+    if backing is None or when is None or not clashes or any(t is None for t in stamps):
+        return None, None
+    newer = [(t, a, c) for t, (a, c) in zip(stamps, clashes) if t > when]
+    if newer:
+        _, a, found = max(newer, key=lambda x: x[0])
+        return (a, found), None
+    if all(t < when for t in stamps):
+        a, found = max(zip(stamps, clashes), key=lambda x: x[0])[1]
+        return None, _dated_step(found, a, backing, "note")
+    return None, None
+
+
+def _dated_step(found: Conflict, newer_or_older: Alignment, backing: Alignment, outcome: str) -> CheckStep:
+    """The conflict check of a claim weighed by date: what differs, where, and both sources' dates."""
+    a, b = newer_or_older.hit.passage, backing.hit.passage
+    when, then = display(a.published), display(b.published)
+    if outcome == "fail":
+        detail = (
+            f"outdated: {found.reason} in the newer passage {a.id} ({when}); "
+            f"the older passage {b.id} ({then}) supports the claim"
+        )
+    else:
+        detail = (
+            f"the older passage {a.id} ({when}) differs ({found.reason}); "
+            f"the newer passage {b.id} ({then}) agrees with the claim"
+        )
+    return CheckStep(check="conflict", outcome=outcome, detail=detail, passage_id=a.id, decisive=outcome == "fail")
 
 
 def reason_of(checks: list[CheckStep]) -> str:
