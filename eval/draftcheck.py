@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also the support scorer's pair-level figure (summary against its whole article) on the "
                     "paragraphs whose pair is recorded, beside the draft figure on the same paragraphs")
     ap.add_argument("--gate", type=float, default=None, help="exit 1 when balanced accuracy is below this")
+    ap.add_argument("--dump", type=Path, default=None, metavar="PATH",
+                    help="write one JSON line per paragraph (label, flagged, its claims' verdicts and checks) to PATH")
     args = ap.parse_args(argv)
 
     if not args.data.is_file():
@@ -237,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         code_times, model_times, claims_n, scored_n = [], [], 0, 0
         flags: dict[str, bool] = {}
         controls = Counter()
+        dump = args.dump.open("w", encoding="utf-8") if args.dump else None
         for n, d in enumerate(drafts, 1):
             article, _ = a.resolve_article(text=d.text)
             t0 = time.perf_counter()
@@ -264,6 +267,15 @@ def main(argv: list[str] | None = None) -> int:
                     s = paragraph_scores(report, p)
                     if s is not None:
                         items.append((d.article_id, p.label, *s))
+            if dump is not None:
+                for p in d.paragraphs:
+                    claims = [c for c in report.claims if p.start <= c.start < p.end]
+                    dump.write(json.dumps({
+                        "draft": d.article_id, "row": p.row_id, "label": p.label, "flagged": flagged(report, p),
+                        "text": p.text,
+                        "claims": [c.model_dump(mode="json", include={"text", "verdict", "reason", "support", "decided_by",
+                                                                      "relevance", "checks"}) for c in claims],
+                    }) + "\n")
             if not args.no_controls:
                 # the same claims with their own article left out: nothing relevant should be found
                 alone = check_article(article, retriever=a.retriever, exclude=[d.article_id])
@@ -275,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                     controls["own_relevant"] += bool(c.context) or c.verdict == "contradicted"
             print(f"\r{n}/{len(drafts)} drafts", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
+        if dump is not None:
+            dump.close()
 
     out: dict = {
         "drafts": len(drafts),
