@@ -136,7 +136,7 @@ def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
                 return CorpusNames.from_json(data["names"])
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable corpus-name cache %s", cache)
-    names = CorpusNames.from_texts(a.text for a in store.all_articles())
+    names = CorpusNames.from_articles((a.id, a.text) for a in store.all_articles())
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")

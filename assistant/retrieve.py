@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +35,12 @@ def lexical_tokens(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over an inverted index; scoring touches only the postings of the query terms."""
+    """Okapi BM25 over an inverted index; scoring touches only the postings of the query terms.
+
+    Documents live in slots; ``updated`` returns a copy with some slots dropped (masked, their
+    terms' document counts lowered) and new documents appended, so a reader catches up with a
+    write by touching only the postings of the changed passages' terms.
+    """
 
     def __init__(self, docs: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
@@ -44,23 +51,104 @@ class BM25:
             lengths[i] = sum(counts.values())
             for term, tf in counts.items():
                 postings[term].append((i, tf))
-        self.n = len(docs)
-        avg = float(lengths.mean()) if self.n else 1.0
-        self.norm = k1 * (1 - b + b * lengths / (avg or 1.0))
         self.index = {
             t: (np.array([d for d, _ in p], dtype=np.int64), np.array([f for _, f in p], dtype=np.float32))
             for t, p in postings.items()
         }
+        self.df = {t: len(p) for t, p in postings.items()}  # live documents per term
+        self.lengths = lengths
+        self.alive = np.ones(len(docs), dtype=bool)
+        self._normalise()
+
+    def _normalise(self) -> None:
+        self.n = int(self.alive.sum())
+        live = self.lengths[self.alive]
+        avg = float(live.mean()) if live.size else 1.0
+        self.norm = self.k1 * (1 - self.b + self.b * self.lengths / (avg or 1.0))
+
+    @property
+    def dead(self) -> int:
+        """Slots of dropped documents still in the postings (masked when scoring)."""
+        return len(self.alive) - self.n
+
+    def updated(self, removed: Sequence[tuple[int, str]], added: Sequence[str]) -> BM25:
+        """A copy without the documents ``removed`` ((slot, text) pairs) and with ``added`` appended
+        (slots ``len(alive)`` on); this index is left as it was, for searches still using it."""
+        new = copy.copy(self)
+        new.index, new.df = dict(self.index), dict(self.df)
+        base = len(self.alive)
+        new.alive = np.concatenate([self.alive, np.ones(len(added), dtype=bool)])
+        new.lengths = np.concatenate([self.lengths, np.zeros(len(added), dtype=np.float32)])
+        for slot, text in removed:
+            if not new.alive[slot]:
+                continue
+            new.alive[slot] = False
+            new.lengths[slot] = 0.0
+            for term in set(lexical_tokens(text)):
+                new.df[term] = new.df.get(term, 1) - 1
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for k, doc in enumerate(added):
+            counts = Counter(lexical_tokens(doc))
+            new.lengths[base + k] = sum(counts.values())
+            for term, tf in counts.items():
+                postings[term].append((base + k, tf))
+        for term, p in postings.items():
+            ids = np.array([d for d, _ in p], dtype=np.int64)
+            tf = np.array([f for _, f in p], dtype=np.float32)
+            if term in new.index:
+                old_ids, old_tf = new.index[term]
+                ids, tf = np.concatenate([old_ids, ids]), np.concatenate([old_tf, tf])
+            new.index[term] = (ids, tf)
+            new.df[term] = new.df.get(term, 0) + len(p)
+        new._normalise()
+        return new
 
     def scores(self, query: str) -> np.ndarray:
-        out = np.zeros(self.n, dtype=np.float32)
+        out = np.zeros(len(self.alive), dtype=np.float32)
         for term in set(lexical_tokens(query)):
-            if term not in self.index:
+            df = self.df.get(term, 0)
+            if df <= 0:
                 continue
             ids, tf = self.index[term]
-            idf = math.log(1 + (self.n - len(ids) + 0.5) / (len(ids) + 0.5))
+            idf = math.log(1 + (self.n - df + 0.5) / (df + 0.5))
             out[ids] += idf * tf * (self.k1 + 1) / (tf + self.norm[ids])
+        if self.n < len(self.alive):
+            out[~self.alive] = 0.0
         return out
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    """BM25 over the live passages as of the store's write ``seq``; slot i holds ``passages[i]``
+    (None once its article changed), ``slots`` maps an article id to its passages' slots."""
+
+    seq: int
+    bm25: BM25
+    passages: list[Passage | None]
+    slots: dict[str, list[int]]
+
+    @classmethod
+    def build(cls, seq: int, passages: Sequence[Passage]) -> LexicalIndex:
+        slots: dict[str, list[int]] = {}
+        for i, p in enumerate(passages):
+            slots.setdefault(p.article_id, []).append(i)
+        return cls(seq, BM25([p.text for p in passages]), list(passages), slots)
+
+    def updated(self, seq: int, changed: set[str], fresh: Sequence[Passage]) -> LexicalIndex:
+        """This index with the ``changed`` articles' passages replaced by ``fresh`` (their current ones)."""
+        removed = [(i, p.text) for a in changed for i in self.slots.get(a, ()) if (p := self.passages[i]) is not None]
+        passages = list(self.passages)
+        for i, _ in removed:
+            passages[i] = None
+        base = len(passages)
+        passages.extend(fresh)
+        slots = {a: s for a, s in self.slots.items() if a not in changed}
+        for k, p in enumerate(fresh):
+            slots.setdefault(p.article_id, []).append(base + k)
+        bm25 = self.bm25.updated(removed, [p.text for p in fresh])
+        if bm25.dead > max(1000, len(passages) // 3):  # mostly dropped slots: compact
+            return LexicalIndex.build(seq, [p for p in passages if p is not None])
+        return LexicalIndex(seq, bm25, passages, slots)
 
 
 class Retriever:
@@ -70,21 +158,27 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.settings = settings or RetrieveSettings()
-        self._index: tuple[str, BM25, list[Passage]] | None = None
+        self._index: LexicalIndex | None = None
         self._lock = threading.Lock()
+        self.rebuilds = 0  # full BM25 builds (the first one, and catch-ups whose delta was lost)
 
-    def _lexical(self) -> tuple[BM25, list[Passage]]:
-        # Rebuilt whenever the store token changes: a write by this process or by any other.
-        key = self.store.sync()
+    def _lexical(self) -> LexicalIndex:
+        # Follows every write, by this process or any other: the changed articles' passages are
+        # replaced (a delta), a full rebuild only when the store lost track of what changed.
+        self.store.sync()
         index = self._index
-        if index is None or index[0] != key:
+        if index is None or index.seq != self.store.seq:
             with self._lock:
                 index = self._index
-                if index is None or index[0] != key:
-                    passages = self.store.all_passages()
-                    index = (key, BM25([p.text for p in passages]), passages)
-                    self._index = index  # one assignment: readers never see a half-built pair
-        return index[1], index[2]
+                if index is None or index.seq != self.store.seq:
+                    seq, changed = self.store.changes.since(index.seq) if index is not None else (self.store.seq, None)
+                    if index is None or changed is None:
+                        index = LexicalIndex.build(seq, self.store.all_passages())
+                        self.rebuilds += 1
+                    else:
+                        index = index.updated(seq, changed, self.store.passages_of(sorted(changed)))
+                    self._index = index  # one assignment: readers never see a half-built index
+        return index
 
     def search(
         self,
@@ -144,10 +238,11 @@ class Retriever:
         since: int | None = None,
         until: int | None = None,
     ) -> list[ScoredPassage]:
-        bm25, passages = self._lexical()
+        index = self._lexical()
+        passages = index.passages
         lexical: list[tuple[Passage, float]] = []
         if passages:
-            scores = bm25.scores(query)
+            scores = index.bm25.scores(query)
             excluded = set(exclude_articles)
             dated = since is not None or until is not None
             # A date range may leave few of the best: then every passage with a score is a candidate.
@@ -155,9 +250,11 @@ class Retriever:
             if not dated:
                 top = top[: n * 4 if (excluded or only_article) else n]
             for i in top:
-                p = passages[i]
                 if scores[i] <= 0:
                     break
+                p = passages[i]
+                if p is None:
+                    continue
                 if p.article_id in excluded or (only_article and p.article_id != only_article):
                     continue
                 if dated and not in_range(p.published, since, until):
@@ -182,7 +279,7 @@ class DateRangeRetriever(Retriever):
         self.base, self.since, self.until = base, since, until
         self.store, self.embedder, self.settings = base.store, base.embedder, base.settings
 
-    def _lexical(self) -> tuple[BM25, list[Passage]]:
+    def _lexical(self) -> LexicalIndex:
         return self.base._lexical()
 
     def search_many(

@@ -74,7 +74,7 @@ class Assistant:
         self._fuse_chat = fuse_chat or chat
         self._support = support
         self.audit = AuditLog(self.settings.audit_path)
-        self._corpus: tuple[str, CorpusNames] | None = None
+        self._corpus: tuple[int, CorpusNames] | None = None  # (store write seq, names)
         self._corpus_lock = threading.Lock()
 
     @cached_property
@@ -387,20 +387,27 @@ class Assistant:
         return support_scorer(self.settings)
 
     def corpus_names(self) -> CorpusNames:
-        """Name spellings across the stored corpus: kept in memory until any process changes the store."""
-        from assistant.check import load_corpus_names
-
-        token = self.store.sync()
+        """Name spellings across the stored corpus, kept in memory and brought up to date by
+        the store's deltas (only the changed articles are recounted) after any process's write."""
+        self.store.sync()
         cached = self._corpus
-        if cached is not None and cached[0] == token:
+        if cached is not None and cached[0] == self.store.seq:
             return cached[1]
         with self._corpus_lock:  # concurrent checks build it once
+            self.store.sync()
             cached = self._corpus
-            if cached is not None and cached[0] == self.store.sync():
+            if cached is not None and cached[0] == self.store.seq:
                 return cached[1]
-            token = self.store.sync()
-            names = load_corpus_names(self.store, self.settings.data_dir / "corpus-names.json")
-            self._corpus = (token, names)
+            seq, changed = self.store.changes.since(cached[0]) if cached is not None else (self.store.seq, None)
+            if cached is not None and changed is not None and cached[1].articles is not None:
+                names = cached[1].copy()  # checks running now keep the one they have
+                for article_id in changed:
+                    names.remove_article(article_id)
+                for article in self.store.articles_by_id(sorted(changed)):
+                    names.add_article(article.id, article.text)
+            else:
+                names = load_corpus_names(self.store, self.settings.data_dir / "corpus-names.json")
+            self._corpus = (seq, names)
             return names
 
     def stylebook(self):

@@ -44,6 +44,7 @@ from assistant.injection import find_injection
 from assistant.locks import writer_lock
 from assistant.redact import redact_text
 from assistant.settings import Settings
+from assistant.store_changes import KEEP, ChangeLog, change_id, change_record, read_changes
 from assistant.types import Article, Passage
 
 UpsertStatus = Literal["added", "replaced", "unchanged"]
@@ -182,6 +183,7 @@ class Store:
         self._token: str | None = None
         self._catalog: dict[str, ArticleRecord] = {}
         self._index_stale = False  # another process wrote: reopen before the next vector read
+        self.changes = ChangeLog()  # writes applied here, for BM25 and spellings to catch up
         self.revision = 0  # bumped whenever the catalog is reloaded or this process writes
         # Under the lock: two processes creating a new store at once race on Chroma's schema
         # ("table collections already exists") and on get_or_create of the collections.
@@ -215,33 +217,68 @@ class Store:
 
     # ------------------------------------------------------------ following other writers
 
-    def _read_token(self) -> str:
+    def _read_state(self) -> tuple[str, int]:
+        """(store token, sequence number of the last write) as published by the last writer."""
         got = self.state.get(ids=[_STATE_ID], include=["metadatas"])
         if not got["ids"]:
-            return ""
-        return str((got["metadatas"][0] or {}).get("token", ""))
+            return "", 0
+        meta = got["metadatas"][0] or {}
+        return str(meta.get("token", "")), int(meta.get("writes", 0))
+
+    def _read_token(self) -> str:
+        return self._read_state()[0]
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last write this process has applied (see ``changes``)."""
+        return self.changes.seq
 
     def sync(self) -> str:
-        """Reload caches if any process wrote since the last look; return the store token.
+        """Catch up if any process wrote since the last look; return the store token.
 
-        Cheap when nothing changed (one small Chroma read). This process's own writes update
-        the token and the catalog together, so a change seen here was made elsewhere.
+        Cheap when nothing changed (one small Chroma read). Another process's writes are applied
+        as deltas from the change log (see ``assistant.store_changes``): the catalog re-reads
+        just the changed article records, and ``changes`` tells BM25 and the corpus spellings
+        which articles to replace. This process's own writes update the token and the catalog
+        together, so a change seen here was made elsewhere.
         """
         token = self._read_token()
         if token == self._token:
             return token
         with self._sync_lock:
-            token = self._read_token()
+            token, seq = self._read_state()
             if token == self._token:
                 return token
             if self._token is not None and self._embedded:
                 # Reopened lazily, by the next read that needs vectors: a burst of writes by a
                 # CLI costs one reopen per query here, not one per article it wrote.
                 self._index_stale = True
-            self._load_catalog()
+            self._catch_up(seq)
             self._token = token
             self.revision += 1
             return token
+
+    def _catch_up(self, seq: int) -> None:
+        """Under the sync lock: apply other processes' writes up to ``seq`` to the catalog."""
+        mine = self.changes.seq
+        changed: set[str] | None = None
+        if 0 <= mine < seq:  # otherwise a first load, or a store whose count went back: reload
+            got = self.state.get(where={"seq": {"$gt": mine}}, include=["metadatas"])
+            changed = read_changes(got["metadatas"] or [], mine, seq)
+        if changed is None:
+            self._load_catalog()
+        elif changed:
+            ids = sorted(changed)
+            got = self.articles.get(ids=ids, include=["metadatas"])
+            records = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+            catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
+            for article_id in ids:
+                if article_id in records:
+                    catalog[article_id] = records[article_id]
+                else:
+                    catalog.pop(article_id, None)
+            self._catalog = catalog
+        self.changes.record(seq, changed)
 
     def _fresh_index(self) -> None:
         """Before a read of vectors: reload the embedded store's vector index if another process wrote."""
@@ -260,17 +297,25 @@ class Store:
         self.sync()
         return self._catalog
 
-    def _bump(self, changed: dict[str, ArticleRecord | None]) -> None:
-        """Publish this process's write: new token in Chroma, catalog updated in the same step."""
+    def _bump(self, changed: dict[str, ArticleRecord | None], everything: bool = False) -> None:
+        """Publish this process's write (under the writer lock): a change record naming the changed
+        articles, then a new token and sequence number, the catalog updated in the same step."""
         with self._sync_lock:
-            got = self.state.get(ids=[_STATE_ID], include=["metadatas"])
-            writes = int(((got["metadatas"] or [{}])[0] or {}).get("writes", 0)) if got["ids"] else 0
+            _, writes = self._read_state()
+            if writes != self.changes.seq:
+                self._catch_up(writes)  # writes by others this process has not applied yet
+            seq = writes + 1
+            articles = None if everything else set(changed)
+            # The change record first: a reader that sees the new sequence number finds it.
+            self.state.upsert(ids=[change_id(seq)], embeddings=[[1.0]], metadatas=[change_record(seq, articles)])
             token = secrets.token_hex(8)
             self.state.upsert(
                 ids=[_STATE_ID],
                 embeddings=[[1.0]],
-                metadatas=[{"token": token, "writes": writes + 1, "at": time.time(), "pid": os.getpid()}],
+                metadatas=[{"token": token, "writes": seq, "at": time.time(), "pid": os.getpid()}],
             )
+            if seq > KEEP:
+                self.state.delete(ids=[change_id(seq - KEEP)])
             catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
             for article_id, rec in changed.items():
                 if rec is None:
@@ -279,13 +324,14 @@ class Store:
                     catalog[article_id] = rec
             self._catalog = catalog
             self._token = token
+            self.changes.record(seq, articles)
             self.revision += 1
 
     def mark_changed(self) -> None:
         """Tell every reader to reload (for tools that write passages directly, e.g. the benchmark)."""
-        with self.lock.hold(LOCK_TIMEOUT):
-            self._bump({})
+        with self.lock.hold(LOCK_TIMEOUT), self._sync_lock:
             self._load_catalog()
+            self._bump({}, everything=True)
 
     def _reopen_after_error(self, exc: Exception) -> None:
         """The vector index misses a delete made after the last published token: reopen.
@@ -299,7 +345,8 @@ class Store:
             self._open(fresh=True)
             self._index_stale = False
             self._load_catalog()
-            self._token = self._read_token()
+            self._token, seq = self._read_state()
+            self.changes.record(seq, None)
             self.revision += 1
 
     # ------------------------------------------------------------ writing
@@ -495,7 +542,7 @@ class Store:
         with self.lock.hold(LOCK_TIMEOUT):
             for start in range(0, len(ids), self._batch):
                 self.passages.delete(ids=list(ids[start : start + self._batch]))
-            self._bump({})
+            self._bump({}, everything=True)  # repairs may touch what readers index
 
     def restore_vectors(self, ids: Sequence[str]) -> int:
         """Re-embed passage records whose vector is missing (same id, text and metadata)."""
@@ -531,6 +578,16 @@ class Store:
             raise NotFoundError(f"no article with id {article_id!r}")
         return _to_article(article_id, got["documents"][0], got["metadatas"][0])
 
+    def articles_by_id(self, article_ids: Sequence[str]) -> list[Article]:
+        """The stored articles among ``article_ids`` (missing ids are skipped)."""
+        self.sync()
+        out: list[Article] = []
+        ids = list(dict.fromkeys(article_ids))
+        for start in range(0, len(ids), 500):
+            got = self.articles.get(ids=ids[start : start + 500], include=["documents", "metadatas"])
+            out.extend(_to_article(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]))
+        return out
+
     def all_articles(self) -> list[Article]:
         """Every stored article, read in pages rather than one request per article."""
         self.sync()
@@ -559,6 +616,20 @@ class Store:
             lambda: self._passages_of(self.passages.get(where={"article_id": article_id}, include=["documents", "metadatas"]))
         )
         return sorted(out, key=lambda p: p.index)
+
+    def passages_of(self, article_ids: Sequence[str]) -> list[Passage]:
+        """Current passages of several articles (those removed have none), in one read per 500 ids."""
+        ids = sorted(set(article_ids))
+
+        def read() -> list[Passage]:
+            out: list[Passage] = []
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
+                out.extend(self._passages_of(self.passages.get(where=where, include=["documents", "metadatas"])))
+            return out
+
+        return self._fetch(read) if ids else []
 
     def get_passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
         """Passages by their user-facing id (``ARTICLE#pINDEX-HASH``), current generation only."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -205,6 +206,9 @@ class CorpusNames:
         # Built on first use: names by length, and one-deletion keys for one-edit look-ups.
         self._index: dict[int, list[str]] | None = None
         self._deletes: dict[str, list[str]] | None = None
+        # Article id -> (digest, its words) when built by ``from_articles``: lets a reader take a
+        # changed article out and put its new text in, instead of recounting the corpus.
+        self.articles: dict[str, tuple[str, dict[str, int]]] | None = None
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> CorpusNames:
@@ -214,14 +218,83 @@ class CorpusNames:
             names.add_text(text)
         return names
 
+    @classmethod
+    def from_articles(cls, articles: Iterable[tuple[str, str]]) -> CorpusNames:
+        """Count the capitalised words of (article id, text) pairs, remembering each article's
+        words so a changed or removed article can be taken out again (``remove_article``)."""
+        names = cls()
+        names.articles = {}
+        for article_id, text in articles:
+            names.add_article(article_id, text)
+        return names
+
     def add_text(self, text: str) -> None:
         """Add one article's capitalised words."""
-        words = _corpus_words(text)
+        self._add(_corpus_words(text), _digest(text))
+
+    def _add(self, words: Counter[str] | dict[str, int], digest: str) -> None:
         self.counts.update(words)
-        self.docs.update(words.keys())
+        for w in words:
+            self._set_docs(w, self.docs.get(w, 0) + 1)
         self.n_docs += 1
-        self.digests.add(_digest(text))
-        self._index = self._deletes = None
+        self.digests.add(digest)
+
+    def add_article(self, article_id: str, text: str) -> None:
+        """Add an article's words under its id (replacing what the id had)."""
+        self.remove_article(article_id)
+        words = {sys.intern(w): n for w, n in _corpus_words(text).items()}
+        digest = _digest(text)
+        self._add(words, digest)
+        if self.articles is not None:
+            self.articles[article_id] = (digest, words)
+
+    def remove_article(self, article_id: str) -> bool:
+        """Take an article's words out again; False if it was not counted under that id."""
+        if self.articles is None or article_id not in self.articles:
+            return False
+        digest, words = self.articles.pop(article_id)
+        self.counts.subtract(words)
+        for w in words:
+            if self.counts[w] <= 0:
+                del self.counts[w]
+            self._set_docs(w, self.docs.get(w, 0) - 1)
+        self.n_docs -= 1
+        if all(d != digest for d, _ in self.articles.values()):
+            self.digests.discard(digest)
+        return True
+
+    def _set_docs(self, word: str, n: int) -> None:
+        """Set a name's article count, keeping the look-up index (if built) in step."""
+        before = self.docs.get(word, 0)
+        if n > 0:
+            self.docs[word] = n
+        else:
+            self.docs.pop(word, None)
+        if self._index is None or self._deletes is None:
+            return
+        was, now = before >= CORPUS_ESTABLISHED_DOCS, n >= CORPUS_ESTABLISHED_DOCS
+        if was == now:
+            return
+        # Lists are replaced, never changed in place: copies made by ``copy`` share them.
+        lower = word.lower()
+        keys = {lower} | {lower[:i] + lower[i + 1 :] for i in range(len(lower))}
+        if now:
+            self._index[len(word)] = [*self._index.get(len(word), ()), word]
+            for key in keys:
+                self._deletes[key] = [*self._deletes.get(key, ()), word]
+        else:
+            self._index[len(word)] = [x for x in self._index.get(len(word), ()) if x != word]
+            for key in keys:
+                self._deletes[key] = [x for x in self._deletes.get(key, ()) if x != word]
+
+    def copy(self) -> CorpusNames:
+        """An independent copy (the look-up index shared until either side changes a name)."""
+        new = CorpusNames()
+        new.counts, new.docs, new.n_docs, new.digests = Counter(self.counts), Counter(self.docs), self.n_docs, set(self.digests)
+        new.articles = dict(self.articles) if self.articles is not None else None
+        if self._index is not None and self._deletes is not None:
+            new._index, new._deletes = dict(self._index), dict(self._deletes)
+        return new
 
     def contains(self, text: str) -> bool:
         """True if exactly this text was counted."""
@@ -234,13 +307,16 @@ class CorpusNames:
 
     def to_json(self) -> dict:
         """Plain data for caching."""
-        return {
+        out = {
             "version": 1,
             "n_docs": self.n_docs,
             "counts": dict(self.counts),
             "docs": dict(self.docs),
             "digests": sorted(self.digests),
         }
+        if self.articles is not None:
+            out["articles"] = {i: [d, w] for i, (d, w) in self.articles.items()}
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> CorpusNames:
@@ -250,6 +326,10 @@ class CorpusNames:
         names.docs = Counter({str(k): int(v) for k, v in d.get("docs", {}).items()})
         names.n_docs = int(d.get("n_docs", 0))
         names.digests = {str(x) for x in d.get("digests", [])}
+        if "articles" in d:
+            names.articles = {
+                str(i): (str(dg), {sys.intern(str(w)): int(n) for w, n in words.items()}) for i, (dg, words) in d["articles"].items()
+            }
         return names
 
     def near(self, word: str, max_dist: int) -> list[tuple[str, int]]:
