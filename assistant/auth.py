@@ -1,7 +1,7 @@
 """Who may do what: users with roles from the auth file, a permission check per action, a login throttle.
 
 Roles are ordered, each including the one before: ``viewer`` (ask, summarize, check),
-``editor`` (+ ingest, accept a spelling), ``admin`` (+ delete, edit the style book, run
+``editor`` (+ ingest, upload files, accept a spelling), ``admin`` (+ delete, edit the style book, run
 evaluations, repair the store). The service layer calls ``require`` with the signed-in user,
 so an action is refused on the server whatever the UI shows.
 """
@@ -35,6 +35,7 @@ ACTIONS: dict[str, Role] = {
     "summarize": "viewer",
     "check": "viewer",
     "ingest": "editor",
+    "upload": "editor",  # files sent to the web app (Gradio writes them to disk before any handler runs)
     "accept_spelling": "editor",
     "delete": "admin",
     "edit_stylebook": "admin",
@@ -186,13 +187,17 @@ class _Failures:
 
 
 class LoginThrottle:
-    """Exponential back-off after failed logins, per user name and per client address (in memory).
+    """Exponential back-off after failed logins, per (user, client address) and per address (in memory).
 
     After ``free`` failures the next attempt waits ``base`` seconds, then twice as long after
     each further failure, up to ``cap``. Attempts made while waiting are refused without
-    checking the password and do not lengthen the wait, so a user locked out by someone
-    else's guesses gets back in once the wait is over. Entries are forgotten ``forget`` seconds
-    after the last failure; at most ``max_entries`` per kind are kept (oldest dropped).
+    checking the password and do not lengthen the wait. Failures count against the pair of
+    user name and address, and against the address: guesses sent from elsewhere slow down
+    only their own addresses, so nobody can lock a user out of the app from another address.
+    A call that knows no address (library use) counts against the user name alone. A good
+    password clears its own pair only: signing in with one account does not reset the
+    address's count of guesses at others. Entries are forgotten ``forget`` seconds after the
+    last failure; at most ``max_entries`` per kind are kept (oldest dropped).
     """
 
     def __init__(
@@ -217,13 +222,14 @@ class LoginThrottle:
     def _keys(self, user: str | None, client: str | None) -> list[tuple[str, str]]:
         keys = []
         if user:
-            keys.append(("user", user.lower()))
+            # The user's entry is the pair (user, address); "" stands for an unknown address.
+            keys.append(("user", f"{user.lower()}\0{client or ''}"))
         if client:
             keys.append(("client", client))
         return keys
 
     def wait(self, user: str | None, client: str | None) -> float:
-        """Seconds until the next attempt for this user / from this client is allowed (0 = now)."""
+        """Seconds until the next attempt for this user from this client is allowed (0 = now)."""
         now = self.clock()
         with self._lock:
             waits = [0.0]
@@ -246,9 +252,12 @@ class LoginThrottle:
                 self._prune(table, now)
 
     def succeeded(self, user: str | None, client: str | None) -> None:
+        """A right password: forget the failures of this user from this address (the address's own count stays)."""
+        if not user:
+            return
         with self._lock:
-            for kind, key in self._keys(user, client):
-                self._by_kind[kind].pop(key, None)
+            kind, key = self._keys(user, client)[0]
+            self._by_kind[kind].pop(key, None)
 
     def _prune(self, table: dict[str, _Failures], now: float) -> None:
         if len(table) <= self.max_entries:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assistant.redact import redact_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # How model calls use the replay cache; the one definition the LLM seam and the eval harness share.
 CacheMode = Literal["off", "record", "replay", "auto"]
@@ -71,7 +73,6 @@ class LLMSettings(_Section):
 
     def __repr_args__(self):
         # Settings get printed and logged: an endpoint written as http://user:secret@host/v1 is masked.
-        from assistant.redact import redact_url
 
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if name == "base_url" else value
@@ -144,6 +145,13 @@ class AppSettings(_Section):
         description="Role of auth-file lines written as user:password, without a role (the least rights by default)",
     )
     max_upload_mb: float = Field(10.0, description="Largest upload accepted by the web app")
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Addresses or networks (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client "
+            "(JSON list); none = the connecting address is the client, whatever headers it sends"
+        ),
+    )
     concurrency: int = Field(2, description="Model calls run at once (Gradio queue)")
     warm_up: bool = Field(
         True, description="Load the embedder, lexicons and chat model when the app starts (off: on first use)"

@@ -150,12 +150,47 @@ def test_throttle_backs_off_exponentially_and_resets_on_success():
         clock.now += waits[-1]
         throttle.failed("ann", "10.0.0.1")
     assert waits == [1.0, 2.0, 4.0, 8.0, 8.0]
-    # The user is throttled from any address, and the address for any user.
-    assert throttle.wait("ann", "10.9.9.9") > 0 and throttle.wait("bob", "10.0.0.1") > 0
-    assert throttle.wait("bob", "10.9.9.9") == 0
+    # The address is throttled for any user; the user is not throttled from elsewhere.
+    assert throttle.wait("bob", "10.0.0.1") > 0 and throttle.wait(None, "10.0.0.1") > 0
+    assert throttle.wait("ann", "10.9.9.9") == 0 and throttle.wait("bob", "10.9.9.9") == 0
+    # A right password clears its own (user, address) pair, not the address's count.
     throttle.succeeded("ann", "10.0.0.1")
-    assert throttle.wait("ann", "10.0.0.1") == 0
+    assert throttle._by_kind["user"] == {} and throttle.wait("ann", "10.0.0.1") > 0
     clock.now += 7200  # forgotten after an hour
+    assert throttle.wait("ann", "10.0.0.1") == 0 and throttle.wait("bob", "10.0.0.1") == 0
+
+
+def test_guesses_from_other_addresses_cannot_lock_a_user_out():
+    clock = Clock()
+    auth = Authenticator({"ann": User("ann", "editor", "right")}, LoginThrottle(free=3, clock=clock))
+    for i in range(40):  # a botnet: a few guesses from each of many addresses
+        address = f"203.0.113.{i // 4}"
+        try:
+            assert auth.login("ann", f"guess-{i}", client=address) is None
+        except LoginThrottledError:
+            pass
+    assert auth.login("ann", "right", client="198.51.100.7").role == "editor"
+    # Without an address (library use) the user name alone is counted.
+    for _ in range(3):
+        assert auth.login("ann", "wrong") is None
+    with pytest.raises(LoginThrottledError):
+        auth.login("ann", "right")
+    assert auth.login("ann", "right", client="198.51.100.7").role == "editor"
+
+
+def test_signing_in_with_one_account_does_not_reset_an_address_guessing_another():
+    clock = Clock()
+    users = {"ann": User("ann", "editor", "right"), "mal": User("mal", "viewer", "mine")}
+    auth = Authenticator(users, LoginThrottle(free=3, clock=clock))
+    for i in range(3):
+        assert auth.login("ann", f"guess-{i}", client="6.6.6.6") is None
+    with pytest.raises(LoginThrottledError):
+        auth.login("mal", "mine", client="6.6.6.6")
+    clock.now += 1.0
+    assert auth.login("mal", "mine", client="6.6.6.6").name == "mal"
+    assert auth.login("ann", "guess-3", client="6.6.6.6") is None
+    with pytest.raises(LoginThrottledError):  # still backing off: 2 s after the fourth guess
+        auth.login("ann", "guess-4", client="6.6.6.6")
 
 
 def test_fifty_wrong_passwords_in_a_burst_are_mostly_refused_unchecked():

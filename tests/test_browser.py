@@ -409,6 +409,7 @@ def test_f_a_viewer_sees_no_ingest_delete_evaluate_or_style_book_controls(browse
         open_tab(page, "Fact-check")
         expect(page.locator("#check")).to_be_visible()
         expect(page.locator("#accept")).to_be_hidden()
+        expect(page.locator("#check-file")).to_be_hidden()  # uploads: editors and admins
     finally:
         context.close()
     # The admin, on the same server, gets every control.

@@ -164,7 +164,7 @@ def test_the_page_learns_the_role_and_shows_only_its_controls(served):
     demo_config = json.loads(get(url + "config", login(url, "vera", "v-pass")))
     # Gated controls start hidden on the page of a server with logins (fail closed).
     by_id = {c.get("props", {}).get("elem_id"): c for c in demo_config["components"]}
-    for elem in ("ingest-box", "delete-box", "stylebook-box", "accept-box"):
+    for elem in ("ingest-box", "delete-box", "stylebook-box", "accept-box", "check-file"):
         assert by_id[elem]["props"]["visible"] is False, elem
 
 

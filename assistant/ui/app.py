@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from assistant.errors import AssistantError
-from assistant.ui.auth import Access, RoleGates, max_upload_bytes, signed_in_text
+from assistant.service import Assistant
+from assistant.ui.auth import (
+    Access,
+    RoleGates,
+    max_upload_bytes,
+    signed_in_text,
+    trust_forwarded_for,
+)
 from assistant.ui.chat import build_tab as chat_tab
 from assistant.ui.common import CSS, log
 from assistant.ui.endpoints import check_endpoints, guard_middleware
@@ -15,9 +22,6 @@ from assistant.ui.evaluation import build_tab as evaluation_tab
 from assistant.ui.factcheck import build_tab as factcheck_tab
 from assistant.ui.library import build_tab as library_tab
 from assistant.ui.summaries import build_tab as summaries_tab
-
-if TYPE_CHECKING:
-    from assistant.service import Assistant
 
 INTRO = (
     "# Newsroom assistant\n"
@@ -34,8 +38,6 @@ def create_app(assistant: Assistant | None = None, access: Access | None = None)
     signed-in user's role; every handler checks that role again on the server.
     """
     if assistant is None:
-        from assistant.service import Assistant
-
         assistant = Assistant()
     access = access or Access()
     gates = RoleGates(access)
@@ -72,7 +74,9 @@ def create_app(assistant: Assistant | None = None, access: Access | None = None)
 
 
 def launch_options(demo: gr.Blocks, access: Access, settings: Any) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: logins with their throttle, the API guard, upload limit, styles."""
+    """Keyword arguments for ``demo.launch``: logins with their throttle and upload guard, the API guard,
+    upload limit, styles. Sets which proxies' X-Forwarded-For the server takes (``trust_forwarded_for``)."""
+    trust_forwarded_for(settings.app.trusted_proxies)
     login = access.launch_kwargs()
     middleware = [*login.pop("middleware"), guard_middleware(demo)]
     return {

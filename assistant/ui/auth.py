@@ -1,4 +1,5 @@
-"""Who uses the web app: sign-in (throttled per user and per client address), roles on the page, upload limits.
+"""Who uses the web app: sign-in (throttled per user and address, and per address), trusted proxies,
+roles on the page, who may upload, upload limits.
 
 The service layer refuses what a role may not do (``assistant.auth.require``), whatever a page
 shows; this module tells it who is asking (the user Gradio signed in) and hides the controls a
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -94,17 +98,81 @@ class Access:
             return False
 
     def launch_kwargs(self) -> dict[str, Any]:
-        """``auth``, ``auth_message`` and the login middleware for ``Blocks.launch``."""
+        """``auth``, ``auth_message`` and the login and upload middleware for ``Blocks.launch``."""
         if self.authenticator is None:
             return {"auth": None, "auth_message": None, "middleware": []}
-        guard = Middleware(LoginGuard, throttle=self.authenticator.throttle)
-        return {"auth": self.check_login, "auth_message": AUTH_MESSAGE, "middleware": [guard]}
+        guards = [
+            Middleware(LoginGuard, throttle=self.authenticator.throttle),
+            Middleware(UploadGuard, access=self),
+        ]
+        return {"auth": self.check_login, "auth_message": AUTH_MESSAGE, "middleware": guards}
+
+
+FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"
+
+
+def trust_forwarded_for(proxies: Sequence[str]) -> None:
+    """Take ``X-Forwarded-For`` only from ``proxies`` (``settings.app.trusted_proxies``); none: from nobody.
+
+    Gradio serves the app with uvicorn, whose proxy-headers middleware replaces the client
+    address with the header's when the connection comes from an address in the
+    ``FORWARDED_ALLOW_IPS`` variable, read when the server starts; its default is 127.0.0.1, so
+    any process on this machine could choose the address the login throttle counts against.
+    Called before ``launch``: the variable becomes exactly the configured proxies.
+    """
+    os.environ[FORWARDED_ALLOW_IPS] = ",".join(p.strip() for p in proxies if p.strip())
 
 
 def client_address(scope: Scope) -> str | None:
-    """The client's address (uvicorn has already applied X-Forwarded-For from trusted proxies)."""
+    """The client's address: the connecting one, or a trusted proxy's X-Forwarded-For (uvicorn applies it)."""
     client = scope.get("client")
     return str(client[0]) if client else None
+
+
+def signed_in_user(scope: Scope) -> str | None:
+    """The user name of the request's Gradio session cookie (None: not signed in).
+
+    Gradio keeps its sessions on its app (``tokens``, one cookie per app id), the ``scope["app"]``
+    Starlette sets before any middleware runs; the same lookup as its ``get_current_user``.
+    """
+    app = scope.get("app")
+    tokens, cookie_id = getattr(app, "tokens", None), getattr(app, "cookie_id", None)
+    if not isinstance(tokens, dict) or cookie_id is None:
+        return None
+    cookies = HTTPConnection(scope).cookies
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    return tokens.get(token) if token else None
+
+
+# Gradio's routes that write what a client sends to disk (its upload cache) before any handler runs.
+_FILE_ROUTES = re.compile(r"/gradio_api/(?:upload|process_recording)/?$")
+
+
+class UploadGuard:
+    """ASGI middleware: Gradio's upload routes answer 401 to a request that is not signed in and 403
+    to a role that may not upload (viewers): only editors and admins put files on the server."""
+
+    def __init__(self, app: ASGIApp, access: Access) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authenticator = self.access.authenticator
+        if scope["type"] == "http" and _FILE_ROUTES.search(scope["path"]) and authenticator is not None:
+            name = signed_in_user(scope)
+            refusal: tuple[int, str] | None = None
+            if name is None:
+                refusal = (401, "Sign in to upload files.")
+            else:
+                try:
+                    require(authenticator.actor(name, via="web"), "upload")
+                except PermissionDeniedError as exc:
+                    refusal = (403, exc.user_message())
+            if refusal is not None:
+                log.warning("upload refused for %s: %s", name or "a request not signed in", refusal[1])
+                await JSONResponse({"detail": refusal[1]}, status_code=refusal[0])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class LoginGuard:

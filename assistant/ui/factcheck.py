@@ -11,6 +11,7 @@ import gradio as gr
 
 from assistant.auth import Actor
 from assistant.errors import BadInputError
+from assistant.ingest import html_to_text
 from assistant.types import CheckReport, ClaimResult, TypoFlag
 from assistant.ui.auth import Access, RoleGates, check_upload_size
 from assistant.ui.common import (
@@ -151,8 +152,6 @@ def read_text_upload(path: str | Path, max_mb: float) -> str:
             f"{path.name} is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8"
         ) from exc
     if path.suffix.lower() in (".html", ".htm"):
-        from assistant.ingest import html_to_text
-
         text, _ = html_to_text(text)
     return text
 
@@ -277,11 +276,16 @@ def build_tab(assistant: Assistant, max_mb: float, access: Access | None = None,
                 text = gr.Textbox(
                     label="Text to check", lines=10, max_lines=24, elem_id="check-text"
                 )
-                file = gr.File(
-                    label="…or upload a .txt, .md or .html file",
-                    file_types=list(CHECK_UPLOAD_TYPES),
-                    type="filepath",
-                    elem_id="check-file",
+                # Uploading puts a file on the server: editors and admins (viewers paste text).
+                file = gates.add(
+                    "upload",
+                    gr.File(
+                        label="…or upload a .txt, .md or .html file",
+                        file_types=list(CHECK_UPLOAD_TYPES),
+                        type="filepath",
+                        visible=gates.visible,
+                        elem_id="check-file",
+                    ),
                 )
                 button = gr.Button("Check", variant="primary", elem_id="check")
                 status = gr.Markdown(elem_id="check-status")

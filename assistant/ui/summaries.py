@@ -198,7 +198,13 @@ def build_tab(assistant: Assistant) -> gr.Dropdown:
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 article = gr.Dropdown(
-                    label="Stored article", choices=[], value=None, elem_id="sum-article"
+                    label="Stored article",
+                    choices=[],
+                    value=None,
+                    # The page fills the choices; an API client names any stored id (the store
+                    # answers "no article with id …" for one it does not hold).
+                    allow_custom_value=True,
+                    elem_id="sum-article",
                 )
                 text = gr.Textbox(
                     label="…or paste article text (used instead of the stored article)",
