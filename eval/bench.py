@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m eval.bench ingest|check|generate|support|summary|chat`."""
+"""Benchmarks that print figures: `python -m eval.bench ingest|check|generate|support|summary|chat|scale`."""
 
 from __future__ import annotations
 
@@ -119,15 +119,32 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
     return result
 
 
+class MemoEmbedder:
+    """An embedder that remembers the vector of every text it embedded."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.memo: dict[str, np.ndarray] = {}
+
+    def embed(self, texts):
+        todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if todo:
+            self.memo.update(zip(todo, self.inner.embed(todo)))
+        return np.stack([self.memo[t] for t in texts]) if texts else self.inner.embed([])
+
+
 def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
     """Check an ~800-word article against an ``n_articles`` corpus (no LLM); models loaded before timing."""
+    from assistant.embed import default_embedder
     from assistant.ingest import make_article
     from assistant.service import Assistant
     from assistant.settings import Settings
 
     rows = read_jsonl(DEV)
     target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
-    assistant = Assistant(Settings(data_dir=corpus_dir))
+    # The corpus repeats 74 articles (a copy differs in its first line only): a passage text seen
+    # before gets its vector again instead of being embedded again (same text, same vector).
+    assistant = Assistant(Settings(data_dir=corpus_dir), embedder=MemoEmbedder(default_embedder()))
     store = assistant.store
     t0 = time.perf_counter()
     have = {a.id for a in store.list_articles()}
@@ -485,7 +502,19 @@ def main(argv: list[str] | None = None) -> None:
     ch.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     ch.add_argument("--questions", type=int, default=len(QUESTIONS))
     ch.add_argument("--cold", action="store_true", help="skip the start-up warm-up (the system prompt's KV reuse)")
+    sc = sub.add_parser("scale", help="archive size: search, catch-up, start-up, RSS, disk (one JSON line per size)")
+    sc.add_argument("--passages", type=int, nargs="+", default=[10_000], help="store sizes (built once, kept in .build/scale)")
+    sc.add_argument("--queries", type=int, default=200)
+    sc.add_argument("--server", action="store_true", help="against `chroma run` on the same files instead of embedded")
     args = parser.parse_args(argv)
+    if args.what == "scale":
+        import json
+
+        from eval.scale import bench_scale
+
+        for n in args.passages:
+            print(json.dumps(bench_scale(n, args.queries, server=args.server)), flush=True)
+        return
     if args.what == "support":
         result = bench_support(args.preset, args.source_tokens, args.cloze)
     elif args.what == "summary":

@@ -1,0 +1,372 @@
+"""`python -m eval.bench scale --passages N`: search, catch-up, start-up, RSS and disk at archive size.
+
+The store is built from the distinct texts of the eval data (CNN/DM, FRANK and SummEdits
+articles, BoolQ passages), split with the project's splitter and embedded once with the real
+MiniLM embedder (cached in ``.build/scale/base.npz``). Copies of those articles fill the store
+to N passages; a copy's vectors are the original's plus Gaussian noise (sigma 0.02 per
+dimension, renormalised): a stand-in, because embedding 100,000 passages for real takes hours
+on 2 cores. Copies repeat their original's text (with their own article id), so BM25 sees
+realistic term statistics but many exact duplicates. Built stores are kept under
+``.build/scale/N`` between runs.
+
+Measured against it, each in its own process as in production:
+* a reader (the app's code path, no chat model): start-up = interpreter start to the first
+  hybrid search answered (imports, MiniLM, Chroma, the catalog, BM25 built), then to the corpus
+  spellings loaded as well (what the first fact-check needs); 200 hybrid searches (query
+  embedding included), BM25-only and dense-only timings; its RSS;
+* a writer process ingesting one more article with the real embedder (timed), after which the
+  reader's next search is timed: the catch-up (delta applied to catalog, BM25, and Chroma's
+  vector index reopened).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "eval-data"
+BUILD = ROOT / ".build" / "scale"
+NOISE = 0.02
+
+
+def _base_texts() -> list[tuple[str, str]]:
+    """(id, raw text) of every distinct article or passage in the eval data."""
+    from assistant.evaluate.datasets import read_jsonl
+
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+
+    def add(prefix: str, key: str, title: str, body: str) -> None:
+        body = body.strip()
+        if len(body) < 200 or body in seen:
+            return
+        seen.add(body)
+        out.append((f"{prefix}-{len(out):05d}", f"{title.strip() or key}\n\n{body}"))
+
+    for row in read_jsonl(DATA / "summaries-cnndm-dev.jsonl"):
+        add("cnn", row["id"], row["article"].split(".")[0][:80], row["article"])
+    for name in ("consistency-frank-dev.jsonl", "consistency-summedits-dev.jsonl"):
+        for row in read_jsonl(DATA / name):
+            add("doc", row["id"], row["article"].split(".")[0][:80], row["article"])
+    for row in read_jsonl(DATA / "chat-boolq-dev.jsonl"):
+        add("wiki", row["id"], row["title"], row["passage"])
+    return out
+
+
+def _queries() -> list[str]:
+    from assistant.evaluate.datasets import read_jsonl
+
+    qs = [r["question"] for r in read_jsonl(DATA / "chat-boolq-dev.jsonl")]
+    qs += [r["reference"].split("\n")[0][:200] for r in read_jsonl(DATA / "summaries-cnndm-dev.jsonl")]
+    return qs
+
+
+def base_corpus() -> dict:
+    """The base articles, their passages and real MiniLM vectors (built once, cached)."""
+    from assistant.embed import MiniLMEmbedder
+    from assistant.ingest import make_article, split_passages
+
+    cache = BUILD / "base.npz"
+    texts = _base_texts()
+    articles = [make_article(raw, aid) for aid, raw in texts]
+    passages = [split_passages(a) for a in articles]
+    flat = [p for ps in passages for p in ps]
+    if cache.exists():
+        got = np.load(cache)
+        if len(got["vectors"]) == len(flat):
+            return {"articles": articles, "passages": passages, "vectors": got["vectors"], **json.loads(str(got["meta"]))}
+    embedder = MiniLMEmbedder()
+    embedder.embed(["warm up"])
+    embedder.tokens_seen = 0
+    t = time.perf_counter()
+    vectors = embedder.embed([p.text for p in flat])
+    seconds = time.perf_counter() - t
+    meta = {
+        "base_embed_seconds": round(seconds, 1),
+        "base_embed_tokens_per_s": round(embedder.tokens_seen / seconds),
+        "base_passages": len(flat),
+    }
+    BUILD.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, vectors=vectors, meta=json.dumps(meta))
+    return {"articles": articles, "passages": passages, "vectors": vectors, **meta}
+
+
+class _NamedVectors:
+    """Stands for MiniLM in the builder (the store checks the name; vectors are given)."""
+
+    name = "all-MiniLM-L6-v2-onnx-int8"
+    dim = 384
+
+    def embed(self, texts):  # pragma: no cover - never called by the builder
+        raise RuntimeError("the scale builder writes its vectors directly")
+
+
+def build_store(n_passages: int, data_dir: Path) -> dict:
+    """A data dir holding at least ``n_passages`` live passages (kept between runs)."""
+    from assistant.settings import Settings
+    from assistant.store import Store, _date_meta, _passage_meta, source_key, text_sha
+
+    marker = data_dir / "scale.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    base = base_corpus()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    store = Store(Settings(data_dir=data_dir), _NamedVectors())
+    rng = np.random.default_rng(0)
+    offsets = np.cumsum([0] + [len(ps) for ps in base["passages"]])
+    vectors = base["vectors"]
+    t0 = time.perf_counter()
+    done = articles = copy = 0
+    batch: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
+    records: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
+
+    def flush() -> None:
+        if batch["ids"]:
+            store.passages.add(**batch)
+            store.articles.add(**records)
+        for d in (batch, records):
+            for v in d.values():
+                v.clear()
+
+    gen = "scale0"
+    while done < n_passages:
+        for k, (article, passages) in enumerate(zip(base["articles"], base["passages"])):
+            if done >= n_passages:
+                break
+            aid = f"{article.id}-c{copy}"
+            vecs = vectors[offsets[k] : offsets[k + 1]]
+            if copy:
+                vecs = vecs + rng.normal(0, NOISE, size=vecs.shape).astype(np.float32)
+                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            for p, v in zip(passages, vecs):
+                q = p.model_copy(update={"id": aid + p.id[len(article.id) :], "article_id": aid})
+                batch["ids"].append(f"{q.id}@{gen}")
+                batch["embeddings"].append(v)
+                batch["documents"].append(q.text)
+                batch["metadatas"].append(_passage_meta(q, gen))
+            copied = article.model_copy(update={"id": aid})
+            centroid = vecs.mean(axis=0)
+            records["ids"].append(aid)
+            records["embeddings"].append(centroid / (np.linalg.norm(centroid) or 1.0))
+            records["documents"].append(article.raw)
+            records["metadatas"].append(
+                {
+                    "title": article.title, "url": "", "published": "", "source": source_key(""),
+                    "content_hash": store.content_hash(copied), "text_sha": text_sha(article.text) + str(copy),
+                    "passages": len(passages), "ingested_at": time.time(), "gen": gen, **_date_meta(""),
+                }
+            )
+            done += len(passages)
+            articles += 1
+            if len(batch["ids"]) >= 2000:
+                flush()
+        copy += 1
+    flush()
+    store.mark_changed()
+    meta = {
+        "passages": store.count(),
+        "articles": articles,
+        "build_seconds": round(time.perf_counter() - t0, 1),
+        "base_passages": base["base_passages"],
+        "base_embed_tokens_per_s": base["base_embed_tokens_per_s"],
+    }
+    marker.write_text(json.dumps(meta))
+    return meta
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _pct(xs: list[float], q: float) -> float:
+    from assistant.evaluate.metrics import percentile
+
+    return round(percentile(xs, q), 1)
+
+
+def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, port: int) -> None:
+    """The app's read path in this process; prints JSON, waits for a line on stdin, times the catch-up."""
+    from assistant.retrieve import LexicalIndex
+    from assistant.service import Assistant
+    from assistant.settings import ChromaSettings, Settings
+
+    settings = Settings(data_dir=data_dir, chroma=ChromaSettings(host=host, port=port))
+    queries = _queries()
+    a = Assistant(settings)
+    a.retriever.search(queries[0])
+    first_search = time.time() - launched
+    a.corpus_names()
+    with_spellings = time.time() - launched
+    hybrid, lexical, dense = [], [], []
+    retriever = a.retriever
+    n = max(retriever.settings.candidates, retriever.settings.k)
+    for i in range(n_queries):
+        q = queries[(i + 1) % len(queries)]
+        t = time.perf_counter()
+        retriever.search(q, k=5)
+        hybrid.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        index = retriever._lexical()
+        scores = index.bm25.scores(q)
+        np.argsort(-scores)[:n]
+        lexical.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        a.store.query_many(a.embedder.embed([q]), n)
+        dense.append((time.perf_counter() - t) * 1000)
+    out = {
+        "startup_to_first_search_s": round(first_search, 2),
+        "startup_with_spellings_s": round(with_spellings, 2),
+        "hybrid_p50_ms": _pct(hybrid, 50),
+        "hybrid_p95_ms": _pct(hybrid, 95),
+        "bm25_p95_ms": _pct(lexical, 95),
+        "dense_p95_ms": _pct(dense, 95),
+        "reader_rss_mb": _rss_mb(),
+    }
+    print(json.dumps(out), flush=True)
+    sys.stdin.readline()  # another process has written one article
+    rebuilds = retriever.rebuilds
+    t = time.perf_counter()
+    hits = retriever.search("Harbour authority fines the ferry operator over the Kalmar crossing", k=5)
+    catch_up = time.perf_counter() - t
+    t = time.perf_counter()
+    a.corpus_names()
+    names = time.perf_counter() - t
+    t = time.perf_counter()
+    LexicalIndex.build(a.store.seq, a.store.all_passages())
+    rebuild = time.perf_counter() - t
+    print(
+        json.dumps(
+            {
+                "catch_up_next_search_s": round(catch_up, 3),
+                "catch_up_spellings_s": round(names, 3),
+                "catch_up_was_delta": retriever.rebuilds == rebuilds,
+                "found_new_article": any(h.passage.article_id == "scale-extra" for h in hits),
+                "full_bm25_rebuild_s_for_comparison": round(rebuild, 2),
+                "reader_rss_mb_after": _rss_mb(),
+            }
+        ),
+        flush=True,
+    )
+
+
+EXTRA = (
+    "Harbour authority fines ferry operator\n\n"
+    "The harbour authority fined the operator of the Kalmar crossing on Tuesday after two ferries "
+    "left port with faulty lifeboat davits, inspectors said. "
+    "The operator said it would appeal and that the crossings had been safe throughout.\n\n"
+    + "Passengers on the morning sailing were told of the delay only after boarding. " * 6
+)
+
+
+def writer(data_dir: Path, remove: bool, host: str | None, port: int) -> None:
+    """Ingest (or remove) one article with the real embedder; prints the time it took."""
+    from assistant.ingest import make_article
+    from assistant.service import Assistant
+    from assistant.settings import ChromaSettings, Settings
+
+    a = Assistant(Settings(data_dir=data_dir, chroma=ChromaSettings(host=host, port=port)))
+    if remove:
+        a.store.remove("scale-extra")
+        return
+    a.embedder.embed(["warm up"])
+    a.store.sync()
+    t = time.perf_counter()
+    a.store.put_article(make_article(EXTRA, "scale-extra"))
+    print(json.dumps({"ingest_one_article_s": round(time.perf_counter() - t, 3)}), flush=True)
+
+
+def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eval.scale", *args], cwd=ROOT, capture_output=True, text=True, check=True, **kw)
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def bench_scale(n_passages: int, queries: int, server: bool = False) -> dict:
+    """One size: build (or reuse) the store, then run a reader and a writer process against it."""
+    data_dir = BUILD / str(n_passages)
+    meta = build_store(n_passages, data_dir)
+    server_proc = None
+    host_args: list[str] = []
+    if server:
+        from tests.conftest import free_port
+
+        port = free_port()
+        chroma = Path(sys.executable).parent / "chroma"
+        server_proc = subprocess.Popen(
+            [str(chroma), "run", "--path", str(data_dir / "chroma"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_heartbeat(port)
+        host_args = ["--host", "127.0.0.1", "--port", str(port)]
+    try:
+        launched = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "eval.scale", "reader", str(data_dir), str(queries), str(launched), *host_args],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert proc.stdout is not None and proc.stdin is not None
+        result: dict = {"passages": meta["passages"], "articles": meta["articles"], "chroma": "server" if server else "embedded"}
+        result.update(json.loads(proc.stdout.readline()))
+        result.update(json.loads(_run(["writer", str(data_dir), *host_args]).stdout.strip().splitlines()[-1]))
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        result.update(json.loads(proc.stdout.readline()))
+        proc.wait(timeout=600)
+        _run(["writer", str(data_dir), "--remove", *host_args])
+    finally:
+        if server_proc is not None:
+            server_proc.terminate()
+            server_proc.wait(timeout=60)
+    result.update(
+        disk_mb=round(_du(data_dir) / 2**20, 1),
+        store_build_s=meta["build_seconds"],
+        vectors=f"stand-in: {meta['base_passages']} real MiniLM vectors + noise sigma {NOISE}",
+        load_avg=os.getloadavg()[0],
+    )
+    return result
+
+
+def _wait_heartbeat(port: int) -> None:
+    import urllib.request
+
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise RuntimeError("chroma run did not start") from None
+            time.sleep(0.3)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    host, port = None, 8000
+    if "--host" in argv:
+        i = argv.index("--host")
+        host, port = argv[i + 1], int(argv[i + 3])
+        argv = argv[:i]
+    if argv[0] == "reader":
+        reader(Path(argv[1]), int(argv[2]), float(argv[3]), host, port)
+    elif argv[0] == "writer":
+        writer(Path(argv[1]), "--remove" in argv, host, port)
+
+
+if __name__ == "__main__":
+    main()
