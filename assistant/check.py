@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
 from assistant.injection import WITHHELD, find_injection, model_view
+from assistant.llm import complete_json
+from assistant.prompts import JudgeOutput, render
 from assistant.redact import redact_text
 from assistant.retrieve import Retriever
 from assistant.store import Store
 from assistant.stylebook import StyleBook
+from assistant.support.verdicts import claim_threshold, decide_claim
+from assistant.tokens import count_tokens
 from assistant.types import (
     Article,
     CheckReport,
@@ -27,7 +31,7 @@ from assistant.types import (
 )
 from assistant.typos import CorpusNames, find_typos
 from assistant.verify import check_claim, is_checkworthy, split_sentences
-from assistant.verify.claims import reason_of
+from assistant.verify.claims import evidence_passage, reason_of
 
 if TYPE_CHECKING:
     from assistant.support import SupportScorer
@@ -79,9 +83,6 @@ def _not_resting_on_injection(claim: str, result: ClaimResult, hits: list[Scored
 
 def _ask_judge(result: ClaimResult, hits, chat) -> ClaimResult:
     """Add the LLM judge's view; it is shown beside the code's verdict and never overrules a mismatch."""
-    from assistant.llm import complete_json
-    from assistant.prompts import JudgeOutput, render
-
     if find_injection(result.text):
         return result.model_copy(update={"judge": "not asked: the claim itself addresses the assistant"})
     shown = hits[:3]
@@ -170,9 +171,6 @@ def claim_windows(
     A window is the union of its claims' context sentences, in passage order; a claim whose
     sentences would take the window over ``budget`` tokens starts a new one.
     """
-    from assistant.tokens import count_tokens
-    from assistant.verify.claims import evidence_passage
-
     def order(e: Evidence) -> tuple[str, int]:
         p = passages.get(e.passage_id)
         sents = [x.text for x in evidence_passage(p.id, p.text).sentences] if p else []
@@ -212,8 +210,6 @@ def model_check_claims(
     Claims sharing a window are scored one after the other, so the window is read once (its KV state
     is kept) and each claim costs only its own tokens. Results come one claim at a time.
     """
-    from assistant.support.verdicts import claim_threshold, decide_claim
-
     cut = claim_threshold(scorer) if threshold is None else threshold
     for window, idx in claim_windows(claims, which, passages):
         for i in idx:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import tomllib
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as metadata_version
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from tqdm import tqdm
 
+from assistant.auth import cli_actor
+from assistant.dates import display, parse_bound
 from assistant.errors import AssistantError
+from assistant.ingest import expand_inputs, is_url, read_file
+from assistant.redact import install_log_redaction, redact_text
 from assistant.settings import Settings
 from assistant.support.cli import app as support_app
+from assistant.types import Answer, FusedSentence, Selection, Summary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stylebook_app = typer.Typer(help="The editors' style book: preferred spellings and accepted names.")
@@ -28,6 +37,7 @@ class State:
     @classmethod
     def assistant(cls):
         if cls._assistant is None:
+            # lazy: the stages load chromadb, spaCy and LangChain (~2 s); `assistant --help` must not wait for them
             from assistant.service import Assistant
 
             cls._assistant = Assistant(cls.settings)
@@ -39,8 +49,6 @@ def _version() -> str:
     try:
         return metadata_version("newsroom-assistant")
     except PackageNotFoundError:
-        import tomllib
-
         try:
             pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
             return tomllib.loads(pyproject.read_text())["project"]["version"]
@@ -79,8 +87,6 @@ _UNTIL_HELP = "Only articles published on or before this date (a bare day includ
 
 def _date_range(since: str | None, until: str | None) -> tuple[int | None, int | None]:
     """--since / --until as epoch seconds; a malformed or empty range is a usage error (exit 2)."""
-    from assistant.dates import parse_bound
-
     try:
         lo = parse_bound(since)
     except ValueError as exc:
@@ -96,8 +102,6 @@ def _date_range(since: str | None, until: str | None) -> tuple[int | None, int |
 
 def _cited(title: str, published: str) -> str:
     """How a citation names its source: "Title, 2025-08-07" (or "undated")."""
-    from assistant.dates import display
-
     return f"{title}, {display(published)}" if title else display(published)
 
 
@@ -109,12 +113,6 @@ def ingest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> None:
     """Chunk, embed and store articles in Chroma. Exit code 1 if any file or link failed."""
-    from tqdm import tqdm
-
-    from assistant.auth import cli_actor
-    from assistant.fetch import is_url
-    from assistant.ingest import expand_inputs
-
     a = State.assistant()
     inputs = [p if is_url(p) else Path(p) for p in paths]
     files = list(expand_inputs(inputs, a.settings.ingest))  # folders expanded, to size the progress bar
@@ -178,8 +176,6 @@ def search(
 @app.command("list")
 def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List stored articles with their passage counts."""
-    from assistant.dates import display as display_date
-
     infos = State.assistant().store.list_articles()
     if as_json:
         _echo_json([vars(i) for i in infos])
@@ -187,14 +183,12 @@ def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     if not infos:
         typer.echo("No articles stored yet: run `assistant ingest PATH`.")
     for info in infos:
-        typer.echo(f"{info.id}\t{display_date(info.published)}\t{info.passages} passages\t{info.title}")
+        typer.echo(f"{info.id}\t{display(info.published)}\t{info.passages} passages\t{info.title}")
 
 
 @app.command()
 def remove(article_id: Annotated[str, typer.Argument(help="Article id from `assistant list`")]) -> None:
     """Delete one article and its passages (also passages an interrupted ingest left without an article)."""
-    from assistant.auth import cli_actor
-
     result = State.assistant().remove(article_id, actor=cli_actor())
     if result.had_record:
         typer.echo(f"removed {article_id} ({result.passages} passages)")
@@ -208,8 +202,8 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check the store for crash leftovers and mismatches; exit 1 if problems remain."""
+    # lazy: imports the store (chromadb), as State.assistant does
     from assistant import doctor as doc
-    from assistant.auth import cli_actor
 
     a = State.assistant()
     report = doc.repair(a, actor=cli_actor()) if repair else doc.diagnose(a)
@@ -222,8 +216,6 @@ def doctor(
 
 
 def _read_draft(path: Path) -> str:
-    from assistant.ingest import read_file
-
     articles = read_file(path, State.settings.ingest)
     if len(articles) != 1:
         raise typer.BadParameter(f"{path} holds {len(articles)} articles; give one article or ingest it and use its id")
@@ -245,11 +237,11 @@ def summarize(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Cited summary: the selected sentences at once, then each checked sentence as it is written."""
-    from assistant.summarize import render_text, sentence_line, summary_footer
-    from assistant.types import FusedSentence, Selection, Summary
-
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
+    # lazy, as State.assistant
+    from assistant.summarize import render_text, sentence_line, summary_footer
+
     a = State.assistant()
     text = _read_draft(file) if file else None
     summary = None
@@ -297,8 +289,6 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer from the stored articles with inline numbered citations (streamed)."""
-    from assistant.types import Answer
-
     lo, hi = _date_range(since, until)
     a = State.assistant()
     answer = None
@@ -343,11 +333,12 @@ def check(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Claims checked against the rest of the corpus, and misspelt names / typos with suggestions."""
-    from assistant.check import render_text
-
     if (article_id is None) == (file is None):
         raise typer.BadParameter("give either ARTICLE_ID or --file PATH")
     lo, hi = _date_range(since, until)
+    # lazy, as State.assistant
+    from assistant.check import render_text as render_report
+
     a = State.assistant()
     report = a.check_with_support(
         article_id=article_id, text=_read_draft(file) if file else None, judge=judge, support=support, since=lo, until=hi
@@ -360,7 +351,7 @@ def check(
         for claim in shown.claims:
             for e in claim.evidence:
                 e.title = _cited(e.title, e.published)
-        typer.echo(render_text(shown))
+        typer.echo(render_report(shown))
 
 
 @stylebook_app.command("add")
@@ -369,8 +360,6 @@ def stylebook_add(
     variants: Annotated[list[str] | None, typer.Option("--variant", help="Known wrong spellings of NAME")] = None,
 ) -> None:
     """Accept a name, or record the preferred spelling with its variants."""
-    from assistant.auth import cli_actor
-
     a = State.assistant()
     if variants:
         a.add_preferred_spelling(name, list(variants), actor=cli_actor())
@@ -399,12 +388,12 @@ def eval_suite(
 
     Without --record or --replay the model runs live (ASSISTANT_LLM__CACHE=auto replays what is recorded).
     """
-    from assistant.auth import cli_actor
-    from assistant.evaluate import run_suite
-
     if record and replay:
         raise typer.BadParameter("give --record or --replay, not both")
     mode = "record" if record else "replay" if replay else None
+    # lazy, as State.assistant
+    from assistant.evaluate.run import run_suite
+
     State.assistant().record_evaluation(str(suite), actor=cli_actor(), mode=mode or "live", out=str(out))
     result = run_suite(suite, out, cache=mode, baseline=baseline, settings=State.settings, progress=not quiet)
     for gate in result.gates:
@@ -421,10 +410,6 @@ def eval_suite(
 
 def main() -> None:
     """Console-script entry point: user errors print their help text and exit 2 (a failed request, 1)."""
-    import logging
-
-    from assistant.redact import install_log_redaction
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_redaction()
     try:
@@ -432,8 +417,6 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except AssistantError as exc:
-        from assistant.redact import redact_text
-
         typer.echo(f"error: {redact_text(exc.user_message())}", err=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
@@ -441,8 +424,6 @@ def main() -> None:
     except typer.Abort:
         sys.exit(130)
     except Exception as exc:  # click usage errors
-        import click
-
         try:  # typer >= 0.29 vendors click: its exceptions are not `click.ClickException`
             from typer._click.exceptions import ClickException as VendoredClickException
         except ImportError:

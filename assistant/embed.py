@@ -53,6 +53,7 @@ class MiniLMEmbedder:
     dim = 384
 
     def __init__(self, max_length: int = 256, batch_size: int = 8, threads: int | None = None) -> None:
+        # lazy: onnxruntime and tokenizers load native libraries; only an embedding run needs them
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

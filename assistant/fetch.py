@@ -24,7 +24,9 @@ import socket
 import time
 from urllib.parse import urljoin, urlsplit
 
+from assistant.dates import parse_date
 from assistant.errors import BadInputError
+from assistant.ingest import html_date, make_article, slugify
 from assistant.settings import IngestSettings
 from assistant.types import Article
 
@@ -33,12 +35,6 @@ TOTAL_TIMEOUTS = 4  # the whole fetch (every hop and the body) within this many 
 _clock = time.monotonic  # patched by the tests
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _USER_AGENT = "newsroom-assistant/0.1 (article ingest)"
-
-
-def is_url(value: object) -> bool:
-    """Whether a command-line input names a web page rather than a file."""
-    text = str(value).strip().lower()
-    return text.startswith(("http://", "https://"))
 
 
 def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -92,7 +88,7 @@ def check_address(url: str, settings: IngestSettings) -> None:
 
 def fetch_html(url: str, settings: IngestSettings | None = None) -> tuple[str, str]:
     """The HTML of a page and its final URL (after redirects), fetched under the guard above."""
-    import httpx
+    import httpx  # lazy: only a web link needs the HTTP client
 
     settings = settings or IngestSettings()
     cap = settings.max_file_bytes
@@ -150,8 +146,6 @@ def fetch_html(url: str, settings: IngestSettings | None = None) -> tuple[str, s
 
 
 def _article_id(url: str) -> str:
-    from assistant.ingest import slugify
-
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     last = segments[-1].rsplit(".", 1)[0] if segments else ""
@@ -160,10 +154,7 @@ def _article_id(url: str) -> str:
 
 def html_to_article(html: str, url: str) -> Article:
     """Title, date and body of a fetched page (trafilatura), as an Article that keeps its URL."""
-    import trafilatura
-
-    from assistant.dates import parse_date
-    from assistant.ingest import html_date, make_article
+    import trafilatura  # lazy: trafilatura (lxml, jusText, dateparser) takes ~1 s to import
 
     doc = trafilatura.bare_extraction(
         html,

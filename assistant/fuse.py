@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 
 from assistant.errors import LLMError, ModelMissingError
 from assistant.prompts import render
+from assistant.support.verdicts import support_sentences
 from assistant.types import Citation, Passage, SentenceResult, SourceSentence
 from assistant.verify import analyse, missing_facts, verify_citations
 from assistant.verify.tokens import keys_of
@@ -164,7 +165,7 @@ def complete_citations(text: str, cited: list[SourceSentence], sources: list[Sou
 
 
 def check_line(
-    line: FusedLine, sources: list[SourceSentence], passages: dict[str, Passage], article_id: str
+    line: FusedLine, sources: list[SourceSentence], passages: dict[str, Passage], article_id: str | None
 ) -> SentenceResult:
     """A fused line checked by code against the sentences it cites (not the rest of their passages)."""
     cited, bogus = _cited(line, sources)
@@ -246,8 +247,6 @@ def with_model_check(result: SentenceResult, sources: list[SourceSentence], scor
 
     A plain cut of one sentence is verified by code alone (see ``is_plain_cut``): no model call.
     """
-    from assistant.support.verdicts import support_sentences
-
     cited = [s for s in sources if s.number in result.sources]
     if not cited:
         return result
@@ -265,7 +264,7 @@ def with_model_check(result: SentenceResult, sources: list[SourceSentence], scor
 
 
 def source_result(
-    source: SourceSentence, passages: dict[str, Passage], article_id: str, why: str, rejected: str = ""
+    source: SourceSentence, passages: dict[str, Passage], article_id: str | None, why: str, rejected: str = ""
 ) -> SentenceResult:
     """The article's own sentence as a summary sentence, labelled with why it is shown."""
     checked = verify_citations(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -207,7 +208,7 @@ def _decode(data: bytes) -> str:
 
 def html_to_text(html: str) -> tuple[str, str]:
     """Visible text of an HTML page (scripts, styles and navigation dropped) and its title."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # lazy: only HTML input needs the parser
 
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "nav", "footer", "header", "aside", "form", "iframe", "svg"]):
@@ -257,7 +258,7 @@ def _jsonld_dates(node: object) -> Iterator[object]:
 def html_date(html: str) -> str:
     """The publication date an HTML page states: ``<meta property="article:published_time">`` (and
     the like), JSON-LD ``datePublished``, then the first ``<time datetime>``; "" if none."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # lazy: only HTML input needs the parser
 
     soup = BeautifulSoup(html, "html.parser")
     for attr, name in _DATE_META:
@@ -295,10 +296,8 @@ def _pdf_text(data: bytes) -> str:
 
 
 def _read_pdf(data: bytes) -> tuple[str, str]:
-    import io
-
     try:
-        from pypdf import PdfReader
+        from pypdf import PdfReader  # lazy: only PDF input needs it
     except ImportError as exc:  # pragma: no cover
         raise BadInputError("PDF support needs pypdf: `pip install pypdf`") from exc
     try:
@@ -398,11 +397,15 @@ def iter_files(paths: Iterable[Path], settings: IngestSettings | None = None) ->
             yield path
 
 
+def is_url(value: object) -> bool:
+    """Whether a command-line input names a web page rather than a file."""
+    text = str(value).strip().lower()
+    return text.startswith(("http://", "https://"))
+
+
 def expand_inputs(items: Iterable[Path | str], settings: IngestSettings | None = None) -> Iterator[Path | str]:
     """``iter_files`` for a mix of paths and web links: a link (``http://``, ``https://``) is yielded
     as its string, in order, for ``assistant.fetch``; anything else is a path."""
-    from assistant.fetch import is_url
-
     for item in items:
         if isinstance(item, str) and is_url(item):
             yield item.strip()

@@ -42,6 +42,8 @@ from assistant.errors import (
     ReplayMissError,
     StructuredOutputError,
 )
+from assistant.models import gguf_path, verify_on_load
+from assistant.prompts import defuse_control_tokens
 from assistant.redact import redact_text, redact_url
 from assistant.settings import CacheMode, Settings
 
@@ -86,8 +88,6 @@ def defused_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     built outside the prompt files. Only what the backend receives changes: replay-cache keys
     are made from the messages as given.
     """
-    from assistant.prompts import defuse_control_tokens
-
     out: list[BaseMessage] = []
     for m in messages:
         if isinstance(m.content, str):
@@ -205,7 +205,6 @@ def load_llama(
             return _LLAMAS[key]
         if not path.is_file():
             raise ModelMissingError(f"local model {path} is missing")
-        from assistant.models import verify_on_load
 
         verify_on_load(path)
         # This build uses OpenMP, whose threads spin while waiting: fastest on a machine the
@@ -826,8 +825,6 @@ def get_chat_model(
     """
     llm = settings.llm
     if llm.backend == "local":
-        from assistant.models import gguf_path
-
         fuse = purpose == "fuse"
         # The file is only opened on first use, so replay mode works without the model.
         chat: BaseChatModel = LlamaCppChat(

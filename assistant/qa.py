@@ -15,6 +15,9 @@ from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPas
 
 if TYPE_CHECKING:
     from assistant.support import SupportScorer
+from assistant.errors import BadInputError
+from assistant.support.verdicts import support_cited
+from assistant.tokens import count_tokens
 from assistant.verify import best_sentence, split_sentences, verify_citations
 
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
@@ -56,8 +59,6 @@ def excerpt(question: str, passage: Passage, budget: int, skip: set[str] | None 
     berth cost?" about a passage on the berth, "cost" picks the sentence, not "berth". Sentences in
     ``skip`` (already shown from an overlapping passage) are left out, and added to it.
     """
-    from assistant.tokens import count_tokens
-
     qwords = _keys(question)
     spans = split_sentences(passage.text) or [(0, len(passage.text))]
     sentences = [passage.text[a:b].strip() for a, b in spans]
@@ -175,8 +176,6 @@ def answer_stream(
 ) -> Iterator[str | Answer]:
     """Yield answer text as the model writes it, then the verified Answer."""
     if not question.strip():
-        from assistant.errors import BadInputError
-
         raise BadInputError("the question is empty")
     hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))[: settings.retrieve.answer_passages]
     if not hits:
@@ -202,6 +201,4 @@ def answer_stream(
 
 def support_answer(answer: Answer, passages: dict[str, Passage], scorer: SupportScorer) -> Answer:
     """The model check of an answer (second stage): each cited sentence scored against its passages."""
-    from assistant.support.verdicts import support_cited
-
     return answer.model_copy(update={"verdicts": support_cited(answer.verdicts, passages, scorer)})

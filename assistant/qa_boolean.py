@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from rapidfuzz import fuzz
 
 from assistant.injection import model_view
 from assistant.prompts import NO_ANSWER, PROMPTS_DIR
+from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage
-from assistant.verify import verify_citations
+from assistant.verify import split_sentences, verify_citations
 
 PROMPT = "ask_boolean"
 CHOICES: dict[str, tuple[str, ...]] = {"yes": ("Yes", "yes"), "no": ("No", "no"), "not": ("Not", "not")}
@@ -195,8 +197,6 @@ def retrieve_excerpts(
     question: str, retriever: Any, settings: Settings, k: int | None = None, factor: int = 1
 ) -> list[tuple[Passage, str]]:
     """The passages an answer would read, each with its question-relevant excerpt (as ``qa`` does)."""
-    from assistant.qa import excerpt, relevant
-
     hits = relevant(question, retriever.search(question, k=k or settings.retrieve.k))[: settings.retrieve.answer_passages]
     if not hits:
         return []
@@ -212,11 +212,6 @@ def evidence(question: str, passages: list[Passage], excerpts: list[str]) -> tup
     Candidates are the sentences the model read (the excerpts); a full sentence beats a headline
     (no closing stop), then more of the question's words (light stems), then closer wording.
     """
-    from rapidfuzz import fuzz
-
-    from assistant.qa import _keys
-    from assistant.verify import split_sentences
-
     qkeys = _keys(question)
     best: tuple[tuple, int, str] | None = None
     for n, text in enumerate(excerpts, start=1):
@@ -283,7 +278,6 @@ def boolean_stream(
         model=model.name,
         choice=signal,
     )
-    from assistant.qa import mark_injection
 
     yield mark_injection(answer, passages)
 
@@ -347,8 +341,6 @@ def ask_stream(
 
     ``exclude_articles`` keeps articles out of retrieval (the eval's unanswerable controls).
     """
-    from assistant.qa import answer_stream
-
     if exclude_articles:
         retriever = _Excluding(retriever, exclude_articles)
 

@@ -6,6 +6,8 @@ import logging
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from assistant.errors import AssistantError, EndpointError
+
 MASK = "***"
 
 # scheme://user:password@host or scheme://token@host (the userinfo part of any URL in a text)
@@ -57,8 +59,6 @@ def public_error(exc: BaseException, doing: str = "this request") -> str:
     The CLI shows the (redacted) endpoint, which helps the operator who runs it; web users
     get a plain sentence instead, and the details stay in the server log.
     """
-    from assistant.errors import AssistantError, EndpointError
-
     if isinstance(exc, EndpointError):
         return f"The model endpoint is unreachable; {doing} could not be completed. Ask the administrator to check the server log."
     if isinstance(exc, AssistantError):

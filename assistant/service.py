@@ -12,12 +12,29 @@ from typing import TYPE_CHECKING
 
 from assistant.audit import AuditLog
 from assistant.auth import Actor, process_actor, require
+from assistant.check import check_article, claims_to_score, load_corpus_names, model_check_claims
 from assistant.embed import Embedder, default_embedder
-from assistant.errors import AssistantError, BadInputError
-from assistant.ingest import FileResult, empty_folder_error, expand_inputs, read_file
+from assistant.errors import AssistantError, BadInputError, EmptyArchiveError
+from assistant.fetch import fetch_article
+from assistant.ingest import (
+    FileResult,
+    empty_folder_error,
+    expand_inputs,
+    is_url,
+    make_article,
+    read_file,
+    split_passages,
+)
+from assistant.llm import get_chat_model
+from assistant.prompts import render
+from assistant.qa import support_answer
+from assistant.qa_boolean import ask_stream
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import RemoveResult, Store, UpsertStatus
+from assistant.stylebook import StyleBook, editing
+from assistant.summarize import resolve_strategy, summarize_stream
+from assistant.support import logprob_model, support_scorer
 from assistant.types import (
     Answer,
     Article,
@@ -28,6 +45,8 @@ from assistant.types import (
     Selection,
     Summary,
 )
+
+from assistant import qa_boolean, typos, verify
 
 if TYPE_CHECKING:
     from assistant.support import SupportScorer
@@ -109,8 +128,6 @@ class Assistant:
             result = FileResult(str(path))
             try:
                 if isinstance(path, str):
-                    from assistant.fetch import fetch_article
-
                     articles = [fetch_article(path, self.settings.ingest)]
                 elif not path.exists():
                     raise BadInputError("no such file or folder")
@@ -142,8 +159,6 @@ class Assistant:
 
     def ingest_url(self, url: str, actor: Actor | None = None) -> IngestReport:
         """Fetch one web page and store its article (the web app's URL box); same checks as the CLI."""
-        from assistant.fetch import is_url
-
         if not is_url(url):
             raise BadInputError(f"not a web link: {url!r}", "Give an address that starts with http:// or https://.")
         return self.ingest([url.strip()], actor=actor)
@@ -168,8 +183,6 @@ class Assistant:
     def chat(self):
         """The configured chat model (local GGUF, OpenAI-compatible, with the replay cache applied)."""
         if self._chat is None:
-            from assistant.llm import get_chat_model
-
             self._chat = get_chat_model(self.settings)
             self.__dict__["_chat_is_configured"] = True
         return self._chat
@@ -178,8 +191,6 @@ class Assistant:
     def fuse_chat(self):
         """The model that writes extract-then-fuse summaries (locally: its own context, prompt-lookup decoding)."""
         if self._fuse_chat is None:
-            from assistant.llm import get_chat_model
-
             self._fuse_chat = get_chat_model(self.settings, purpose="fuse")
         return self._fuse_chat
 
@@ -190,8 +201,6 @@ class Assistant:
 
     def resolve_article(self, article_id: str | None = None, text: str | None = None, title: str = "") -> tuple[Article, list[Passage]]:
         """A stored article with its passages, or pasted text split the same way (not stored)."""
-        from assistant.ingest import make_article, split_passages
-
         if article_id:
             return self.store.get_article(article_id), self.store.get_passages(article_id)
         if text is None or not text.strip():
@@ -203,8 +212,6 @@ class Assistant:
         self, article_id: str | None = None, text: str | None = None, sentences: int = 5, strategy: str | None = None
     ) -> Iterator[Selection | FusedSentence | Summary]:
         """A summary as it is made: the extractive selection at once, each checked sentence, then the Summary."""
-        from assistant.summarize import resolve_strategy, summarize_stream
-
         article, passages = self.resolve_article(article_id, text)
         chosen = resolve_strategy(self.settings, strategy)
         chat = self.chat if chosen == "abstractive" else self.fuse_chat if chosen == "extract_fuse" else None
@@ -241,8 +248,6 @@ class Assistant:
         Each part of a multi-part question is answered on its own; yes/no parts from the model's
         calibrated first-token choice (Yes / No / Not stated), not its free text (``qa_boolean``).
         """
-        from assistant.qa_boolean import ask_stream
-
         self.require_articles("there is nothing to answer from")
         retriever = self.retriever.within(since, until)
         for item in ask_stream(question, retriever, self.chat, self.answer_choices, self.settings, k=k):
@@ -277,8 +282,6 @@ class Assistant:
             elif self._chat is not None and not self.__dict__.get("_chat_is_configured"):
                 choices = None
             else:
-                from assistant.support import logprob_model
-
                 choices = logprob_model(self.settings)
             self.__dict__["_answer_choices"] = choices
         return self.__dict__["_answer_choices"]
@@ -286,8 +289,6 @@ class Assistant:
     def require_articles(self, consequence: str) -> None:
         """Refuse a question or a search on an empty archive, saying so (not "the articles do not answer")."""
         if not self.store.count():
-            from assistant.errors import EmptyArchiveError
-
             raise EmptyArchiveError(f"no articles are stored yet, so {consequence}")
 
     def ask(self, question: str, k: int | None = None, since: int | None = None, until: int | None = None) -> Answer:
@@ -310,8 +311,6 @@ class Assistant:
 
         ``since`` / ``until`` (epoch seconds) limit the evidence to articles published in that range.
         """
-        from assistant.check import check_article
-
         article, _ = self.resolve_article(article_id, text)
         use_judge = self.settings.llm.judge if judge is None else judge
         # A pasted copy of a stored article must not be its own evidence.
@@ -328,8 +327,6 @@ class Assistant:
 
     def support_answer(self, answer: Answer, scorer: SupportScorer | None = None) -> Answer:
         """The model check of an answer's sentences against the passages they cite (second stage)."""
-        from assistant.qa import support_answer
-
         if not answer.answered or not answer.verdicts:
             return answer
         ids = sorted({c.passage_id for v in answer.verdicts for c in v.citations})
@@ -345,16 +342,12 @@ class Assistant:
 
     def claims_to_score(self, report: CheckReport) -> list[int]:
         """Indices of the claims the model check (second stage of ``check``) scores."""
-        from assistant.check import claims_to_score
-
         return claims_to_score(report)
 
     def support_claims(
         self, report: CheckReport, which: list[int] | None = None, scorer: SupportScorer | None = None
     ) -> Iterator[tuple[int, ClaimResult]]:
         """The second stage of a check: (index, claim decided by its calibrated score), one claim at a time."""
-        from assistant.check import claims_to_score, model_check_claims
-
         which = claims_to_score(report) if which is None else which
         ids = [e.passage_id for i in which for e in report.claims[i].context]
         passages = self.store.get_passages_by_id(ids)  # the store drops repeated ids
@@ -382,7 +375,6 @@ class Assistant:
         """The model-backed support scorer (its calls go through the replay cache like chat calls)."""
         if self._support is not None:
             return self._support
-        from assistant.support import support_scorer
 
         return support_scorer(self.settings)
 
@@ -411,8 +403,6 @@ class Assistant:
             return names
 
     def stylebook(self):
-        from assistant.stylebook import StyleBook
-
         return StyleBook.load(self.settings.stylebook_path)
 
     def warm_up(self) -> None:
@@ -421,9 +411,6 @@ class Assistant:
         llama.cpp keeps the last prompt's tokens in its KV cache, so reading the (long, fixed)
         system prompt once here saves editors its ~4 s on their first question.
         """
-        from assistant import typos, verify
-        from assistant.prompts import render
-
         self.embedder.embed(["warm up"])
         typos.warm_up()
         verify.warm_up()
@@ -431,11 +418,8 @@ class Assistant:
             messages = render("ask", question="", passages=[])
             self.chat.invoke(messages, max_tokens=1)
             if self.answer_choices is not None:
-                from assistant import qa_boolean
-
                 # The yes/no prompt's system text and examples, read once into the choice context.
                 qa_boolean.warm_up(self.answer_choices)
-            from assistant.summarize import resolve_strategy
 
             if resolve_strategy(self.settings) == "extract_fuse":
                 # The fuse prompt's system text and worked examples, read once into its own context.
@@ -443,8 +427,6 @@ class Assistant:
 
     def accept_spelling(self, name: str, actor: Actor | None = None) -> None:
         """An editor accepts a spelling: it is never flagged again."""
-        from assistant.stylebook import editing
-
         actor = actor or process_actor()
         require(actor, "accept_spelling")
         with editing(self.settings.stylebook_path) as book:
@@ -453,8 +435,6 @@ class Assistant:
 
     def add_preferred_spelling(self, name: str, variants: list[str], actor: Actor | None = None) -> None:
         """Record the preferred spelling of a name with its known wrong variants (a style-book edit)."""
-        from assistant.stylebook import editing
-
         actor = actor or process_actor()
         require(actor, "edit_stylebook")
         with editing(self.settings.stylebook_path) as book:

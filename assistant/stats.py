@@ -77,7 +77,7 @@ def best_threshold(
     A score at or above the threshold predicts 1. Ties go to the candidate nearest ``prefer`` (the
     shipped threshold), so a plateau keeps it. Sorted counts make it O(n log n).
     """
-    import numpy as np
+    import numpy as np  # lazy: the bottom module stays free of numpy for the callers that never fit
 
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=np.float64)
@@ -95,7 +95,7 @@ def best_threshold(
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     """Area under the ROC curve: the chance a random positive outscores a random negative (ties half)."""
-    import numpy as np
+    import numpy as np  # lazy, as in best_threshold
 
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=np.float64)

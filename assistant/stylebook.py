@@ -205,7 +205,7 @@ def editing(path: Path) -> Iterator[StyleBook]:
     Two editors accepting names at the same moment would otherwise each save their own copy
     and one name would be lost.
     """
-    import fcntl
+    import fcntl  # lazy: POSIX only; the rest of the style book works without it
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,10 @@ import math
 import re
 from collections.abc import Iterator
 
-from assistant.embed import Embedder
-from assistant.errors import LLMError, StructuredOutputError
+from rapidfuzz import fuzz
+
+from assistant.embed import Embedder, default_embedder
+from assistant.errors import BadInputError, LLMError, ModelMissingError, StructuredOutputError
 from assistant.extract import select_sentences
 from assistant.fuse import (
     TOKENS_PER_SENTENCE,
@@ -33,6 +35,7 @@ from assistant.injection import find_injection, model_view, warning
 from assistant.llm import complete_json, model_name
 from assistant.prompts import DraftOutput, DraftSentence, render
 from assistant.settings import Settings
+from assistant.support.verdicts import support_cited
 from assistant.types import (
     Article,
     Citation,
@@ -153,8 +156,6 @@ def repair_citations(sentence: SentenceResult, passages: list[Passage]) -> tuple
 
 
 def _dedupe(sentences: list[SentenceResult]) -> list[SentenceResult]:
-    from rapidfuzz import fuzz
-
     kept: list[SentenceResult] = []
     for s in sentences:
         if all(fuzz.token_set_ratio(s.text, k.text) < DUPLICATE_SCORE for k in kept):
@@ -212,9 +213,6 @@ def abstractive_summary(article: Article, passages: list[Passage], chat, setting
 
 def model_checked(summary: Summary, by_id: dict[str, Passage], scorer) -> Summary:
     """An abstractive summary with the support scorer's verdict on each sentence, against its cited passages."""
-    from assistant.errors import ModelMissingError
-    from assistant.support.verdicts import support_cited
-
     try:
         return summary.model_copy(update={"sentences": support_cited(summary.sentences, by_id, scorer)})
     except (LLMError, ModelMissingError) as exc:  # the code's verdicts stand, and say so
@@ -238,8 +236,6 @@ def resolve_strategy(settings: Settings, strategy: str | None = None) -> Summary
     if chosen == "auto":
         return "extract_fuse" if settings.llm.backend == "local" else "abstractive"
     if chosen not in ("extract_fuse", "abstractive", "extractive"):
-        from assistant.errors import BadInputError
-
         raise BadInputError(
             f"unknown summary strategy {chosen!r}", "Use auto, extract_fuse, abstractive or extractive."
         )
@@ -292,8 +288,11 @@ def summarize_stream(
 
 
 def _extract_fuse(
-    article: Article, sources: list[SourceSentence], by_id: dict[str, Passage], chat, n: int, scorer
+    article: Article, sources: list[SourceSentence], by_id: dict[str, Passage], chat, n: int, scorer,
+    *, one_article: bool = True,
 ) -> Iterator[FusedSentence | Summary]:
+    # one_article=False: the sources come from several articles (a topic brief, ``assistant.brief``)
+    owner = article.id if one_article else None
     name = model_name(chat)
     kept: list[SentenceResult] = []
     used: set[int] = set()
@@ -314,7 +313,7 @@ def _extract_fuse(
                 continue  # the rest of the reply is read (the replay cache records whole replies) but not used
             if is_repeat(line.text, kept):
                 continue  # small models loop: a repeat is dropped, and the gap filled below
-            result = _mark_injection(check_line(line, sources, by_id, article.id), by_id)
+            result = _mark_injection(check_line(line, sources, by_id, owner), by_id)
             if result.verdict == "supported" and scorer is not None:
                 result = with_model_check(result, sources, scorer)
             if result.verdict != "supported":
@@ -322,7 +321,7 @@ def _extract_fuse(
                 if source is None:
                     continue
                 why = f"shown instead of the fused sentence, which failed verification ({result.reason})"
-                result = source_result(source, by_id, article.id, why, rejected=line.text)
+                result = source_result(source, by_id, owner, why, rejected=line.text)
             event = keep(result)
             if event is not None:
                 yield event
@@ -340,7 +339,7 @@ def _extract_fuse(
             if fallback
             else "added because the model wrote fewer sentences than asked"
         )
-        event = keep(source_result(source, by_id, article.id, why))
+        event = keep(source_result(source, by_id, owner, why))
         if event is not None:
             yield event
     if fallback:
@@ -369,8 +368,6 @@ def summarize_article(
 ) -> Summary:
     """Summarise ``article`` in about ``sentences`` cited sentences with the configured strategy."""
     if embedder is None:
-        from assistant.embed import default_embedder
-
         embedder = default_embedder()
     summary = None
     for event in summarize_stream(

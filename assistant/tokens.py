@@ -71,7 +71,7 @@ def _ensure_cache_env() -> None:
 @lru_cache(maxsize=4)
 def get_encoding(name: str = "cl100k_base"):
     """tiktoken encoding, loaded from local files only."""
-    import tiktoken
+    import tiktoken  # lazy: only counting needs it, and install_bpe_files must run first
 
     _ensure_cache_env()
     return tiktoken.get_encoding(name)

@@ -15,14 +15,11 @@ from typer.testing import CliRunner
 from assistant.cli import app
 from assistant.embed import HashingEmbedder
 from assistant.errors import BadInputError, ReplayMissError
-from assistant.evaluate import (
-    bootstrap_balanced_accuracy,
-    load_suite,
-    normalise_answer,
-    parse_gate,
-    run_suite,
-)
+from assistant.evaluate.gates import parse_gate
+from assistant.evaluate.metrics import bootstrap_balanced_accuracy, normalise_answer
 from assistant.evaluate.results import RunResult
+from assistant.evaluate.run import run_suite
+from assistant.evaluate.suite import load_suite
 from assistant.llm import FakeChatModel
 from tests.conftest import fake_support_scorer
 

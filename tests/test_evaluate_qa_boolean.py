@@ -10,7 +10,7 @@ import yaml
 
 from assistant.embed import HashingEmbedder
 from assistant.errors import ReplayMissError
-from assistant.evaluate import run_suite
+from assistant.evaluate.run import run_suite
 from assistant.llm import FakeChatModel
 from assistant.support.logprobs import FakeLogprobs
 from eval.fit_boolean import best_threshold, fit

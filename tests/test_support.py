@@ -241,7 +241,7 @@ def test_cloze_targets_are_the_least_supported_content_words_and_are_masked() ->
 
 
 def test_recorded_cloze_questions_replay_into_fit_features(tmp_path) -> None:
-    from assistant.support.data import LabelledPair, score_pairs
+    from assistant.support.data import LabelledPair
     from assistant.support.fit import score_features
 
     pairs = [
@@ -249,7 +249,7 @@ def test_recorded_cloze_questions_replay_into_fit_features(tmp_path) -> None:
         LabelledPair("2", SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.", 0, "news", "evaluation"),
     ]
     inner = FakeLogprobs()
-    score_pairs(pairs, ReplayLogprobs(inner, tmp_path, mode="record"), cloze=True)
+    score_features(pairs, ReplayLogprobs(inner, tmp_path, mode="record"), cloze=True)
     calls = len(inner.calls)
     replay = ReplayLogprobs(inner, tmp_path, mode="replay")
     rows = score_features(pairs, replay, cloze=True)
@@ -258,7 +258,7 @@ def test_recorded_cloze_questions_replay_into_fit_features(tmp_path) -> None:
     assert by_id["2"]["cloze_pmi_min"] < by_id["1"]["cloze_pmi_min"]
     # pairs whose cloze questions were never recorded are left out, not failed, with skip_missing
     other = [LabelledPair("3", SOURCE, "The plan costs 12 million euros.", 1, "news", "evaluation")]
-    score_pairs(other, ReplayLogprobs(inner, tmp_path, mode="record"))
+    score_features(other, ReplayLogprobs(inner, tmp_path, mode="record"))
     assert score_features(other, replay, cloze=True, skip_missing=True) == []
     assert len(score_features(other, replay, skip_missing=True)) == 1
 

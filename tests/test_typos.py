@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from assistant.evaluate import typo_metrics
+from assistant.evaluate.metrics import typo_metrics
 from assistant.stylebook import StyleBook
 from assistant.types import TypoFlag
 from assistant.typos import CorpusNames, find_typos

@@ -8,7 +8,7 @@ import pytest
 from assistant import ui
 from assistant.embed import HashingEmbedder
 from assistant.errors import BadInputError, NotFoundError
-from assistant.evaluate import RunResult
+from assistant.evaluate.results import RunResult
 from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import AppSettings, Settings

@@ -25,6 +25,7 @@ from assistant.stats import (  # noqa: F401
     roc_auc,
 )
 from assistant.types import TypoFlag
+from assistant.verify import normalise_text, sentence_texts
 
 if TYPE_CHECKING:
     from rouge_score.rouge_scorer import RougeScorer
@@ -94,8 +95,6 @@ def typo_metrics(rows: Sequence[dict], flags_per_row: Sequence[list[TypoFlag]]) 
 
 def rouge_text(text: str | list[str]) -> str:
     """Spaces around punctuation normalised, one sentence per line (what ROUGE-Lsum splits on)."""
-    from assistant.verify import normalise_text
-
     if isinstance(text, list):
         return "\n".join(normalise_text(str(s)).strip() for s in text if str(s).strip())
     return "\n".join(sentences(normalise_text(text)))
@@ -103,8 +102,6 @@ def rouge_text(text: str | list[str]) -> str:
 
 def sentences(text: str) -> list[str]:
     """The sentences of ``text``, stripped, empty ones dropped (the verifier's splitter)."""
-    from assistant.verify import sentence_texts
-
     return [s.strip() for s in sentence_texts(text) if s.strip()]
 
 

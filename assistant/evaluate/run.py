@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from tqdm import tqdm
+
 from assistant.evaluate.baseline import compare_baseline, read_baseline
 from assistant.evaluate.datasets import count_rows
 from assistant.evaluate.gates import evaluate_gates
@@ -27,6 +29,8 @@ from assistant.evaluate.tasks.qa import run_qa
 from assistant.evaluate.tasks.qa_boolean import run_qa_boolean
 from assistant.evaluate.tasks.summarize import run_summarize, run_summarize_variant, variant_rows
 from assistant.evaluate.tasks.typos import run_typos
+from assistant.llm import ReplayCacheChat, get_chat_model
+from assistant.service import Assistant
 from assistant.settings import (
     CacheMode,
     ChunkSettings,
@@ -35,13 +39,14 @@ from assistant.settings import (
     Settings,
     SummarySettings,
 )
+from assistant.support import SupportScorer, support_scorer
+from assistant.support.logprobs import ReplayLogprobs
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from assistant.embed import Embedder
-    from assistant.service import Assistant
-    from assistant.support import LogprobModel, SupportScorer
+    from assistant.support import LogprobModel
 
 
 def settings_for(
@@ -74,8 +79,6 @@ def _chat_for(
     settings: Settings, chat: BaseChatModel | None, purpose: Literal["chat", "fuse"] = "chat"
 ) -> BaseChatModel:
     """The configured model, or ``chat`` wrapped in the suite's replay cache (unless the cache is off)."""
-    from assistant.llm import ReplayCacheChat, get_chat_model
-
     mode = settings.llm.cache
     if chat is None:
         return get_chat_model(settings, purpose=purpose)
@@ -89,9 +92,6 @@ def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: Logpro
 
     A test that scripts the chat model and gives no ``logprobs`` runs without the model check.
     """
-    from assistant.support import SupportScorer, support_scorer
-    from assistant.support.logprobs import ReplayLogprobs
-
     if not settings.summary.support or (chat is not None and logprobs is None):
         return None
     if logprobs is None:
@@ -105,8 +105,6 @@ def _run_tasks(
     assistant: Assistant, suite: Suite, progress: bool, scorer: SupportScorer | None = None
 ) -> dict[str, TaskResult]:
     """Every task of the suite in a fixed order (model tasks first), one progress bar over all items."""
-    from tqdm import tqdm
-
     t = suite.tasks
     active = [name for name in Tasks.model_fields if getattr(t, name)]
     total = sum(
@@ -137,8 +135,6 @@ def _run_tasks(
             done["qa_boolean"] = run_qa_boolean(assistant, suite, t.qa_boolean, stage("qa_boolean"))
         if t.consistency:
             if scorer is None and t.consistency.method == "support":
-                from assistant.support import support_scorer
-
                 scorer = support_scorer(assistant.settings, reuse_windows=False)
             done["consistency"] = run_consistency(suite, t.consistency, stage("consistency"), scorer)
         if t.typos:
@@ -160,9 +156,6 @@ def _suite_info(suite: Suite) -> SuiteInfo:
 
 def _cache_counts(assistant: Assistant) -> dict[str, int]:
     """Replay-cache hits and misses over the run's chat, fuse and support-scorer calls."""
-    from assistant.llm import ReplayCacheChat
-    from assistant.support.logprobs import ReplayLogprobs
-
     wrappers = [assistant._chat]
     if assistant._fuse_chat is not assistant._chat:
         wrappers.append(assistant._fuse_chat)
@@ -219,8 +212,6 @@ def run_suite(
     wrapped in the suite's replay cache, and serves both chat and fusion). A given ``scorer`` is
     used as it is, for the consistency task and for fused summary sentences.
     """
-    from assistant.service import Assistant
-
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     baseline_data = read_baseline(baseline) if baseline is not None else None

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.models import gguf_path
 from assistant.settings import Settings
-from assistant.support.logprobs import LogprobModel, ReplayLogprobs, TokenScores
+from assistant.support.logprobs import (
+    LlamaLogprobs,
+    LogprobModel,
+    OpenAILogprobs,
+    ReplayLogprobs,
+    TokenScores,
+)
 from assistant.support.scorer import SupportResult, SupportScorer, SuspectSpan
 
 __all__ = [
@@ -21,12 +28,8 @@ __all__ = [
 
 def logprob_model(settings: Settings, cache_dir: Path | None = None, mode: str | None = None) -> LogprobModel:
     """The configured model's token scorer, behind the replay cache unless its mode is off."""
-    from assistant.support.logprobs import LlamaLogprobs, OpenAILogprobs
-
     llm = settings.llm
     if llm.backend == "local":
-        from assistant.models import gguf_path
-
         model: LogprobModel = LlamaLogprobs.shared(
             gguf_path(settings.support.preset or llm.preset, settings.model_dir), n_ctx=llm.n_ctx, n_threads=llm.n_threads
         )

@@ -9,7 +9,20 @@ from typing import Annotated
 
 import typer
 
-from assistant.settings import PROJECT_ROOT
+from assistant.settings import PROJECT_ROOT, Settings
+from assistant.support import logprob_model
+from assistant.support.data import load_pairs
+from assistant.support.fit import (
+    ABLATIONS,
+    CLOZE_ABLATIONS,
+    add_stage1,
+    evaluate,
+    fit_second,
+    score_features,
+)
+from assistant.support.fit import ablation as run_ablation
+from assistant.support.fit import fit as fit_weights
+from assistant.support.scorer import CLOZE_SUFFIX, WEIGHTS_PATH, load_calibration
 
 app = typer.Typer(help="The support scorer: record the model's token scores, fit and measure the weights.")
 
@@ -20,23 +33,15 @@ CACHE = PROJECT_ROOT / "eval" / "cache"
 
 
 def _model(cache_dir: Path, mode: str):
-    from assistant.settings import Settings
-    from assistant.support import logprob_model
-
     return logprob_model(Settings(), cache_dir=cache_dir, mode=mode)
 
 
 def _fit_pairs(summedits: Path, frank: Path):
-    from assistant.support.data import load_pairs
-
     return load_pairs(summedits, split="evaluation") + load_pairs(frank)
 
 
 def _with_stage1(rows, model_name: str, path: Path | None = None):
     """Rows carrying the fitted first stage's logit (the cloze stage's input); refuses without one."""
-    from assistant.support.fit import add_stage1
-    from assistant.support.scorer import WEIGHTS_PATH, load_calibration
-
     first = load_calibration(model_name, path or WEIGHTS_PATH)
     if first is None:
         raise typer.BadParameter(f"fit the first stage for {model_name} first (`assistant support fit`)")
@@ -63,11 +68,10 @@ def record(
     cloze: Annotated[bool, typer.Option(help="Also record the cloze questions (two more prompts per pair)")] = False,
 ) -> None:
     """Run the model over labelled pairs and record its token scores (pairs of one source together)."""
-    from assistant.support.data import load_pairs, score_pairs
-
     model = _model(cache_dir, "auto")
     pairs = [p for path in data for p in load_pairs(path, split=split)[::every]]
-    score_pairs(pairs, model, on_pair=_progress(len(pairs), model), cloze=cloze)
+    # The same calls as when fitting and reporting compute the features: what is recorded is what they replay.
+    score_features(pairs, model, on_pair=_progress(len(pairs), model), cloze=cloze)
     typer.echo(f"{len(pairs)} pairs: {model.hits} already recorded, {model.misses} scored and recorded in {cache_dir}")
 
 
@@ -81,10 +85,6 @@ def fit(
     cloze: Annotated[bool, typer.Option(help="Fit the cloze stage (on the pairs whose cloze questions are recorded)")] = False,
 ) -> None:
     """Fit the support weights on SummEdits' evaluation split plus FRANK; prints grouped-CV figures."""
-    from assistant.support.fit import fit as fit_weights
-    from assistant.support.fit import fit_second, score_features
-    from assistant.support.scorer import WEIGHTS_PATH
-
     pairs = _fit_pairs(summedits, frank)
     model = _model(cache_dir, "replay" if replay else "auto")
     rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay, cloze=cloze)
@@ -112,9 +112,6 @@ def ablation(
     cloze: Annotated[bool, typer.Option(help="Compare the cloze signal, on the pairs whose cloze questions are recorded")] = False,
 ) -> None:
     """Compare feature sets on the fit data (recorded pairs only): grouped CV and leave-one-domain-out."""
-    from assistant.support.fit import ABLATIONS, CLOZE_ABLATIONS, score_features
-    from assistant.support.fit import ablation as run_ablation
-
     pairs = _fit_pairs(summedits, frank)
     model = _model(cache_dir, "replay")
     rows = score_features(pairs, model, skip_missing=True, cloze=cloze)
@@ -146,10 +143,6 @@ def report(
     cloze: Annotated[bool, typer.Option(help="Measure the cloze stage (asks or replays the cloze questions)")] = False,
 ) -> None:
     """Measure the fitted weights on held-out rows: ROC AUC and balanced accuracy, per domain."""
-    from assistant.support.data import load_pairs
-    from assistant.support.fit import add_stage1, evaluate, score_features
-    from assistant.support.scorer import CLOZE_SUFFIX, load_calibration
-
     model = _model(cache_dir, "replay" if replay else "auto")
     calibrated = load_calibration(model.name)
     second = load_calibration(model.name + CLOZE_SUFFIX) if cloze else None

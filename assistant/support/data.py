@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import BadInputError
+from assistant.verify import normalise_text
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,6 @@ def load_pairs(path: Path, split: str | None = None, limit: int | None = None) -
 
 def pair_from_row(row: dict, default_domain: str = "") -> LabelledPair:
     """A labelled row (``article``, ``summary``, ``label``; optional ``domain``/``dataset``, ``split``)."""
-    from assistant.verify import normalise_text
-
     return LabelledPair(
         id=str(row["id"]),
         # FRANK's model summaries are lower-cased and tokenised ("has n't"): undo that so the
@@ -72,19 +71,3 @@ def by_source(pairs: Iterable[LabelledPair]) -> list[LabelledPair]:
         order.setdefault(p.group, len(order))
     return sorted(pairs, key=lambda p: order[p.group])
 
-
-def score_pairs(
-    pairs: list[LabelledPair],
-    model,
-    on_pair: Callable[[int, LabelledPair], None] | None = None,
-    judge: bool = True,
-    cloze: bool = False,
-) -> None:
-    """Token scores (the yes/no judge, the cloze questions) of every pair, for ``model`` to record.
-
-    The same calls as when the features are computed (``fit.score_features``), so what is recorded
-    is exactly what fitting and reporting replay.
-    """
-    from assistant.support.fit import score_features
-
-    score_features(pairs, model, on_pair=on_pair, judge=judge, cloze=cloze)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.support.logprobs import TokenScores
+from assistant.verify import consistency_score, missing_facts
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,6 @@ def with_stage1(features: dict[str, float], first) -> dict[str, float]:
 
 def code_features(source: str, statement: str) -> dict[str, float]:
     """Word-matching signals from the deterministic verifier (no model)."""
-    from assistant.verify import consistency_score, missing_facts
-
     overlap, _ = consistency_score(statement, source)
     missing = missing_facts(statement, source)
     return {

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.errors import ReplayMissError
 from assistant.stats import best_threshold, binary_metrics, roc_auc
 from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
-from assistant.support.features import all_features, with_stage1
+from assistant.support.features import all_features, ask_cloze, cloze_features, with_stage1
 from assistant.support.logprobs import prompt_fingerprint
+from assistant.support.scorer import CLOZE_SUFFIX, cloze_prompts, source_window
 
 # Chosen before the held-out split was scored, by `assistant support ablation` on the fit data:
 # the set with the best leave-one-domain-out ROC AUC, a tie (within 0.005) going to the better
@@ -52,10 +54,6 @@ def score_features(
     With ``skip_missing`` a pair whose scores are not recorded is left out (a replaying ``model``
     raises ReplayMissError for it) instead of failing the run.
     """
-    from assistant.errors import ReplayMissError
-    from assistant.support.features import ask_cloze, cloze_features
-    from assistant.support.scorer import source_window
-
     out = []
     for i, pair in enumerate(by_source(pairs)):
         source = source_window(pair.source, [pair.text])
@@ -236,8 +234,6 @@ def fit_second(
     l2: float = DEFAULT_L2,
 ) -> Calibrated:
     """The cloze stage's weights on rows carrying stage1_logit and the cloze features."""
-    from assistant.support.scorer import CLOZE_SUFFIX, cloze_prompts
-
     calibrated = fit(rows, model_name + CLOZE_SUFFIX, data_paths, features, l2)
     calibrated.prompts = cloze_prompts()
     calibrated.data["selection"] = (

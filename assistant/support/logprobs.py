@@ -14,7 +14,9 @@ echoes prompt log-probabilities, the replay cache (CI never loads a model) and a
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,6 +27,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from assistant.errors import LLMError, ModelMissingError, ReplayMissError
+from assistant.llm import (
+    default_threads,
+    friendly_endpoint_errors,
+    load_llama,
+    read_entry,
+    request_key,
+    to_chat_dicts,
+    write_entry,
+)
 from assistant.prompts import PROMPTS_DIR, render
 
 SCORE_PROMPT = "support"
@@ -108,6 +119,7 @@ class _Context:
     """One llama.cpp context whose KV cache holds the last token sequence it read (reused by prefix)."""
 
     def __init__(self, llama: Any, n_ctx: int, n_threads: int) -> None:
+        # lazy: llama-cpp-python is optional (the replay cache and OpenAI-compatible backends run without it)
         import llama_cpp
         from llama_cpp._internals import LlamaContext
 
@@ -185,8 +197,6 @@ class _Context:
 
 def choice_digest(prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> str:
     """sha256 of a rendered choice prompt and its choices: the key of a recorded constrained choice."""
-    import json
-
     messages = render(prompt, **variables)
     payload = {"messages": [[m.type, str(m.content)] for m in messages], "choices": {k: list(v) for k, v in choices.items()}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
@@ -238,8 +248,6 @@ class LlamaLogprobs:
     @classmethod
     def shared(cls, model_path: str | Path, n_ctx: int = 4096, n_threads: int | None = None) -> LlamaLogprobs:
         """One engine per model file and context size in the process (its KV caches are the point)."""
-        from assistant.llm import default_threads
-
         threads = n_threads or default_threads()
         key = (str(Path(model_path).resolve()), n_ctx, threads)
         with _ENGINES_LOCK:
@@ -249,8 +257,6 @@ class LlamaLogprobs:
 
     def _load(self) -> tuple[Any, _Context, _Context]:
         if self._loaded is None:
-            from assistant.llm import default_threads, load_llama
-
             threads = self.n_threads or default_threads()
             # The chat model's Llama owns the weights; the scorer adds two contexts of its own:
             # a large one that keeps the source, a small one for the statement without it.
@@ -266,6 +272,7 @@ class LlamaLogprobs:
         return self._loaded
 
     def _formatter(self, llama: Any) -> Any:
+        # lazy: optional, as in _Context
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         template = llama.metadata.get("tokenizer.chat_template")
@@ -280,8 +287,6 @@ class LlamaLogprobs:
 
     def _prompt(self, llama: Any, name: str, **variables: Any) -> list[int]:
         """Token ids of a rendered prompt in the model's chat template, up to the reply."""
-        from assistant.llm import to_chat_dicts
-
         prompt = self._formatter(llama)(messages=to_chat_dicts(render(name, **variables))).prompt
         # Data in the messages had its control tokens defused by the prompt renderer.
         return llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
@@ -361,8 +366,6 @@ class LlamaLogprobs:
             llama, _, _ = self._load()
             ctx = self.__dict__.get("_choice_ctx")
             if ctx is None:
-                from assistant.llm import default_threads
-
                 ctx = self.__dict__["_choice_ctx"] = _Context(llama, 2048, self.n_threads or default_threads())
 
             def compute() -> dict[str, float]:
@@ -419,7 +422,7 @@ class OpenAILogprobs:
         self.name = f"openai/{model}"
 
     def _client(self) -> Any:
-        import openai
+        import openai  # lazy: only the OpenAI-compatible backend needs the client
 
         return openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed", max_retries=1)
 
@@ -429,8 +432,6 @@ class OpenAILogprobs:
         return f"{system.text}\n\n{user.text}\n\n"
 
     def _echo(self, prefix: str, text: str) -> tuple[list[tuple[int, int]], list[float], list[float], list[str]]:
-        from assistant.llm import friendly_endpoint_errors
-
         with friendly_endpoint_errors(self.base_url, self.model):
             got = self._client().completions.create(
                 model=self.model, prompt=prefix + text, max_tokens=1, echo=True, logprobs=1, temperature=0.0
@@ -485,8 +486,6 @@ class OpenAILogprobs:
 
     def _first_token(self, prompt: str, top_logprobs: int, **variables: Any) -> dict[str, float]:
         """{token: log-probability} of the most likely first reply tokens after the rendered chat ``prompt``."""
-        from assistant.llm import friendly_endpoint_errors, to_chat_dicts
-
         messages = to_chat_dicts(render(prompt, **variables))
         with friendly_endpoint_errors(self.base_url, self.model):
             got = self._client().chat.completions.create(
@@ -541,8 +540,6 @@ class ReplayLogprobs:
         }
 
     def _cached(self, kind: str, source: str, text: str, compute: Any) -> Any:
-        from assistant.llm import read_entry, request_key, write_entry
-
         request = self.request(kind, source, text)
         key = request_key(request)
         if self.mode in ("replay", "auto"):
@@ -580,8 +577,6 @@ class ReplayLogprobs:
 
     def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
         """A recorded constrained choice, keyed by the rendered prompt and the choices."""
-        from assistant.llm import read_entry, request_key, write_entry
-
         request = {"kind": "choice", "model": self.inner.name, "prompt": prompt, "sha256": choice_digest(prompt, variables, choices)}
         key = request_key(request)
         if self.mode in ("replay", "auto"):
@@ -609,8 +604,6 @@ class FakeLogprobs:
         self.calls: list[tuple[str, str]] = []
 
     def score(self, source: str, text: str) -> TokenScores:
-        import re
-
         self.calls.append((source, text))
         known = {w.lower() for w in re.findall(r"\w+", source)}
         spans, cond, uncond, best, expected = [], [], [], [], []
@@ -637,8 +630,6 @@ class FakeLogprobs:
         """A scripted choice: the next label of ``self.scripted`` if set; else, on the passage sharing
         most words with the question: the last label ("not") when it shares under half of them, the
         second ("no") when it says "rejected", "denied", "not" …, the first ("yes") otherwise."""
-        import re
-
         self.calls.append((prompt, str(variables.get("question", ""))))
         scripted = getattr(self, "scripted", None)
         labels = list(choices)

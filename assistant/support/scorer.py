@@ -29,7 +29,9 @@ from assistant.support.logprobs import (
     prompt_fingerprint,
     source_digest,
 )
+from assistant.tokens import count_tokens
 from assistant.types import SuspectSpan
+from assistant.verify import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,6 @@ def load_calibration(model_name: str, path: Path = WEIGHTS_PATH) -> Calibrated |
 
 def evidence_sentence(source: str, sentence: str) -> tuple[str, int, int]:
     """The source sentence that shares most with ``sentence``, and its character span."""
-    from assistant.verify import split_sentences
-
     best = ("", -1, -1)
     top = -1.0
     for a, b in split_sentences(source) or [(0, len(source))]:
@@ -109,9 +109,6 @@ def evidence_sentence(source: str, sentence: str) -> tuple[str, int, int]:
 
 def fit_source(source: str, sentence: str, budget: int) -> str:
     """``source`` cut to ``budget`` tokens by keeping the sentences most like ``sentence`` (in order)."""
-    from assistant.tokens import count_tokens
-    from assistant.verify import split_sentences
-
     if count_tokens(source) <= budget:
         return source
     spans = split_sentences(source) or [(0, len(source))]
@@ -129,8 +126,6 @@ def fit_source(source: str, sentence: str, budget: int) -> str:
 
 def source_window(source: str, statements: list[str], source_tokens: int = SOURCE_TOKENS, n_ctx: int = 4096) -> str:
     """The part of ``source`` the statements are scored against (all of it when it is short)."""
-    from assistant.tokens import count_tokens
-
     longest = max((count_tokens(s) for s in statements), default=0)
     budget = min(source_tokens, n_ctx - _PROMPT_TOKENS - 2 * longest - 16)
     return fit_source(source, " ".join(statements), max(budget, 64))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from assistant.injection import model_view
 from assistant.support.logprobs import prompt_fingerprint
 from assistant.support.scorer import SupportResult, SupportScorer
 from assistant.types import CheckStep, ClaimResult, Passage, SentenceResult
@@ -56,8 +57,6 @@ def support_cited(
     Sentences that address the assistant are withheld from the source: they would make their
     own words likely.
     """
-    from assistant.injection import model_view
-
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, s in enumerate(sentences):
         ids = tuple(dict.fromkeys(c.passage_id for c in s.citations if c.passage_id in passages))

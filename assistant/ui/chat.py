@@ -20,6 +20,7 @@ from assistant.ui.common import (
     mark_quote_html,
     notify,
 )
+from assistant.verify import split_sentences
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -97,7 +98,6 @@ def _answer_body(answer: Answer) -> str:
     if not flagged:
         return text
     # The verifier loads spaCy and wordfreq: imported here, on first use, so the app starts fast.
-    from assistant.verify import split_sentences
 
     pending = {id(v): v for v in flagged}
     out: list[str] = []

@@ -13,9 +13,11 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+from gradio.context import LocalContext
 from rapidfuzz import fuzz
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, EndpointError
+from assistant.redact import public_error, redact_text
 
 log = logging.getLogger("assistant.ui")
 
@@ -87,9 +89,6 @@ def md_text(text: object) -> str:
 def friendly_error(exc: BaseException, doing: str = "this request") -> str:
     """What the editor reads (``redact.public_error``): the error's own help for AssistantError, never
     the model endpoint's address or a credential; anything else a generic line (details logged)."""
-    from assistant.errors import EndpointError
-    from assistant.redact import public_error, redact_text
-
     if isinstance(exc, EndpointError):
         # The address is for the operator (redacted: a log can travel further than the server).
         log.error("model endpoint error during %s: %s", doing, redact_text(str(exc)))
@@ -100,8 +99,6 @@ def friendly_error(exc: BaseException, doing: str = "this request") -> str:
 
 def notify(message: str) -> None:
     """A toast in the browser (its content is rendered as HTML, hence the escaping); a log line outside a request."""
-    from gradio.context import LocalContext
-
     if LocalContext.event_id.get(None) is None:
         log.info("user notice: %s", message)
         return

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from assistant.auth import Actor
+from assistant.evaluate.run import run_suite
 from assistant.settings import PROJECT_ROOT
 from assistant.ui.auth import Access, RoleGates
 from assistant.ui.common import PROGRESS_TQDM, error_status, frame, ok_status
 
 if TYPE_CHECKING:
-    from assistant.evaluate import RunResult
+    from assistant.evaluate.results import RunResult
     from assistant.service import Assistant
 
 DEV_SUITE = PROJECT_ROOT / "eval" / "suites" / "dev.yaml"
@@ -47,7 +48,6 @@ def run_evaluation(
 ) -> tuple[str, list[list[str]], str | None]:
     """(status, metric rows, plot path) of the dev suite run by ``actor``, LLM calls replayed from the suite's cache."""
     # The harness loads spaCy, wordfreq and NLTK: imported on the first run, not at app start.
-    from assistant.evaluate import run_suite
 
     suite = suite or DEV_SUITE
     out_dir = out_dir or assistant.settings.data_dir / "eval-out" / time.strftime("%Y%m%d-%H%M%S")

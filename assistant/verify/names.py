@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from assistant.nlp import get_nlp
 from assistant.verify.text import fold, normalise_text
 from assistant.verify.tokens import Tok, anchors
 from assistant.verify.words import MONTHS, STOP, WEEKDAYS, stem
@@ -101,8 +102,6 @@ def capitalised_names(sentence: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def ner_names(sentence: str) -> tuple[str, ...]:
     """spaCy NER names of one sentence (NER only: the parser is not needed and costs most)."""
-    from assistant.nlp import get_nlp
-
     doc = get_nlp("sm")(sentence, disable=["parser", "tagger", "lemmatizer", "attribute_ruler"])
     return tuple(e.text for e in doc.ents if e.label_ in _NER_LABELS)
 

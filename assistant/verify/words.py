@@ -9,6 +9,7 @@ from functools import lru_cache
 from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
 
 from assistant.errors import AssistantError
+from assistant.nlp import get_nlp
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,6 @@ def irregular() -> dict[str, str]:
         "shot": "shoot",
     }
     try:
-        from assistant.nlp import get_nlp
-
         exc = get_nlp("sm").get_pipe("lemmatizer").lookups.get_table("lemma_exc")
     except (
         AssistantError,

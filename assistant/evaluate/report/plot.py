@@ -37,7 +37,7 @@ def _checks(m: RunMetrics) -> list[Check]:
 
 def write_plot(metrics: RunMetrics, title: str, path: Path) -> Path | None:
     """One PNG with a panel for summaries and one for the checks; None when the run has neither."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib takes ~1 s to import and only the PNG needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

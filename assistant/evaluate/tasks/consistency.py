@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.errors import BadInputError
 from assistant.evaluate.datasets import load_dataset
 from assistant.evaluate.metrics import (
     binary_metrics,
@@ -24,6 +25,7 @@ from assistant.evaluate.metrics import (
 )
 from assistant.evaluate.suite import ConsistencyTask, Suite
 from assistant.evaluate.tasks.common import ItemBase, TaskResult, Tick, llm_call, timer
+from assistant.support.data import pair_from_row
 from assistant.verify import (
     CONSISTENCY_THRESHOLD,
     DEFAULT_PARAMS,
@@ -135,11 +137,7 @@ def run_consistency(
     suite: Suite, task: ConsistencyTask, tick: Tick, scorer: SupportScorer | None = None
 ) -> ConsistencyResult:
     """Every dataset's rows scored; balanced accuracy (bootstrap 95% CI), ROC AUC, per dataset and domain."""
-    from assistant.support.data import pair_from_row
-
     if task.method == "support" and (scorer is None or scorer.calibrated is None):
-        from assistant.errors import BadInputError
-
         name = scorer.name if scorer is not None else "the configured model"
         raise BadInputError(
             f"consistency method 'support' needs fitted support weights for {name}",

@@ -11,7 +11,7 @@ thresholds on one suite's items and another suite reports on rows it never saw.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,10 +20,9 @@ from assistant.evaluate.metrics import latency_stats, mean
 from assistant.evaluate.suite import QABooleanTask, Suite
 from assistant.evaluate.tasks.common import ItemBase, TaskResult, Tick, llm_call
 from assistant.ingest import make_article
+from assistant.qa_boolean import _Excluding, boolean_stream, is_yes_no, load_calibration
+from assistant.service import Assistant
 from assistant.types import Answer
-
-if TYPE_CHECKING:
-    from assistant.service import Assistant
 
 
 class BoolInput(BaseModel):
@@ -76,12 +75,8 @@ QABooleanResult = TaskResult[QABooleanItem, QABooleanMetrics]
 
 
 def _ask(assistant: Assistant, question: str, k: int | None, exclude: list[str]) -> tuple[Answer, float]:
-    from assistant.qa_boolean import boolean_stream
-
     retriever = assistant.retriever
     if exclude:
-        from assistant.qa_boolean import _Excluding
-
         retriever = _Excluding(retriever, exclude)
     t0 = time.perf_counter()
     first = None
@@ -108,9 +103,6 @@ def _asked(answer: Answer, first_ms: float) -> BoolAsked:
 
 def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick: Tick) -> QABooleanResult:
     """Ingest the corpus, then ask every question (and its control) through the yes/no answerer."""
-    from assistant.qa_boolean import is_yes_no, load_calibration
-    from assistant.service import Assistant
-
     if assistant.answer_choices is None:
         raise ValueError("qa_boolean needs a constrained-choice model (give the suite a logprobs model)")
     # An archive of its own (the recorded prompts depend on what retrieval finds in it).

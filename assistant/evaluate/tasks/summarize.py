@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from assistant.errors import AssistantError, ModelMissingError, ReplayMissError
-from assistant.evaluate.datasets import load_dataset
+from assistant.evaluate.datasets import count_rows, load_dataset
 from assistant.evaluate.metrics import (
     ROUGE_KEYS,
     latency_stats,
@@ -22,6 +22,7 @@ from assistant.evaluate.metrics import (
 )
 from assistant.evaluate.suite import Suite, SummarizeTask, SummarizeVariant
 from assistant.evaluate.tasks.common import ItemBase, TaskResult, Tick, llm_call, timer
+from assistant.summarize import resolve_strategy
 from assistant.types import Summary, Verdict
 
 if TYPE_CHECKING:
@@ -253,7 +254,6 @@ def _run(
             )
         )
         tick()
-    from assistant.summarize import resolve_strategy
 
     chosen = resolve_strategy(assistant.settings, strategy)
     return SummarizeResult(
@@ -289,7 +289,5 @@ def run_summarize_variant(
 
 def variant_rows(suite: Suite, task: SummarizeTask, variant: SummarizeVariant) -> int:
     """Items a variant will run (for the progress bar)."""
-    from assistant.evaluate.datasets import count_rows
-
     n = count_rows(suite, task.dataset)
     return min(n, variant.limit) if variant.limit else n
