@@ -294,17 +294,6 @@ class Authenticator:
         log.warning("failed login for %r from %s", name, client or "?")
         return None
 
-    def gradio_auth(self) -> Callable[[str, str], bool]:
-        """A ``launch(auth=...)`` callable (Gradio gives no client address to it: throttled per user)."""
-
-        def check(username: str, password: str) -> bool:
-            try:
-                return self.login(username, password) is not None
-            except LoginThrottledError:
-                return False
-
-        return check
-
     def actor(self, name: str, via: Literal["web", "cli", "api"] = "web") -> Actor:
         """The Actor for a signed-in user name (PermissionDeniedError for a name not in the file)."""
         user = self.users.get(name)

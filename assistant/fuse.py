@@ -27,7 +27,8 @@ from assistant.verify.tokens import keys_of
 
 log = logging.getLogger(__name__)
 
-# An uncited line this close (token_set_ratio) to a source sentence is taken to come from it.
+# A source sentence this close (rapidfuzz token_set_ratio) to a summary line is taken as its source
+# (an uncited fused line, an abstractive sentence's support); shared with summarize.py.
 ALIGN_MIN_SCORE = 75
 # A sentence this close to one already in the summary repeats it (small models loop).
 DUPLICATE_SCORE = 85

@@ -249,12 +249,6 @@ def load_llama(
         return _LLAMAS[key]
 
 
-def unload_all() -> None:
-    """Forget every loaded model (frees memory once no chat model refers to it)."""
-    with _LLAMAS_LOCK:
-        _LLAMAS.clear()
-
-
 class LlamaCppChat(BaseChatModel):
     """A GGUF chat model run in-process by llama-cpp-python (greedy, fixed seed)."""
 

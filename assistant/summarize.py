@@ -17,10 +17,12 @@ from collections.abc import Iterator
 
 from rapidfuzz import fuzz
 
-from assistant.embed import Embedder, default_embedder
+from assistant.embed import Embedder
 from assistant.errors import BadInputError, LLMError, ModelMissingError, StructuredOutputError
 from assistant.extract import select_sentences
 from assistant.fuse import (
+    ALIGN_MIN_SCORE,
+    DUPLICATE_SCORE,
     TOKENS_PER_SENTENCE,
     check_line,
     fuse_messages,
@@ -54,11 +56,6 @@ from assistant.verify import (
     split_sentences,
     verify_citations,
 )
-
-# A passage sentence this close to a summary sentence (rapidfuzz token_set_ratio) is its support.
-ALIGN_MIN_SCORE = 75
-# Summary sentences this close to an earlier one are repeats (small models loop).
-DUPLICATE_SCORE = 85
 
 log = logging.getLogger(__name__)
 # Room kept in the context window for the instructions and the reply's JSON.
@@ -353,30 +350,6 @@ def _extract_fuse(
         sources=sources,
         injection_warning=injection_warning(kept),
     )
-
-
-def summarize_article(
-    article: Article,
-    passages: list[Passage],
-    chat,
-    settings: Settings,
-    sentences: int = 5,
-    *,
-    embedder: Embedder | None = None,
-    scorer=None,
-    strategy: str | None = None,
-) -> Summary:
-    """Summarise ``article`` in about ``sentences`` cited sentences with the configured strategy."""
-    if embedder is None:
-        embedder = default_embedder()
-    summary = None
-    for event in summarize_stream(
-        article, passages, chat, settings, sentences, embedder=embedder, scorer=scorer, strategy=strategy
-    ):
-        if isinstance(event, Summary):
-            summary = event
-    assert summary is not None
-    return summary
 
 
 def _mark_injection(sentence: SentenceResult, by_id: dict[str, Passage]) -> SentenceResult:

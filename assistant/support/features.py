@@ -188,9 +188,6 @@ def code_features(source: str, statement: str) -> dict[str, float]:
     }
 
 
-CODE_FEATURES = ("overlap", "missing_values", "missing_names", "log_source_chars")
-
-
 def all_features(
     scores: TokenScores, source: str, start: int = 0, end: int | None = None, judge: float | None = None
 ) -> dict[str, float]:
