@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -201,6 +202,19 @@ def test_openai_echo_shifted_by_one_is_refused(monkeypatch: pytest.MonkeyPatch) 
     scorer = _echo_scorer(monkeypatch, client)
     with pytest.raises(LLMError, match="shifted by one token"):
         scorer._echo("P: ", "It rained.")
+
+
+def test_openai_choose_counts_each_first_token_for_one_choice_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.support.logprobs import OpenAILogprobs
+
+    scorer = OpenAILogprobs("http://127.0.0.1:9/v1", None, "m")
+    # "No" is also the start of "Not": it must count for "no" only; "N" opens both and counts for neither
+    top = {"No": -0.2, "Not": -2.0, "Yes": -3.0, " yes": -4.0, "N": -5.0, "Maybe": -6.0}
+    monkeypatch.setattr(scorer, "_first_token", lambda *_a, **_k: top)
+    got = scorer.choose("ask_boolean", {}, {"yes": ("Yes", "yes"), "no": ("No", "no"), "not": ("Not", "not")})
+    assert got["no"] == pytest.approx(-0.2, abs=1e-4)
+    assert got["not"] == pytest.approx(-2.0, abs=1e-4)
+    assert got["yes"] == pytest.approx(math.log(math.exp(-3.0) + math.exp(-4.0)), abs=1e-4)
 
 
 def test_window_of_a_long_source_is_reused_while_it_holds_the_evidence() -> None:

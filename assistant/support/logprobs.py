@@ -507,12 +507,25 @@ class OpenAILogprobs:
         """log p(first reply token) per choice from chat log-probabilities (top 20 tokens)."""
         top = self._first_token(prompt, 20, **variables)
         floor = min(top.values()) - 1.0
-        out = {}
-        for label, words in choices.items():
-            firsts = {w.strip() for w in words}
-            hits = [v for k, v in top.items() if k.strip() and any(f.startswith(k.strip()) for f in firsts)]
-            out[label] = round(_logsumexp(np.asarray(hits or [floor])), 4)
-        return out
+        hits: dict[str, list[float]] = {label: [] for label in choices}
+        for token, value in top.items():
+            label = _label_of(token, choices)
+            if label is not None:
+                hits[label].append(value)
+        return {label: round(_logsumexp(np.asarray(v or [floor])), 4) for label, v in hits.items()}
+
+
+def _label_of(token: str, choices: dict[str, Sequence[str]]) -> str | None:
+    """The choice a first reply token opens: the one whose word it is; else the only one whose word
+    it begins ("N" begins both "No" and "Not": it counts for neither)."""
+    t = token.strip().lower()
+    if not t:
+        return None
+    exact = [label for label, words in choices.items() if any(w.strip().lower() == t for w in words)]
+    if exact:
+        return exact[0]
+    prefix = [label for label, words in choices.items() if any(w.strip().lower().startswith(t) for w in words)]
+    return prefix[0] if len(prefix) == 1 else None
 
 
 # --------------------------------------------------------------------------- replay cache and fake
