@@ -303,10 +303,14 @@ def ask(
         answer = a.support_answer(answer, scorer)
     if as_json:
         _echo_json(
-            answer.model_dump(include={"question", "answer", "citations", "verdicts", "model", "answered", "injection_warning"})
+            answer.model_dump(
+                include={"question", "answer", "citations", "verdicts", "model", "answered", "injection_warning", "as_of"}
+            )
         )
         return
     typer.echo("")
+    if answer.as_of:
+        typer.echo(f"As of {answer.as_of[:10]} (the newest article cited).")
     if answer.injection_warning:
         typer.echo(f"  ⚠ {answer.injection_warning}")
     for v in answer.verdicts:

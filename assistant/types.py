@@ -225,3 +225,38 @@ class Answer(BaseModel):
     answered: bool = True
     # Non-empty when the answer rests on passages that address the assistant; says which.
     injection_warning: str = ""
+    as_of: str = Field(
+        "", description="for a question about the latest or current state: the newest cited article's date (ISO 8601)"
+    )
+
+
+class BriefSource(SourceSentence):
+    """A sentence code picked for a topic brief, with its article and date (``start``/``end``/``position``
+    are in the passage's text)."""
+
+    article_id: str
+    title: str = ""
+    published: str = Field("", description="its article's publication date (ISO 8601), '' when undated")
+
+
+class TimelineEntry(BaseModel):
+    """One line of a brief's timeline: an event, its date (the newest date among the sentences it cites)."""
+
+    published: str
+    sentence: SentenceResult
+
+
+class Brief(BaseModel):
+    """A dated, cited topic brief across articles: a timeline (oldest first) and a short overview.
+
+    Every line is checked like a summary sentence against the selected sentences it cites; a line
+    that fails is shown as the source sentence, labelled (``origin == "source"``).
+    """
+
+    query: str
+    model: str
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    overview: list[SentenceResult] = Field(default_factory=list)
+    sources: list[BriefSource] = Field(default_factory=list, description="the selection the lines cite by number")
+    duplicates_dropped: int = Field(0, description="retrieved passages left out as near-copies of another")
+    injection_warning: str = ""

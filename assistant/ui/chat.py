@@ -87,6 +87,8 @@ def answer_text(answer: Answer) -> str:
     if not answer.answered:
         return NOT_ANSWERED
     text = _answer_body(answer)
+    if answer.as_of:
+        text += f"\nAs of {answer.as_of[:10]} (the newest article cited)."
     return f"{text}\n⚠ {answer.injection_warning}" if answer.injection_warning else text
 
 
