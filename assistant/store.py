@@ -12,12 +12,15 @@ or a crash:
 * Writers take a file lock in the data dir (``store.lock``), so threads, CLI runs and app
   processes on one data dir write one article at a time; the article id is chosen under the
   lock, so files that share a name never take each other's id.
-* After each write the writer stores a new random **store token** in the ``…-state``
-  collection. Every reader compares it before answering and, when another process changed
-  the store, reloads its caches (article catalog, and through it BM25 and corpus names) and,
+* After each write the writer stores a new random **store token** and the next **sequence
+  number** in the ``…-state`` collection, after a change record naming the articles it
+  changed. Every reader compares the token before answering and, when another process changed
+  the store, applies those changes as a delta (article catalog here; BM25 and corpus names
+  replace just those articles) or reloads everything when a change record is missing, and,
   for the embedded store, reopens the Chroma client: chromadb's embedded client keeps each
   collection's vector index in memory and never re-reads it for writes made by other
-  processes, which made queries fail with "Error finding id" (see ``Store.sync``).
+  processes, which made queries fail with "Error finding id". That part lives in
+  ``assistant.store_changes``; records and pure helpers in ``assistant.store_records``.
 """
 
 from __future__ import annotations
@@ -25,153 +28,48 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import numpy as np
 from chromadb.errors import ChromaError
 
-from assistant.dates import timestamp
 from assistant.embed import Embedder
 from assistant.errors import NotFoundError, StoreError
-from assistant.ingest import make_article, split_passages
-from assistant.injection import find_injection
+from assistant.ingest import split_passages
 from assistant.locks import writer_lock
 from assistant.redact import redact_text
 from assistant.settings import Settings
-from assistant.store_changes import KEEP, ChangeLog, change_id, change_record, read_changes
+from assistant.store_changes import LOCK_TIMEOUT, ChangeLog, FollowsWriters
+from assistant.store_records import (
+    ArticleInfo,
+    ArticleRecord,
+    RemoveResult,
+    UpsertResult,
+    UpsertStatus,
+    _date_meta,
+    _fresh_embedded_client,
+    _passage_meta,
+    _to_article,
+    _to_passage,
+    _to_record,
+    _where,
+    make_client,
+    new_generation,
+    record_id,
+    same_source,
+    source_key,
+    text_sha,
+)
 from assistant.types import Article, Passage
 
-UpsertStatus = Literal["added", "replaced", "unchanged"]
 log = logging.getLogger(__name__)
 
-_STATE_ID = "store"
-# Seconds a writer waits for the store lock before giving up with a clear error.
-LOCK_TIMEOUT = 600.0
 
 
-@dataclass
-class ArticleInfo:
-    """A stored article as listed to the user."""
-
-    id: str
-    title: str
-    url: str
-    published: str
-    source: str
-    passages: int
-    ingested_at: float
-
-
-@dataclass(frozen=True)
-class ArticleRecord:
-    """What the article record says, including the passage generation readers may trust."""
-
-    id: str
-    gen: str
-    passages: int
-    content_hash: str
-    source: str
-    title: str
-    url: str
-    published: str
-    ingested_at: float
-
-    def info(self) -> ArticleInfo:
-        return ArticleInfo(
-            id=self.id,
-            title=self.title,
-            url=self.url,
-            published=self.published,
-            source=self.source,
-            passages=self.passages,
-            ingested_at=self.ingested_at,
-        )
-
-
-class UpsertResult(NamedTuple):
-    status: UpsertStatus
-    article_id: str
-    passages: list[Passage]
-
-
-@dataclass
-class RemoveResult:
-    """What ``Store.remove`` deleted; ``had_record`` is False when only orphan passages were left."""
-
-    article_id: str
-    passages: int
-    had_record: bool
-
-
-def make_client(settings: Settings):
-    """The Chroma client: HTTP when a server host is set, else a PersistentClient in the data dir."""
-    import chromadb
-    from chromadb.config import Settings as ChromaConfig
-
-    config = ChromaConfig(anonymized_telemetry=False)
-    try:
-        if settings.chroma.host:
-            return chromadb.HttpClient(host=settings.chroma.host, port=settings.chroma.port, settings=config)
-        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=config)
-    except Exception as exc:  # chromadb raises ValueError/ConnectionError/... on setup
-        where = f"{settings.chroma.host}:{settings.chroma.port}" if settings.chroma.host else str(settings.chroma_dir)
-        raise StoreError(redact_text(f"cannot open the Chroma store at {where}: {exc}")) from exc
-
-
-def _fresh_embedded_client(settings: Settings):
-    """A new embedded client with its own vector-index cache (not chromadb's per-path shared one).
-
-    chromadb shares one "System" per path within a process and caches every collection's HNSW
-    index in it; writes by another process reach the shared SQLite file but not that cache.
-    Dropping the cached System (without stopping it: threads may still be reading through it)
-    makes the next client load the indexes from disk again.
-    """
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
-    return make_client(settings)
-
-
-def new_generation() -> str:
-    """A generation id: time-ordered (newest sorts last) and unique across processes."""
-    return f"{time.time_ns():x}{secrets.token_hex(3)}"
-
-
-def record_id(passage_id: str, gen: str) -> str:
-    return f"{passage_id}@{gen}" if gen else passage_id
-
-
-def source_key(source: str) -> str:
-    """How a source is stored: a file by its resolved path, a web page by its URL as given."""
-    if not source:
-        return ""
-    if source.lower().startswith(("http://", "https://")):
-        return source
-    return os.path.realpath(source)
-
-
-def same_source(a: str, b: str) -> bool:
-    """Whether two stored source paths name the same file (relative paths resolved from here)."""
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    if "://" in a or "://" in b:
-        return False  # URLs are compared as given
-    try:
-        return os.path.realpath(a) == os.path.realpath(b)
-    except (OSError, ValueError):
-        return False
-
-
-class Store:
+class Store(FollowsWriters):
     """Passages and articles in Chroma collections, written under a lock with generations (see module doc)."""
 
     def __init__(self, settings: Settings, embedder: Embedder, client: Any | None = None) -> None:
@@ -214,140 +112,6 @@ class Store:
             )
         # One assignment each; readers in other threads see either the old handles or the new.
         self.client, self.passages, self.articles, self.state = client, passages, articles, state
-
-    # ------------------------------------------------------------ following other writers
-
-    def _read_state(self) -> tuple[str, int]:
-        """(store token, sequence number of the last write) as published by the last writer."""
-        got = self.state.get(ids=[_STATE_ID], include=["metadatas"])
-        if not got["ids"]:
-            return "", 0
-        meta = got["metadatas"][0] or {}
-        return str(meta.get("token", "")), int(meta.get("writes", 0))
-
-    def _read_token(self) -> str:
-        return self._read_state()[0]
-
-    @property
-    def seq(self) -> int:
-        """Sequence number of the last write this process has applied (see ``changes``)."""
-        return self.changes.seq
-
-    def sync(self) -> str:
-        """Catch up if any process wrote since the last look; return the store token.
-
-        Cheap when nothing changed (one small Chroma read). Another process's writes are applied
-        as deltas from the change log (see ``assistant.store_changes``): the catalog re-reads
-        just the changed article records, and ``changes`` tells BM25 and the corpus spellings
-        which articles to replace. This process's own writes update the token and the catalog
-        together, so a change seen here was made elsewhere.
-        """
-        token = self._read_token()
-        if token == self._token:
-            return token
-        with self._sync_lock:
-            token, seq = self._read_state()
-            if token == self._token:
-                return token
-            if self._token is not None and self._embedded:
-                # Reopened lazily, by the next read that needs vectors: a burst of writes by a
-                # CLI costs one reopen per query here, not one per article it wrote.
-                self._index_stale = True
-            self._catch_up(seq)
-            self._token = token
-            self.revision += 1
-            return token
-
-    def _catch_up(self, seq: int) -> None:
-        """Under the sync lock: apply other processes' writes up to ``seq`` to the catalog."""
-        mine = self.changes.seq
-        changed: set[str] | None = None
-        if 0 <= mine < seq:  # otherwise a first load, or a store whose count went back: reload
-            got = self.state.get(where={"seq": {"$gt": mine}}, include=["metadatas"])
-            changed = read_changes(got["metadatas"] or [], mine, seq)
-        if changed is None:
-            self._load_catalog()
-        elif changed:
-            ids = sorted(changed)
-            got = self.articles.get(ids=ids, include=["metadatas"])
-            records = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
-            catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
-            for article_id in ids:
-                if article_id in records:
-                    catalog[article_id] = records[article_id]
-                else:
-                    catalog.pop(article_id, None)
-            self._catalog = catalog
-        self.changes.record(seq, changed)
-
-    def _fresh_index(self) -> None:
-        """Before a read of vectors: reload the embedded store's vector index if another process wrote."""
-        if self._index_stale:
-            with self._sync_lock:
-                if self._index_stale:
-                    self._open(fresh=True)
-                    self._index_stale = False
-
-    def _load_catalog(self) -> None:
-        got = self._get_all(self.articles, ["metadatas"])
-        self._catalog = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
-
-    def catalog(self) -> dict[str, ArticleRecord]:
-        """Article id → record, current as of this call."""
-        self.sync()
-        return self._catalog
-
-    def _bump(self, changed: dict[str, ArticleRecord | None], everything: bool = False) -> None:
-        """Publish this process's write (under the writer lock): a change record naming the changed
-        articles, then a new token and sequence number, the catalog updated in the same step."""
-        with self._sync_lock:
-            _, writes = self._read_state()
-            if writes != self.changes.seq:
-                self._catch_up(writes)  # writes by others this process has not applied yet
-            seq = writes + 1
-            articles = None if everything else set(changed)
-            # The change record first: a reader that sees the new sequence number finds it.
-            self.state.upsert(ids=[change_id(seq)], embeddings=[[1.0]], metadatas=[change_record(seq, articles)])
-            token = secrets.token_hex(8)
-            self.state.upsert(
-                ids=[_STATE_ID],
-                embeddings=[[1.0]],
-                metadatas=[{"token": token, "writes": seq, "at": time.time(), "pid": os.getpid()}],
-            )
-            if seq > KEEP:
-                self.state.delete(ids=[change_id(seq - KEEP)])
-            catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
-            for article_id, rec in changed.items():
-                if rec is None:
-                    catalog.pop(article_id, None)
-                else:
-                    catalog[article_id] = rec
-            self._catalog = catalog
-            self._token = token
-            self.changes.record(seq, articles)
-            self.revision += 1
-
-    def mark_changed(self) -> None:
-        """Tell every reader to reload (for tools that write passages directly, e.g. the benchmark)."""
-        with self.lock.hold(LOCK_TIMEOUT), self._sync_lock:
-            self._load_catalog()
-            self._bump({}, everything=True)
-
-    def _reopen_after_error(self, exc: Exception) -> None:
-        """The vector index misses a delete made after the last published token: reopen.
-
-        Writers publish before deleting an old generation (so readers with an old catalog read
-        again), hence an index loaded between the two can lag by that delete; an outside writer
-        that publishes nothing looks the same. Either way a fresh index answers.
-        """
-        log.info("Chroma vector index older than the last delete (%s); reopening the store", exc)
-        with self._sync_lock:
-            self._open(fresh=True)
-            self._index_stale = False
-            self._load_catalog()
-            self._token, seq = self._read_state()
-            self.changes.record(seq, None)
-            self.revision += 1
 
     # ------------------------------------------------------------ writing
 
@@ -777,93 +541,3 @@ class Store:
             if len(got["ids"]) < page:
                 return out
             offset += page
-
-
-def _where(
-    exclude_articles: Sequence[str], only_article: str | None, since: int | None, until: int | None
-) -> dict[str, Any] | None:
-    """Chroma's ``where`` for an article restriction and a publication-date range."""
-    terms: list[dict[str, Any]] = []
-    if only_article:
-        terms.append({"article_id": only_article})
-    elif exclude_articles:
-        terms.append({"article_id": {"$nin": list(exclude_articles)}})
-    if since is not None:
-        terms.append({"published_ts": {"$gte": int(since)}})
-    if until is not None:
-        terms.append({"published_ts": {"$lte": int(until)}})
-    if not terms:
-        return None
-    return terms[0] if len(terms) == 1 else {"$and": terms}
-
-
-def text_sha(text: str) -> str:
-    """Fingerprint of an article's cleaned text (finds a pasted copy of a stored article)."""
-    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
-
-
-def _passage_meta(p: Passage, gen: str) -> dict[str, Any]:
-    meta = {
-        "article_id": p.article_id,
-        "pid": p.id,
-        "gen": gen,
-        "index": p.index,
-        "start": p.start,
-        "end": p.end,
-        "tokens": p.tokens,
-        "title": p.title,
-        "url": p.url,
-        "published": p.published,
-        "injection": p.injection,
-        **_date_meta(p.published),
-    }
-    return meta
-
-
-def _date_meta(published: str) -> dict[str, Any]:
-    """``published_ts`` (epoch seconds, for ``where`` filters) beside the ISO date; nothing when undated
-    (Chroma metadata has no null, and a missing key is outside every date range)."""
-    ts = timestamp(published)
-    return {"published_ts": ts} if ts is not None else {}
-
-
-def _to_record(article_id: str, meta: dict[str, Any] | None) -> ArticleRecord:
-    meta = meta or {}
-    return ArticleRecord(
-        id=article_id,
-        gen=str(meta.get("gen", "")),
-        passages=int(meta.get("passages", 0)),
-        content_hash=str(meta.get("content_hash", "")),
-        source=str(meta.get("source", "")),
-        title=str(meta.get("title", "")),
-        url=str(meta.get("url", "")),
-        published=str(meta.get("published", "")),
-        ingested_at=float(meta.get("ingested_at", 0)),
-    )
-
-
-def _to_article(article_id: str, raw: str, meta: dict[str, Any] | None) -> Article:
-    meta = meta or {}
-    return make_article(
-        raw,
-        article_id,
-        title=str(meta.get("title", "")),
-        url=str(meta.get("url", "")),
-        published=str(meta.get("published", "")),
-        source=str(meta.get("source", "")),
-    )
-
-
-def _to_passage(record: str, doc: str, meta: dict[str, Any]) -> Passage:
-    # Passages stored before injection marking carry no "injection" key: detect on read.
-    injection = meta.get("injection")
-    return Passage(
-        id=str(meta.get("pid") or record),
-        text=doc,
-        **{k: meta[k] for k in ("article_id", "index", "start", "end", "tokens")},
-        title=str(meta.get("title", "")),
-        url=str(meta.get("url", "")),
-        published=str(meta.get("published", "")),  # passages stored before dates have none
-        injection=str(injection) if injection is not None else find_injection(doc),
-    )
-

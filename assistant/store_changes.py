@@ -13,10 +13,21 @@ reloads everything, as before.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+from assistant.store_records import ArticleRecord, _to_record
+
+log = logging.getLogger(__name__)
+_STATE_ID = "store"
+# Seconds a writer waits for the store lock before giving up with a clear error.
+LOCK_TIMEOUT = 600.0
 
 # Change records kept in Chroma; a reader further behind than this reloads everything.
 KEEP = 2000
@@ -92,3 +103,158 @@ class ChangeLog:
                 return now, None
             changed |= ev.articles
         return now, changed if covered else None
+
+
+class FollowsWriters:
+    """The part of ``Store`` that follows other writers: the state record (token, sequence
+    number), catch-up by deltas, publishing this process's writes (``_bump``)."""
+
+    # Set by Store.__init__ / Store._open.
+    state: Any
+    articles: Any
+    lock: Any
+    changes: ChangeLog
+    revision: int
+    _catalog: dict[str, ArticleRecord]
+    _token: str | None
+    _sync_lock: threading.RLock
+    _embedded: bool
+    _index_stale: bool
+
+    def _open(self, client: Any | None = None, fresh: bool = False) -> None:
+        raise NotImplementedError
+
+    def _get_all(self, collection: Any, include: list[str]) -> dict[str, list]:
+        raise NotImplementedError
+
+    def _read_state(self) -> tuple[str, int]:
+        """(store token, sequence number of the last write) as published by the last writer."""
+        got = self.state.get(ids=[_STATE_ID], include=["metadatas"])
+        if not got["ids"]:
+            return "", 0
+        meta = got["metadatas"][0] or {}
+        return str(meta.get("token", "")), int(meta.get("writes", 0))
+
+    def _read_token(self) -> str:
+        return self._read_state()[0]
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last write this process has applied (see ``changes``)."""
+        return self.changes.seq
+
+    def sync(self) -> str:
+        """Catch up if any process wrote since the last look; return the store token.
+
+        Cheap when nothing changed (one small Chroma read). Another process's writes are applied
+        as deltas from the change log (see ``assistant.store_changes``): the catalog re-reads
+        just the changed article records, and ``changes`` tells BM25 and the corpus spellings
+        which articles to replace. This process's own writes update the token and the catalog
+        together, so a change seen here was made elsewhere.
+        """
+        token = self._read_token()
+        if token == self._token:
+            return token
+        with self._sync_lock:
+            token, seq = self._read_state()
+            if token == self._token:
+                return token
+            if self._token is not None and self._embedded:
+                # Reopened lazily, by the next read that needs vectors: a burst of writes by a
+                # CLI costs one reopen per query here, not one per article it wrote.
+                self._index_stale = True
+            self._catch_up(seq)
+            self._token = token
+            self.revision += 1
+            return token
+
+    def _catch_up(self, seq: int) -> None:
+        """Under the sync lock: apply other processes' writes up to ``seq`` to the catalog."""
+        mine = self.changes.seq
+        changed: set[str] | None = None
+        if 0 <= mine < seq:  # otherwise a first load, or a store whose count went back: reload
+            got = self.state.get(where={"seq": {"$gt": mine}}, include=["metadatas"])
+            changed = read_changes(got["metadatas"] or [], mine, seq)
+        if changed is None:
+            self._load_catalog()
+        elif changed:
+            ids = sorted(changed)
+            got = self.articles.get(ids=ids, include=["metadatas"])
+            records = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+            catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
+            for article_id in ids:
+                if article_id in records:
+                    catalog[article_id] = records[article_id]
+                else:
+                    catalog.pop(article_id, None)
+            self._catalog = catalog
+        self.changes.record(seq, changed)
+
+    def _fresh_index(self) -> None:
+        """Before a read of vectors: reload the embedded store's vector index if another process wrote."""
+        if self._index_stale:
+            with self._sync_lock:
+                if self._index_stale:
+                    self._open(fresh=True)
+                    self._index_stale = False
+
+    def _load_catalog(self) -> None:
+        got = self._get_all(self.articles, ["metadatas"])
+        self._catalog = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+
+    def catalog(self) -> dict[str, ArticleRecord]:
+        """Article id → record, current as of this call."""
+        self.sync()
+        return self._catalog
+
+    def _bump(self, changed: dict[str, ArticleRecord | None], everything: bool = False) -> None:
+        """Publish this process's write (under the writer lock): a change record naming the changed
+        articles, then a new token and sequence number, the catalog updated in the same step."""
+        with self._sync_lock:
+            _, writes = self._read_state()
+            if writes != self.changes.seq:
+                self._catch_up(writes)  # writes by others this process has not applied yet
+            seq = writes + 1
+            articles = None if everything else set(changed)
+            # The change record first: a reader that sees the new sequence number finds it.
+            self.state.upsert(ids=[change_id(seq)], embeddings=[[1.0]], metadatas=[change_record(seq, articles)])
+            token = secrets.token_hex(8)
+            self.state.upsert(
+                ids=[_STATE_ID],
+                embeddings=[[1.0]],
+                metadatas=[{"token": token, "writes": seq, "at": time.time(), "pid": os.getpid()}],
+            )
+            if seq > KEEP:
+                self.state.delete(ids=[change_id(seq - KEEP)])
+            catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
+            for article_id, rec in changed.items():
+                if rec is None:
+                    catalog.pop(article_id, None)
+                else:
+                    catalog[article_id] = rec
+            self._catalog = catalog
+            self._token = token
+            self.changes.record(seq, articles)
+            self.revision += 1
+
+    def mark_changed(self) -> None:
+        """Tell every reader to reload (for tools that write passages directly, e.g. the benchmark)."""
+        with self.lock.hold(LOCK_TIMEOUT), self._sync_lock:
+            self._load_catalog()
+            self._bump({}, everything=True)
+
+    def _reopen_after_error(self, exc: Exception) -> None:
+        """The vector index misses a delete made after the last published token: reopen.
+
+        Writers publish before deleting an old generation (so readers with an old catalog read
+        again), hence an index loaded between the two can lag by that delete; an outside writer
+        that publishes nothing looks the same. Either way a fresh index answers.
+        """
+        log.info("Chroma vector index older than the last delete (%s); reopening the store", exc)
+        with self._sync_lock:
+            self._open(fresh=True)
+            self._index_stale = False
+            self._load_catalog()
+            self._token, seq = self._read_state()
+            self.changes.record(seq, None)
+            self.revision += 1
