@@ -324,6 +324,28 @@ def ask(
 
 
 @app.command()
+def brief(
+    query: Annotated[str, typer.Argument(help="What the brief is about, e.g. 'Marlow footbridge repairs'")],
+    since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option("--until", help=_UNTIL_HELP)] = None,
+    support: Annotated[
+        bool | None,
+        typer.Option("--support/--no-support", help="Model check of each line (default: as summaries)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A dated, cited topic brief across articles: a timeline (oldest first) and a short overview."""
+    from assistant.brief import render_text
+
+    lo, hi = _date_range(since, until)
+    result = State.assistant().brief(query, since=lo, until=hi, support=support)
+    if as_json:
+        _echo_json(result.model_dump())
+    else:
+        typer.echo(render_text(result))
+
+
+@app.command()
 def check(
     article_id: Annotated[str | None, typer.Argument(help="Stored article id")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Check a file (not stored)")] = None,

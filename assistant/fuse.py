@@ -23,7 +23,7 @@ from assistant.prompts import render
 from assistant.support.verdicts import support_sentences
 from assistant.types import Citation, Passage, SentenceResult, SourceSentence
 from assistant.verify import analyse, missing_facts, verify_citations
-from assistant.verify.tokens import keys_of
+from assistant.verify.tokens import keys_of, values_of
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +282,16 @@ def source_result(
 
 
 def is_repeat(text: str, kept: list[SentenceResult]) -> bool:
-    """Whether ``text`` restates a sentence already in the summary."""
-    return any(fuzz.token_set_ratio(text, k.text) >= DUPLICATE_SCORE for k in kept)
+    """Whether ``text`` restates a sentence already in the summary.
+
+    The same words with a number or date the kept sentence lacks are another fact, not a repeat
+    (a brief's "will cost 3.1 million euros" after "will cost 2.4 million euros": a correction).
+    """
+    close = [k for k in kept if fuzz.token_set_ratio(text, k.text) >= DUPLICATE_SCORE]
+    if not close:
+        return False
+    values = set(values_of(analyse(text)))
+    return any(values <= set(values_of(analyse(k.text))) for k in close)
 
 
 def replacement(

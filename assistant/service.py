@@ -10,8 +10,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant import qa_boolean, typos, verify
 from assistant.audit import AuditLog
 from assistant.auth import Actor, process_actor, require
+from assistant.brief import BRIEF_PASSAGES, make_brief
 from assistant.check import check_article, claims_to_score, load_corpus_names, model_check_claims
 from assistant.embed import Embedder, default_embedder
 from assistant.errors import AssistantError, BadInputError, EmptyArchiveError
@@ -29,6 +31,7 @@ from assistant.llm import get_chat_model
 from assistant.prompts import render
 from assistant.qa import support_answer
 from assistant.qa_boolean import ask_stream
+from assistant.recency import NewestFirst, as_of, asks_for_recency
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import RemoveResult, Store, UpsertStatus
@@ -38,6 +41,7 @@ from assistant.support import logprob_model, support_scorer
 from assistant.types import (
     Answer,
     Article,
+    Brief,
     CheckReport,
     ClaimResult,
     FusedSentence,
@@ -45,8 +49,6 @@ from assistant.types import (
     Selection,
     Summary,
 )
-
-from assistant import qa_boolean, typos, verify
 
 if TYPE_CHECKING:
     from assistant.support import SupportScorer
@@ -250,8 +252,15 @@ class Assistant:
         """
         self.require_articles("there is nothing to answer from")
         retriever = self.retriever.within(since, until)
-        for item in ask_stream(question, retriever, self.chat, self.answer_choices, self.settings, k=k):
-            yield self.date_citations(item) if isinstance(item, Answer) else item
+        # "latest", "now", "still", "so far": newer relevant passages first, and the answer says "as of"
+        recent = asks_for_recency(question)
+        source = NewestFirst(retriever) if recent else retriever
+        for item in ask_stream(question, source, self.chat, self.answer_choices, self.settings, k=k):
+            if isinstance(item, Answer):
+                item = self.date_citations(item)
+                if recent and item.answered:
+                    item.as_of = as_of(item)
+            yield item
 
     def _date(self, items: list) -> None:
         """Give each citation or evidence record its passage's article title and publication date."""
@@ -298,6 +307,18 @@ class Assistant:
                 answer = item
         assert answer is not None
         return answer
+
+    def brief(
+        self, query: str, since: int | None = None, until: int | None = None, support: bool | None = None
+    ) -> Brief:
+        """A dated, cited topic brief across articles (``assistant.brief``): a timeline and an overview,
+        every line checked like a summary sentence. ``support``: the model check (default: as summaries)."""
+        if not query.strip():
+            raise BadInputError("the brief's topic is empty", "Say what the brief is about, e.g. 'Marlow footbridge repairs'.")
+        self.require_articles("there is nothing to brief from")
+        hits = self.retriever.search(query, k=BRIEF_PASSAGES, since=since, until=until)
+        scorer = self.scorer if support is None else self.model_check(support)
+        return make_brief(query, hits, self.fuse_chat, self.embedder, scorer=scorer)
 
     def check(
         self,
@@ -390,7 +411,7 @@ class Assistant:
             cached = self._corpus
             if cached is not None and cached[0] == self.store.seq:
                 return cached[1]
-            seq, changed = self.store.changes.since(cached[0]) if cached is not None else (self.store.seq, None)
+            seq, changed = self.store.changed_since(cached[0]) if cached is not None else (self.store.seq, None)
             if cached is not None and changed is not None and cached[1].articles is not None:
                 names = cached[1].copy()  # checks running now keep the one they have
                 for article_id in changed:

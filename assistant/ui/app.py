@@ -15,6 +15,8 @@ from assistant.ui.auth import (
     signed_in_text,
     trust_forwarded_for,
 )
+from assistant.ui.brief import build_tab as brief_tab
+from assistant.ui.brief import date_controls
 from assistant.ui.chat import build_tab as chat_tab
 from assistant.ui.common import CSS, log
 from assistant.ui.endpoints import check_endpoints, guard_middleware
@@ -52,8 +54,10 @@ def create_app(assistant: Assistant | None = None, access: Access | None = None)
     with gr.Blocks(title="Newsroom assistant", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         signed_in = gr.Markdown(visible=False, elem_id="signed-in")
+        since, until = date_controls()
         with gr.Tabs():
-            chat_tab(assistant)
+            chat_tab(assistant, since, until)
+            brief_tab(assistant, since, until)
             summary_article = summaries_tab(assistant)
             factcheck_tab(assistant, max_mb, access, gates)
             refresh, library_outputs = library_tab(assistant, max_mb, summary_article, access, gates)

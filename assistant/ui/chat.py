@@ -10,6 +10,7 @@ import gradio as gr
 
 from assistant.errors import AssistantError
 from assistant.types import Answer, Passage
+from assistant.ui.brief import date_range
 from assistant.ui.common import (
     HTML_CSS,
     esc,
@@ -133,9 +134,11 @@ def chat_html(text: str) -> str:
 
 
 def chat_stream(
-    assistant: Assistant, question: str, history: list[dict] | None
+    assistant: Assistant, question: str, history: list[dict] | None, since: str | None = None, until: str | None = None
 ) -> Iterator[tuple[list[dict], str]]:
-    """Stream an answer into the chat history; yields (messages, sources HTML), the last one verified."""
+    """Stream an answer into the chat history; yields (messages, sources HTML), the last one verified.
+
+    ``since`` / ``until``: the page's date range (ISO or 7d, 3m, 1y), limiting the articles it answers from."""
     messages = list(history or [])
     question = (question or "").strip()
     if not question:
@@ -146,7 +149,8 @@ def chat_stream(
     yield messages, '<p class="muted">Searching the stored articles…</p>'
     text = ""
     try:
-        for item in assistant.ask_stream(question):
+        lo, hi = date_range(since, until)
+        for item in assistant.ask_stream(question, since=lo, until=hi):
             if isinstance(item, Answer):
                 messages[-1] = {"role": "assistant", "content": chat_html(answer_text(item))}
                 sources = answer_sources(assistant, item)
@@ -188,11 +192,12 @@ def answer_sources(assistant: Assistant, answer: Answer) -> str:
     return sources_html(answer, passages)
 
 
-def build_tab(assistant: Assistant) -> None:
-    """The Chat tab: question box, chat history, and the sources panel."""
+def build_tab(assistant: Assistant, since: gr.Textbox | None = None, until: gr.Textbox | None = None) -> None:
+    """The Chat tab: question box, chat history, and the sources panel; ``since`` / ``until`` are the
+    page's date-range control."""
 
-    def on_ask(question: str, history: list[dict]):
-        for messages, sources in chat_stream(assistant, question, history):
+    def on_ask(question: str, history: list[dict], lo: str = "", hi: str = ""):
+        for messages, sources in chat_stream(assistant, question, history, lo, hi):
             yield messages, sources, messages, ""
 
     with gr.Tab("Chat", id="chat"):
@@ -225,7 +230,7 @@ def build_tab(assistant: Assistant) -> None:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(NO_SOURCES, css_template=HTML_CSS, elem_id="sources")
-        ask_inputs = [question, history]
+        ask_inputs = [question, history] + ([since, until] if since is not None and until is not None else [])
         ask_outputs = [chatbot, sources, history, question]
         ask_btn.click(on_ask, ask_inputs, ask_outputs, api_name="ask")
         question.submit(on_ask, ask_inputs, ask_outputs, api_name=False)
