@@ -26,6 +26,8 @@ from assistant.service import Assistant
 from assistant.settings import Settings, SummarySettings, SupportSettings
 from tests.conftest import EXAMPLES, ROOT, SEED, free_port
 
+STORY = ROOT / "tests" / "data" / "dated-story.jsonl"
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -125,7 +127,8 @@ def served(tmp_path_factory):
             )
         chat = scripted_chat() if LLM_MODE == "scripted" else None
         assistant = Assistant(settings, chat=chat)  # the real MiniLM embedder and Chroma
-        report = assistant.ingest([EXAMPLES])
+        # the samples, and the dated fictional story with a correction (the Brief tab, dates in citations)
+        report = assistant.ingest([EXAMPLES, STORY])
         assert not report.failed, report.summary()
         demo = create_app(assistant)
         port = free_port()
@@ -251,6 +254,28 @@ def test_b2_summary_shows_the_selection_at_once_then_the_checked_sentences(page)
     expect(page.locator("#summary ol.sentences li").first).to_contain_text(re.compile(r"✓|⚠"))
     expect(page.locator("#sum-status")).to_contain_text("sentence(s)")
     shot(page, "b2-summary")
+
+
+def test_b3_brief_is_a_dated_timeline_and_citations_show_dates(page):
+    open_tab(page, "Brief")
+    page.locator("#since textarea, #since input").first.fill("2025-03-01")
+    page.locator("#brief-query textarea, #brief-query input").first.fill("Marlow footbridge repairs")
+    page.locator("#brief").click()
+    expect(page.locator("#brief-status")).to_contain_text("timeline line(s) from 6 article(s)")
+    out = page.locator("#brief-out")
+    dates = page.locator("#brief-out .brief-timeline .brief-date").all_inner_texts()
+    assert dates == sorted(dates) and dates[0] == "2025-03-03" and dates[-1] == "2025-08-05", dates
+    expect(page.locator("#brief-out .brief-overview li").first).to_contain_text(re.compile(r"✓|⚠"))
+    # each cited sentence with its article's title and date
+    expect(out).to_contain_text("(Marlow footbridge repairs will cost more, council says, 2025-05-14T16:00:00+02:00)")
+    shot(page, "b3-brief")
+    # the same date range applies to the chat: only the May correction's figure can be cited
+    page.locator("#since textarea, #since input").first.fill("2025-05-01")
+    ask(page, "How much will the Marlow footbridge repairs cost?")
+    expect(page.locator("#sources")).to_contain_text("3.1 million")
+    expect(page.locator("#sources")).to_contain_text("2025-05-14")
+    expect(page.locator("#sources")).not_to_contain_text("2.4 million")
+    shot(page, "b3-chat-dated")
 
 
 def test_c_fact_check_flags_the_misspelt_name_with_its_suggestion(page):
