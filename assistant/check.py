@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,21 +128,35 @@ def check_article(
 
 
 def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
-    """Name counts over the stored articles, kept in the ``cache`` file until the corpus changes."""
+    """Name counts over the stored articles, kept in the ``cache`` file: reused while the corpus is
+    unchanged, brought up to date from the store's change records after writes (only the changed
+    articles are recounted), counted again from all articles when those records are gone."""
+    key, seq = str(store.passages.id), store.seq
     infos = store.list_articles()
     fingerprint = hashlib.sha256(json.dumps([(i.id, i.ingested_at) for i in infos]).encode()).hexdigest()[:16]
+    names: CorpusNames | None = None
     if cache.exists():
         try:
             data = json.loads(cache.read_text())
             if data.get("fingerprint") == fingerprint:
                 return CorpusNames.from_json(data["names"])
+            if data.get("store") == key and isinstance(data.get("seq"), int):
+                seq, changed = store.changed_since(data["seq"])
+                saved = CorpusNames.from_json(data["names"])
+                if changed is not None and saved.articles is not None:
+                    names = saved
+                    for article_id in changed:
+                        names.remove_article(article_id)
+                    for article in store.articles_by_id(sorted(changed)):
+                        names.add_article(article.id, article.text)
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable corpus-name cache %s", cache)
-    names = CorpusNames.from_articles((a.id, a.text) for a in store.all_articles())
+    if names is None:
+        names = CorpusNames.from_articles((a.id, a.text) for a in store.all_articles())
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"fingerprint": fingerprint, "names": names.to_json()}))
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint, "store": key, "seq": seq, "names": names.to_json()}))
         tmp.replace(cache)
     except OSError:
         log.warning("could not write corpus-name cache %s", cache)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 import math
+import os
+import pickle
 import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +26,10 @@ from assistant.types import Passage, ScoredPassage
 _STOPWORDS = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "for", "from", "had", "has", "have", "he", "her", "his", "i", "in", "is", "it", "its", "of", "on", "or", "our", "she", "that", "the", "their", "them", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "will", "with", "would", "you", "your"]
 )
+log = logging.getLogger(__name__)
+SNAPSHOT_FILE = "bm25-index.pkl"
+SNAPSHOT_VERSION = 1  # bump when lexical_tokens or the index layout changes
+SNAPSHOT_EVERY = 200  # writes between two saves of a running reader's index
 _WORD = re.compile(r"[\w][\w'’-]*")
 
 
@@ -160,7 +169,8 @@ class Retriever:
         self.settings = settings or RetrieveSettings()
         self._index: LexicalIndex | None = None
         self._lock = threading.Lock()
-        self.rebuilds = 0  # full BM25 builds (the first one, and catch-ups whose delta was lost)
+        self.rebuilds = 0  # full BM25 builds (without a snapshot, and catch-ups whose delta was lost)
+        self._saved_seq = -1
 
     def _lexical(self) -> LexicalIndex:
         # Follows every write, by this process or any other: the changed articles' passages are
@@ -171,14 +181,72 @@ class Retriever:
             with self._lock:
                 index = self._index
                 if index is None or index.seq != self.store.seq:
-                    seq, changed = self.store.changes.since(index.seq) if index is not None else (self.store.seq, None)
-                    if index is None or changed is None:
-                        index = LexicalIndex.build(seq, self.store.all_passages())
-                        self.rebuilds += 1
-                    else:
-                        index = index.updated(seq, changed, self.store.passages_of(sorted(changed)))
+                    index = self._catch_up(index)
                     self._index = index  # one assignment: readers never see a half-built index
         return index
+
+    def _catch_up(self, index: LexicalIndex | None) -> LexicalIndex:
+        if index is None:
+            index = self._load_snapshot()
+        if index is not None:
+            seq, changed = self.store.changed_since(index.seq)
+            if changed is not None:
+                if changed:
+                    index = index.updated(seq, changed, self.store.passages_of(sorted(changed)))
+                else:
+                    index = dataclasses.replace(index, seq=seq)
+                if index.seq - self._saved_seq >= SNAPSHOT_EVERY:
+                    self._save_snapshot(index)
+                return index
+        index = LexicalIndex.build(self.store.seq, self.store.all_passages())
+        self.rebuilds += 1
+        self._save_snapshot(index)
+        return index
+
+    # The index is saved in the data dir after a full build and every SNAPSHOT_EVERY writes, so
+    # the next process starts from it and catches up by the store's change records.
+
+    def _snapshot_path(self) -> Path | None:
+        settings = getattr(self.store, "settings", None)
+        return Path(settings.data_dir) / SNAPSHOT_FILE if settings is not None else None
+
+    def _snapshot_key(self) -> str:
+        return f"{SNAPSHOT_VERSION}:{self.store.passages.id}"
+
+    def _load_snapshot(self) -> LexicalIndex | None:
+        path = self._snapshot_path()
+        if path is None or not path.exists():
+            return None
+        try:
+            with path.open("rb") as f:
+                key, index = pickle.load(f)  # the data dir is trusted like the Chroma files in it
+        except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, pickle.UnpicklingError) as exc:
+            log.warning("ignoring unreadable BM25 snapshot %s (%s)", path, exc)
+            return None
+        if key != self._snapshot_key() or not isinstance(index, LexicalIndex):
+            return None
+        self._saved_seq = index.seq
+        return index
+
+    def _save_snapshot(self, index: LexicalIndex) -> None:
+        path = self._snapshot_path()
+        if path is None:
+            return
+        self._saved_seq = index.seq
+        key = self._snapshot_key()
+
+        def save() -> None:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                with tmp.open("wb") as f:
+                    pickle.dump((key, index), f, protocol=pickle.HIGHEST_PROTOCOL)
+                tmp.replace(path)
+            except OSError as exc:
+                log.warning("could not save the BM25 snapshot %s (%s)", path, exc)
+                tmp.unlink(missing_ok=True)
+
+        # In the background: the search that built the index does not wait for the file.
+        threading.Thread(target=save, name="bm25-snapshot", daemon=True).start()
 
     def search(
         self,

@@ -411,7 +411,7 @@ class Assistant:
             cached = self._corpus
             if cached is not None and cached[0] == self.store.seq:
                 return cached[1]
-            seq, changed = self.store.changes.since(cached[0]) if cached is not None else (self.store.seq, None)
+            seq, changed = self.store.changed_since(cached[0]) if cached is not None else (self.store.seq, None)
             if cached is not None and changed is not None and cached[1].articles is not None:
                 names = cached[1].copy()  # checks running now keep the one they have
                 for article_id in changed:

@@ -143,6 +143,19 @@ class FollowsWriters:
         """Sequence number of the last write this process has applied (see ``changes``)."""
         return self.changes.seq
 
+    def changed_since(self, seq: int) -> tuple[int, set[str] | None]:
+        """(sequence number now, ids of the articles changed after write ``seq``; None = reload).
+
+        Asks this process's change log first, then the change records in Chroma: a snapshot
+        saved by an earlier process (BM25, corpus names) catches up from them at start-up.
+        """
+        self.sync()
+        now, changed = self.changes.since(seq)
+        if changed is not None or not 0 <= seq < now:
+            return now, changed
+        got = self.state.get(where={"$and": [{"seq": {"$gt": seq}}, {"seq": {"$lte": now}}]}, include=["metadatas"])
+        return now, read_changes(got["metadatas"] or [], seq, now)
+
     def sync(self) -> str:
         """Catch up if any process wrote since the last look; return the store token.
 

@@ -4,6 +4,8 @@ rebuild everything only when the change record is lost."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from assistant.embed import HashingEmbedder
@@ -167,3 +169,38 @@ def test_reader_follows_a_writer_process_by_deltas(settings, tmp_path):
     assert reader.retriever.search("bridge reopened", k=1)[0].dense_rank is not None  # vectors reopened too
     assert reader.retriever.rebuilds == 1
     assert reader.corpus_names().counts["Selander"] == 1 and "Mkombozi" not in reader.corpus_names().counts
+
+
+def test_a_new_reader_starts_from_the_saved_index_and_catches_up(settings, tmp_path, monkeypatch):
+    """Start-up at archive size: BM25 and the corpus names come from their files in the data dir,
+    brought up to date by the change records written since, not rebuilt from every passage."""
+    first = Assistant(settings, embedder=HashingEmbedder())
+    first.ingest([_write(tmp_path / "ferry.txt", "Ferry", "The Mkombozi ferry left Dar on Monday.")])
+    assert _lexical_ids(first, "Mkombozi") == ["ferry"] and first.retriever.rebuilds == 1
+    first.corpus_names()
+    for _ in range(100):  # the snapshot is written in the background
+        if (settings.data_dir / "bm25-index.pkl").exists():
+            break
+        time.sleep(0.05)
+    first.ingest([_write(tmp_path / "bridge.txt", "Bridge", "The Selander bridge reopened in Kalmar.")])
+    first.remove("ferry")
+
+    from assistant import check
+
+    recounts = []
+    monkeypatch.setattr(check.CorpusNames, "from_articles", classmethod(lambda cls, items: recounts.append(1) or cls()))
+    second = Assistant(settings, embedder=HashingEmbedder())
+    assert _lexical_ids(second, "Selander Kalmar") == ["bridge"]
+    assert _lexical_ids(second, "Mkombozi") == []
+    assert second.retriever.rebuilds == 0  # loaded, then the two writes applied as deltas
+    names = second.corpus_names()
+    assert not recounts and names.counts["Selander"] == 1 and "Mkombozi" not in names.counts
+
+    # Change records gone (a reader far behind): both are built from the store again.
+    monkeypatch.undo()
+    first.store.state.delete(where={"seq": {"$gte": 0}})
+    first.ingest([_write(tmp_path / "quay.txt", "Quay", "The Stenqvist quay was closed in Visby.")])
+    third = Assistant(settings, embedder=HashingEmbedder())
+    assert _lexical_ids(third, "Stenqvist Visby") == ["quay"]
+    assert third.retriever.rebuilds == 1
+    assert third.corpus_names().counts["Stenqvist"] == 1
