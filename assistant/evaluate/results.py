@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from assistant.evaluate.baseline import BaselineDiff
 from assistant.evaluate.gates import GateResult
 from assistant.evaluate.metrics import LatencyStats
+from assistant.evaluate.tasks.brief import BriefItem, BriefMetrics
 from assistant.evaluate.tasks.consistency import ConsistencyItem, ConsistencyMetrics
 from assistant.evaluate.tasks.qa import QAItem, QAMetrics
 from assistant.evaluate.tasks.qa_boolean import QABooleanItem, QABooleanMetrics
@@ -72,6 +73,7 @@ class RunMetrics(BaseModel):
     )
     qa: QAMetrics | None = Field(None, exclude_if=_absent)
     qa_boolean: QABooleanMetrics | None = Field(None, exclude_if=_absent)
+    brief: BriefMetrics | None = Field(None, exclude_if=_absent)
     consistency: ConsistencyMetrics | None = Field(None, exclude_if=_absent)
     typos: TyposMetrics | None = Field(None, exclude_if=_absent)
 
@@ -84,7 +86,7 @@ class RunMetrics(BaseModel):
 
 
 Item = Annotated[
-    SummarizeItem | QAItem | QABooleanItem | ConsistencyItem | TyposItem, Field(discriminator="task")
+    SummarizeItem | QAItem | QABooleanItem | BriefItem | ConsistencyItem | TyposItem, Field(discriminator="task")
 ]
 
 

@@ -23,6 +23,7 @@ from assistant.evaluate.results import (
     SuiteInfo,
 )
 from assistant.evaluate.suite import Suite, Tasks, load_suite
+from assistant.evaluate.tasks.brief import run_brief
 from assistant.evaluate.tasks.common import TaskResult, Tick
 from assistant.evaluate.tasks.consistency import run_consistency
 from assistant.evaluate.tasks.qa import run_qa
@@ -72,7 +73,7 @@ def settings_for(
 
 
 def _needs_llm(tasks: Tasks) -> bool:
-    return tasks.summarize is not None or tasks.qa is not None or tasks.qa_boolean is not None
+    return any(t is not None for t in (tasks.summarize, tasks.qa, tasks.qa_boolean, tasks.brief))
 
 
 def _chat_for(
@@ -133,6 +134,8 @@ def _run_tasks(
             done["qa"] = run_qa(assistant, suite, t.qa, stage("qa"))
         if t.qa_boolean:
             done["qa_boolean"] = run_qa_boolean(assistant, suite, t.qa_boolean, stage("qa_boolean"))
+        if t.brief:
+            done["brief"] = run_brief(assistant, suite, t.brief, stage("brief"))
         if t.consistency:
             if scorer is None and t.consistency.method == "support":
                 scorer = support_scorer(assistant.settings, reuse_windows=False)
@@ -218,7 +221,9 @@ def run_suite(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
+    # A store's background writers (Chroma) may still be closing files when the run ends: a
+    # leftover in the temp folder must not fail a finished run.
+    with tempfile.TemporaryDirectory(prefix="assistant-eval-", ignore_cleanup_errors=True) as tmp:
         run_settings = settings_for(suite, Path(tmp), cache, settings)
         assistant = None
         if _needs_llm(suite.tasks):

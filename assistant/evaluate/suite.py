@@ -122,12 +122,18 @@ class Tasks(_Strict):
     consistency: ConsistencyTask | None = None
     typos: TyposTask | None = None
     qa: QATask | None = None
+class BriefTask(_Strict):
+    dataset: str = Field(description="Dataset with id, query, optional since / until (ISO or 7d, 3m, 1y)")
+    corpus: str = Field(description="Dataset of dated articles (id, article, optional title, published) ingested first")
+
+
     qa_boolean: QABooleanTask | None = None
 
 
 class Suite(_Strict):
     name: str
     description: str = ""
+    brief: BriefTask | None = None
     root: Path = Field(
         Path("."), description="Folder relative paths start from, relative to the suite file"
     )
@@ -191,7 +197,7 @@ def load_suite(path: Path) -> Suite:
         task = getattr(suite.tasks, task_name)
         if task is None:
             continue
-        for ref in (task.dataset, getattr(task, "corpus", None) if task_name in ("qa", "qa_boolean") else None):
+        for ref in (task.dataset, getattr(task, "corpus", None) if task_name in ("qa", "qa_boolean", "brief") else None):
             if ref is not None and ref not in suite.datasets:
                 raise BadInputError(
                     f"suite {path}: task {task_name} uses dataset {ref!r}, which is not under `datasets:`",

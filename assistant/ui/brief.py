@@ -120,7 +120,7 @@ def date_controls() -> tuple[gr.Textbox, gr.Textbox]:
     """The page's date range: articles published since / until (applies to Chat and Brief)."""
     with gr.Row():
         since = gr.Textbox(
-            label="Since (Chat and Brief)", placeholder="2025-03-01 or 3m", scale=1, elem_id="since", max_lines=1
+            label="Since (Chat and Brief)", value="", placeholder="2025-03-01 or 3m", scale=1, elem_id="since", max_lines=1
         )
-        until = gr.Textbox(label="Until", placeholder="2025-08-31 or empty", scale=1, elem_id="until", max_lines=1)
+        until = gr.Textbox(label="Until", value="", placeholder="2025-08-31 or empty", scale=1, elem_id="until", max_lines=1)
     return since, until
