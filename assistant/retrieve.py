@@ -245,8 +245,9 @@ class Retriever:
                 log.warning("could not save the BM25 snapshot %s (%s)", path, exc)
                 tmp.unlink(missing_ok=True)
 
-        # In the background: the search that built the index does not wait for the file.
-        threading.Thread(target=save, name="bm25-snapshot", daemon=True).start()
+        # In the background: the search that built the index does not wait for the file (a
+        # process that ends soon after, like a CLI search, finishes writing it before it exits).
+        threading.Thread(target=save, name="bm25-snapshot").start()
 
     def search(
         self,

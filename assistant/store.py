@@ -82,6 +82,7 @@ class Store(FollowsWriters):
         self._catalog: dict[str, ArticleRecord] = {}
         self._index_stale = False  # another process wrote: reopen before the next vector read
         self.changes = ChangeLog()  # writes applied here, for BM25 and spellings to catch up
+        self._recent_docs = {}  # texts of the articles the last catch-ups read
         self.revision = 0  # bumped whenever the catalog is reloaded or this process writes
         # Under the lock: two processes creating a new store at once race on Chroma's schema
         # ("table collections already exists") and on get_or_create of the collections.
@@ -346,7 +347,15 @@ class Store(FollowsWriters):
         """The stored articles among ``article_ids`` (missing ids are skipped)."""
         self.sync()
         out: list[Article] = []
-        ids = list(dict.fromkeys(article_ids))
+        ids = []
+        catalog, recent = self._catalog, self._recent_docs
+        for i in dict.fromkeys(article_ids):
+            hit = recent.get(i)
+            rec = catalog.get(i)
+            if hit is not None and rec is not None and hit[0] == rec.gen:
+                out.append(_to_article(i, hit[1], hit[2]))  # read by the last catch-up
+            else:
+                ids.append(i)
         for start in range(0, len(ids), 500):
             got = self.articles.get(ids=ids[start : start + 500], include=["documents", "metadatas"])
             out.extend(_to_article(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]))

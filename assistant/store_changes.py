@@ -26,6 +26,8 @@ from assistant.store_records import ArticleRecord, _to_record
 
 log = logging.getLogger(__name__)
 _STATE_ID = "store"
+# Article texts kept from the last catch-ups (for the corpus names' delta).
+RECENT_DOCS = 512
 # Seconds a writer waits for the store lock before giving up with a clear error.
 LOCK_TIMEOUT = 600.0
 
@@ -120,6 +122,7 @@ class FollowsWriters:
     _sync_lock: threading.RLock
     _embedded: bool
     _index_stale: bool
+    _recent_docs: dict[str, tuple[str, str, dict[str, Any]]]  # article id -> (gen, raw text, metadata)
 
     def _open(self, client: Any | None = None, fresh: bool = False) -> None:
         raise NotImplementedError
@@ -192,8 +195,14 @@ class FollowsWriters:
             self._load_catalog()
         elif changed:
             ids = sorted(changed)
-            got = self.articles.get(ids=ids, include=["metadatas"])
+            # The texts too: the corpus names read them next, and after another process's write
+            # the first read of a collection through the reopened client costs ~0.5 s.
+            got = self.articles.get(ids=ids, include=["metadatas", "documents"])
             records = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                self._recent_docs[i] = (records[i].gen, doc, meta)
+            while len(self._recent_docs) > RECENT_DOCS:
+                self._recent_docs.pop(next(iter(self._recent_docs)))
             catalog = dict(self._catalog)  # copied: other threads may be iterating the current one
             for article_id in ids:
                 if article_id in records:

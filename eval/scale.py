@@ -10,10 +10,14 @@ realistic term statistics but many exact duplicates. Built stores are kept under
 ``.build/scale/N`` between runs.
 
 Measured against it, each in its own process as in production:
-* a reader (the app's code path, no chat model): start-up = interpreter start to the first
-  hybrid search answered (imports, MiniLM, Chroma, the catalog, BM25 built), then to the corpus
-  spellings loaded as well (what the first fact-check needs); 200 hybrid searches (query
-  embedding included), BM25-only and dense-only timings; its RSS;
+* start-up, cold (first start on the data dir: BM25 built from every passage, corpus names
+  counted from every article) and warm (as every later start: both loaded from their files in
+  the data dir and caught up by the change records): interpreter start to the first hybrid
+  search answered (imports, MiniLM, Chroma, the catalog, BM25), then to the corpus spellings
+  loaded as well (what the first fact-check needs). No chat model is loaded: its load time is
+  the GGUF's (see the README's model figures) and comes on top;
+* a reader (the app's code path, no chat model): 200 hybrid searches (query embedding
+  included), BM25-only and dense-only timings; its RSS;
 * a writer process ingesting one more article with the real embedder (timed), after which the
   reader's next search is timed: the catch-up (delta applied to catalog, BM25, and Chroma's
   vector index reopened).
@@ -31,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "eval-data"
+DATA = Settings().eval_data_dir
 BUILD = ROOT / ".build" / "scale"
 NOISE = 0.02
 
@@ -196,19 +202,38 @@ def _pct(xs: list[float], q: float) -> float:
     return round(percentile(xs, q), 1)
 
 
-def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, port: int) -> None:
-    """The app's read path in this process; prints JSON, waits for a line on stdin, times the catch-up."""
-    from assistant.retrieve import LexicalIndex
+def _start(data_dir: Path, launched: float, host: str | None, port: int):
+    """Start the app's read path as the web app does at its first request (no chat model)."""
     from assistant.service import Assistant
     from assistant.settings import ChromaSettings, Settings
 
-    settings = Settings(data_dir=data_dir, chroma=ChromaSettings(host=host, port=port))
-    queries = _queries()
-    a = Assistant(settings)
-    a.retriever.search(queries[0])
+    a = Assistant(Settings(data_dir=data_dir, chroma=ChromaSettings(host=host, port=port)))
+    a.retriever.search(_queries()[0])
     first_search = time.time() - launched
     a.corpus_names()
-    with_spellings = time.time() - launched
+    return a, {
+        "first_search_s": round(first_search, 2),
+        "with_spellings_s": round(time.time() - launched, 2),
+        "bm25_built": a.retriever.rebuilds > 0,
+    }
+
+
+def cold_start(data_dir: Path, launched: float, host: str | None, port: int) -> None:
+    """Start without the saved BM25 index and corpus names (the first start on a new data dir)."""
+    for name in ("bm25-index.pkl", "corpus-names.json"):
+        (data_dir / name).unlink(missing_ok=True)
+    _, out = _start(data_dir, launched, host, port)
+    out["rss_mb"] = _rss_mb()
+    print(json.dumps(out), flush=True)  # the process then waits for the BM25 file to be written
+
+
+def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, port: int) -> None:
+    """The app's read path in this process; prints JSON, waits for a line on stdin, times the catch-up."""
+    from assistant.retrieve import LexicalIndex
+
+    queries = _queries()
+    a, started = _start(data_dir, launched, host, port)
+    first_search, with_spellings = started["first_search_s"], started["with_spellings_s"]
     hybrid, lexical, dense = [], [], []
     retriever = a.retriever
     n = max(retriever.settings.candidates, retriever.settings.k)
@@ -226,8 +251,9 @@ def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, po
         a.store.query_many(a.embedder.embed([q]), n)
         dense.append((time.perf_counter() - t) * 1000)
     out = {
-        "startup_to_first_search_s": round(first_search, 2),
-        "startup_with_spellings_s": round(with_spellings, 2),
+        "startup_to_first_search_s": first_search,
+        "startup_with_spellings_s": with_spellings,
+        "startup_loaded_saved_bm25": not started["bm25_built"],
         "hybrid_p50_ms": _pct(hybrid, 50),
         "hybrid_p95_ms": _pct(hybrid, 95),
         "bm25_p95_ms": _pct(lexical, 95),
@@ -315,12 +341,17 @@ def bench_scale(n_passages: int, queries: int, server: bool = False) -> dict:
         host_args = ["--host", "127.0.0.1", "--port", str(port)]
     try:
         launched = time.time()
+        cold = json.loads(
+            _run(["cold", str(data_dir), "0", str(launched), *host_args]).stdout.strip().splitlines()[-1]
+        )
+        launched = time.time()
         proc = subprocess.Popen(
             [sys.executable, "-m", "eval.scale", "reader", str(data_dir), str(queries), str(launched), *host_args],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert proc.stdout is not None and proc.stdin is not None
         result: dict = {"passages": meta["passages"], "articles": meta["articles"], "chroma": "server" if server else "embedded"}
+        result.update({f"cold_startup_{k}": v for k, v in cold.items()})
         result.update(json.loads(proc.stdout.readline()))
         result.update(json.loads(_run(["writer", str(data_dir), *host_args]).stdout.strip().splitlines()[-1]))
         proc.stdin.write("go\n")
@@ -362,7 +393,9 @@ def main(argv: list[str] | None = None) -> None:
         i = argv.index("--host")
         host, port = argv[i + 1], int(argv[i + 3])
         argv = argv[:i]
-    if argv[0] == "reader":
+    if argv[0] == "cold":
+        cold_start(Path(argv[1]), float(argv[3]), host, port)
+    elif argv[0] == "reader":
         reader(Path(argv[1]), int(argv[2]), float(argv[3]), host, port)
     elif argv[0] == "writer":
         writer(Path(argv[1]), "--remove" in argv, host, port)
