@@ -21,13 +21,11 @@ from assistant.errors import AssistantError
 from assistant.ingest import expand_inputs, is_url, read_file
 from assistant.redact import install_log_redaction, redact_text
 from assistant.settings import Settings
-from assistant.support.cli import app as support_app
 from assistant.types import Answer, FusedSentence, Selection, Summary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stylebook_app = typer.Typer(help="The editors' style book: preferred spellings and accepted names.")
 app.add_typer(stylebook_app, name="stylebook")
-app.add_typer(support_app, name="support")
 
 
 class State:

@@ -176,7 +176,7 @@ def _identity(chat: BaseChatModel) -> dict[str, Any]:
 
 _MIN_ROOM = 128  # fewest tokens worth generating; a prompt leaving less is an error
 
-_LLAMAS: dict[tuple[str, int, int, int], tuple[Any, threading.Lock]] = {}
+_LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
 _LLAMAS_LOCK = threading.Lock()
 
 
@@ -190,16 +190,15 @@ def load_llama(
     n_ctx: int,
     n_threads: int | None = None,
     chat_format: str | None = None,
-    draft_tokens: int = 0,
 ) -> tuple[Any, threading.Lock]:
     """The process-wide ``llama_cpp.Llama`` for a GGUF and settings (loaded once) and the lock guarding it.
 
-    Each (n_ctx, draft_tokens) gets its own context and so its own KV cache: the chat prompt's
-    prefix stays cached while summaries run in another context. The weights are mmapped once.
+    Each n_ctx gets its own context and so its own KV cache: the chat prompt's prefix stays cached
+    while summaries run in another context. The weights are mmapped once.
     """
     path = Path(model_path).resolve()
     threads = n_threads or default_threads()
-    key = (str(path), n_ctx, threads, draft_tokens)
+    key = (str(path), n_ctx, threads)
     with _LLAMAS_LOCK:
         if key in _LLAMAS:
             return _LLAMAS[key]
@@ -219,18 +218,6 @@ def load_llama(
                 "Run `make models` (builds llama-cpp-python with portable CPU flags), "
                 "or set ASSISTANT_LLM__BACKEND=openai with ASSISTANT_LLM__BASE_URL.",
             ) from exc
-        speculative: dict[str, Any] = {}
-        if draft_tokens:
-            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
-            # Drafts are checked against the model's own greedy choice, so the output is the
-            # same, only faster when it copies the prompt. Checking needs every position's
-            # logits (n_ctx x 151,936 floats here); llama-cpp-python 0.3.36 sizes that buffer
-            # from the logits_all argument, not from draft_model, so both are passed.
-            speculative = {
-                "draft_model": LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens),
-                "logits_all": True,
-            }
         try:
             llama = llama_cpp.Llama(
                 model_path=str(path),
@@ -240,7 +227,6 @@ def load_llama(
                 seed=0,
                 chat_format=chat_format,
                 verbose=False,
-                **speculative,
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelMissingError(f"could not load {path}: {exc}") from exc
@@ -264,9 +250,6 @@ class LlamaCppChat(BaseChatModel):
     chat_format: str | None = Field(
         None, description="llama-cpp chat format; None = the GGUF's own template"
     )
-    draft_tokens: int = Field(
-        0, description="Prompt-lookup speculative decoding: tokens drafted from the prompt per step (0 = off)"
-    )
 
     supports_json_schema: ClassVar[bool] = True
 
@@ -285,7 +268,7 @@ class LlamaCppChat(BaseChatModel):
         }
 
     def _llama(self) -> tuple[Any, threading.Lock]:
-        return load_llama(self.model_path, self.n_ctx, self.n_threads, self.chat_format, self.draft_tokens)
+        return load_llama(self.model_path, self.n_ctx, self.n_threads, self.chat_format)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any], llama: Any) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -814,8 +797,8 @@ def get_chat_model(
     """The configured chat model, wrapped in the replay cache unless its mode is off.
 
     ``purpose="fuse"`` is the extract-then-fuse writer: on the local backend it gets its own
-    (smaller) context, so its prompt prefix stays in its KV cache, and prompt-lookup decoding.
-    Neither changes what greedy decoding writes, so both share the chat model's cache identity.
+    (smaller) context, so its prompt prefix stays in its KV cache. That does not change what greedy
+    decoding writes, so it shares the chat model's cache identity.
     """
     llm = settings.llm
     if llm.backend == "local":
@@ -827,7 +810,6 @@ def get_chat_model(
             n_threads=llm.n_threads,
             temperature=llm.temperature,
             max_tokens=llm.max_tokens,
-            draft_tokens=settings.summary.prompt_lookup if fuse else 0,
         )
     else:
         chat = openai_chat(llm.base_url, llm.api_key, llm.model, llm.temperature, llm.max_tokens)

@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assistant.redact import redact_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def default_eval_data_dir() -> Path:
+    """../shared/eval-data beside the checkout, where CI and the dev machines put the labelled dev sets."""
+    return PROJECT_ROOT.parent / "shared" / "eval-data"
+
+
 # How model calls use the replay cache; the one definition the LLM seam and the eval harness share.
 CacheMode = Literal["off", "record", "replay", "auto"]
 
@@ -93,14 +98,6 @@ class SupportSettings(_Section):
             "fitted weights (README, 'Support scorer')"
         ),
     )
-    cloze: bool = Field(
-        False,
-        description=(
-            "Also ask cloze questions about each sentence's two least supported content words (two more "
-            "prompts per sentence, ~2x the model check's time) and use the second-stage weights fitted "
-            "with them; measured below the first stage alone on held-out SummEdits (README), so off"
-        ),
-    )
 
 
 class SummarySettings(_Section):
@@ -116,21 +113,8 @@ class SummarySettings(_Section):
     support: bool = Field(
         True, description="Score each fused sentence against its cited sentences with the support scorer"
     )
-    extra_sources: int = Field(
-        0, ge=0, le=5, description="Sentences given to the fuse prompt beyond the number asked for"
-    )
     fuse_n_ctx: int = Field(
         2048, ge=512, description="Context window of the local fuse model (its own llama.cpp context and KV cache)"
-    )
-    prompt_lookup: int = Field(
-        0,
-        ge=0,
-        le=64,
-        description=(
-            "Local fuse model: prompt-lookup speculative decoding, tokens drafted from the prompt per "
-            "step (0 = off, the default: measured slower on 2 cores, 17.7 s vs 15.6 s per summary, "
-            "see the README)"
-        ),
     )
 
 
@@ -164,6 +148,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(Path("data"), description="Where Chroma, the style book and caches live")
+    eval_data_dir: Path = Field(
+        default_factory=default_eval_data_dir,
+        description="The labelled dev sets (jsonl) the eval suites, support fitting, benchmarks and tests read",
+    )
     model_dir: Path = Field(PROJECT_ROOT / "models", description="Where `make models` puts the GGUF files")
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)

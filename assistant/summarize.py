@@ -263,8 +263,7 @@ def summarize_stream(
         summary = abstractive_summary(article, passages, chat, settings, sentences)
         yield model_checked(summary, {p.id: p for p in passages}, scorer) if scorer is not None else summary
         return
-    extra = settings.summary.extra_sources if chosen == "extract_fuse" else 0
-    sources = select_sentences(article, passages, sentences + extra, embedder)
+    sources = select_sentences(article, passages, sentences, embedder)
     yield Selection(article_id=article.id, strategy=chosen, sources=sources)
     by_id = {p.id: p for p in passages}
     if chosen == "extractive":

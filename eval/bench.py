@@ -13,9 +13,11 @@ import numpy as np
 
 from assistant.evaluate.datasets import read_jsonl
 from assistant.evaluate.metrics import percentile
+from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "eval-data" / "summaries-cnndm-dev.jsonl"
+EVAL_DATA = Settings().eval_data_dir
+DEV = EVAL_DATA / "summaries-cnndm-dev.jsonl"
 
 
 def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
@@ -190,7 +192,7 @@ def bench_generate(preset: str, repeats: int) -> dict:
     from assistant.service import Assistant
     from assistant.settings import LLMSettings, Settings
 
-    seed = ROOT.parent / "shared" / "eval-data" / "seed-article-putin-trump.txt"
+    seed = EVAL_DATA / "seed-article-putin-trump.txt"
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), llm=LLMSettings(preset=preset))
         chat = get_chat_model(settings, cache="off")
@@ -231,7 +233,7 @@ def bench_generate(preset: str, repeats: int) -> dict:
         }
 
 
-def bench_support(preset: str, source_tokens: int | None, cloze: bool = False) -> dict:
+def bench_support(preset: str, source_tokens: int | None) -> dict:
     """Support-score a 5-sentence summary of an ~800-word article: cold, then with the article read."""
     from assistant.models import gguf_path
     from assistant.settings import Settings
@@ -251,9 +253,7 @@ def bench_support(preset: str, source_tokens: int | None, cloze: bool = False) -
     t = time.perf_counter()
     engine._load()
     load = time.perf_counter() - t
-    scorer = SupportScorer(engine, source_tokens=source_tokens or SOURCE_TOKENS, cloze=cloze)
-    if cloze and scorer.second is None:
-        raise SystemExit("no fitted cloze weights: run `assistant support fit --cloze`")
+    scorer = SupportScorer(engine, source_tokens=source_tokens or SOURCE_TOKENS)
     window = scorer.window(article, summary)
     t = time.perf_counter()
     first = scorer.score_many(article, summary)
@@ -272,7 +272,6 @@ def bench_support(preset: str, source_tokens: int | None, cloze: bool = False) -
     other_summary = time.perf_counter() - t
     return {
         "preset": preset,
-        "cloze_stage": cloze,
         "article_words": len(article.split()),
         "source_tokens_budget": scorer.source_tokens,
         "window_words": len(window.split()),
@@ -292,7 +291,6 @@ def bench_summary(
     preset: str,
     articles: int,
     sentences: int,
-    prompt_lookup: int,
     fuse_n_ctx: int,
     strategy: str,
     support: bool,
@@ -310,7 +308,7 @@ def bench_summary(
     rows = sorted(read_jsonl(DEV), key=lambda r: abs(len(r["article"].split()) - 800))[:articles]
     settings = Settings(
         llm=LLMSettings(preset=preset, cache="off"),
-        summary=SummarySettings(strategy=strategy, prompt_lookup=prompt_lookup, fuse_n_ctx=fuse_n_ctx, support=support),
+        summary=SummarySettings(strategy=strategy, fuse_n_ctx=fuse_n_ctx, support=support),
         support=SupportSettings(enabled=support),
     )
     purpose = "fuse" if strategy == "extract_fuse" else "chat"
@@ -328,7 +326,7 @@ def bench_summary(
         passages = split_passages(article)
         embedder.embed([p.text for p in passages])  # done at ingest in the app: not timed
         if not prefix_cache:  # forget the prompt read for the last article, system text included
-            load_llama(chat.model_path, chat.n_ctx, chat.n_threads, chat.chat_format, chat.draft_tokens)[0].reset()
+            load_llama(chat.model_path, chat.n_ctx, chat.n_threads, chat.chat_format)[0].reset()
         t = time.perf_counter()
         for event in summarize_stream(
             article, passages, chat, settings, sentences, embedder=embedder, scorer=scorer, strategy=strategy
@@ -344,7 +342,6 @@ def bench_summary(
     return {
         "preset": preset,
         "strategy": strategy,
-        "prompt_lookup_tokens": prompt_lookup,
         "fuse_n_ctx": fuse_n_ctx,
         "model_check": support,
         "prefix_cache": prefix_cache,
@@ -486,12 +483,10 @@ def main(argv: list[str] | None = None) -> None:
     sup = sub.add_parser("support", help="support scorer: a 5-sentence summary of an ~800-word article")
     sup.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sup.add_argument("--source-tokens", type=int, default=None, help="longest source window (default: the scorer's)")
-    sup.add_argument("--cloze", action="store_true", help="with the cloze stage (two more prompts per sentence)")
     sm = sub.add_parser("summary", help="summaries of ~800-word CNN/DM articles: selection on screen, total time")
     sm.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sm.add_argument("--articles", type=int, default=10)
     sm.add_argument("--sentences", type=int, default=3)
-    sm.add_argument("--prompt-lookup", type=int, default=0, help="prompt-lookup draft tokens (0 = off)")
     sm.add_argument("--fuse-n-ctx", type=int, default=2048)
     sm.add_argument("--strategy", default="extract_fuse", choices=["extract_fuse", "abstractive", "extractive"])
     sm.add_argument("--no-model-check", action="store_true", help="skip the support scorer on fused sentences")
@@ -516,10 +511,10 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(bench_scale(n, args.queries, server=args.server)), flush=True)
         return
     if args.what == "support":
-        result = bench_support(args.preset, args.source_tokens, args.cloze)
+        result = bench_support(args.preset, args.source_tokens)
     elif args.what == "summary":
         result = bench_summary(
-            args.preset, args.articles, args.sentences, args.prompt_lookup, args.fuse_n_ctx, args.strategy,
+            args.preset, args.articles, args.sentences, args.fuse_n_ctx, args.strategy,
             not args.no_model_check,
             not args.no_prefix_cache,
         )

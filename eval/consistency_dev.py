@@ -8,11 +8,10 @@ from pathlib import Path
 
 from assistant.evaluate.calibration import GRID, calibrate_consistency
 from assistant.evaluate.datasets import read_jsonl
+from assistant.settings import Settings
 from assistant.verify import CONSISTENCY_THRESHOLD
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "eval-data" / "consistency-frank-dev.jsonl"
-)
+DEFAULT_DATA = Settings().eval_data_dir / "consistency-frank-dev.jsonl"
 
 
 def run(

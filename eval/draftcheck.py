@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
+from assistant.settings import Settings
+
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "eval-data" / "consistency-frank-dev.jsonl"
+DEFAULT_DATA = Settings().eval_data_dir / "consistency-frank-dev.jsonl"
 CACHE = REPO / "eval" / "cache"
 
 
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if not args.data.is_file():
-        print(f"{args.data} not found: the dev sets live in ../shared/eval-data/ beside the repository", file=sys.stderr)
+        print(f"{args.data} not found: the dev sets live in the eval data folder (ASSISTANT_EVAL_DATA_DIR)", file=sys.stderr)
         return 2
     from assistant.check import check_article, claims_to_score, model_check_claims
     from assistant.support.verdicts import claim_threshold
@@ -328,8 +330,8 @@ def pair_level(drafts: list[Draft], scorer, cache: Path, flags: dict[str, bool])
     Pairs are scored as the consistency task scores them (replayed; a pair not recorded is left out).
     """
     from assistant.support.data import pair_from_row
-    from assistant.support.fit import score_features
     from assistant.support.logprobs import ReplayLogprobs
+    from eval.support_fit import score_features
 
     inner = scorer.model.inner if isinstance(scorer.model, ReplayLogprobs) else scorer.model
     model = ReplayLogprobs(inner, cache, mode="replay")

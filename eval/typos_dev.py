@@ -9,9 +9,10 @@ from pathlib import Path
 from assistant.evaluate.datasets import read_jsonl
 from assistant.evaluate.metrics import is_typo_hit, typo_metrics
 from assistant.evaluate.tasks.typos import leave_one_out
+from assistant.settings import Settings
 from assistant.typos import CorpusNames, find_typos, parse, warm_up
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data" / "typos-dev.jsonl"
+DEFAULT_DATA = Settings().eval_data_dir / "typos-dev.jsonl"
 
 
 def run(path: Path = DEFAULT_DATA, use_corpus: bool = True, verbose: bool = False) -> dict:

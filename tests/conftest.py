@@ -13,19 +13,19 @@ from assistant.service import Assistant
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-EVAL_DATA = SHARED / "eval-data"
+# The labelled dev sets: ASSISTANT_EVAL_DATA_DIR, default ../shared/eval-data beside the repo (as CI lays it out).
+EVAL_DATA = Settings().eval_data_dir
 SEED = EVAL_DATA / "seed-article-putin-trump.txt"
 EXAMPLES = ROOT / "examples" / "articles"
 
 
 def eval_file(name: str) -> Path:
-    """A dev data file from ../shared/eval-data; a missing one fails the test (never a silent skip)."""
+    """A dev data file from the eval data folder; a missing one fails the test (never a silent skip)."""
     path = EVAL_DATA / name
     if not path.is_file():
         pytest.fail(
             f"dev data {path} is missing: the tests need the shared eval data beside the repo "
-            "(../shared/eval-data, as CI lays it out); copy or mount it there",
+            "(../shared/eval-data, as CI lays it out; or set ASSISTANT_EVAL_DATA_DIR)",
             pytrace=False,
         )
     return path

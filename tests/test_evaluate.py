@@ -545,7 +545,7 @@ def test_support_method_without_weights_is_a_clear_error(tmp_path, data):
     suite = write_suite(tmp_path, [], tasks={"consistency": {"dataset": "labels"}})
     with pytest.raises(BadInputError, match="support weights") as err:
         run_suite(suite, tmp_path / "out", scorer=SupportScorer(FakeLogprobs(), None), progress=False)
-    assert "assistant support fit" in err.value.help
+    assert "python -m eval.support fit" in err.value.help
 
 
 def test_every_takes_a_fixed_subset(tmp_path, data):
@@ -555,3 +555,15 @@ def test_every_takes_a_fixed_subset(tmp_path, data):
     )
     result = run_suite(suite, tmp_path / "out", progress=False)
     assert [i.id for i in result.items] == ["c1", "c3"]
+
+
+def test_eval_data_paths_follow_the_one_setting(tmp_path, monkeypatch) -> None:
+    """`$EVAL_DATA/x.jsonl` in a suite is read from Settings.eval_data_dir (ASSISTANT_EVAL_DATA_DIR)."""
+    from assistant.settings import Settings
+
+    suite = load_suite(ROOT / "eval" / "suites" / "dev.yaml")
+    assert suite.resolve(suite.datasets["typos"].path) == Settings().eval_data_dir.resolve() / "typos-dev.jsonl"
+    monkeypatch.setenv("ASSISTANT_EVAL_DATA_DIR", str(tmp_path))
+    moved = suite.model_copy(update={"eval_data": Settings().eval_data_dir})
+    assert moved.resolve(moved.datasets["typos"].path) == tmp_path.resolve() / "typos-dev.jsonl"
+    assert moved.resolve(Path("eval/cache")) == ROOT / "eval" / "cache"  # other paths keep the suite root

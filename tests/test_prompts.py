@@ -39,7 +39,6 @@ SAMPLES: dict[str, dict] = {
     "judge": {"claim": "The bridge cost €15 million.", "evidence": PASSAGES},
     "support": {"source": PASSAGES[0]["text"]},
     "support_judge": {"source": PASSAGES[0]["text"], "statement": "Ruiz opened the bridge."},
-    "support_cloze": {"source": PASSAGES[0]["text"], "statement": "___ opened the bridge."},
     "fuse": {
         "sentences": [{"number": 1, "text": PASSAGES[0]["text"]}, {"number": 2, "text": PASSAGES[1]["text"]}],
         "n_sentences": 1,

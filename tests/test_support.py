@@ -93,7 +93,7 @@ def test_logistic_fit_separates_and_round_trips(tmp_path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(BadInputError) as err:
         load(tmp_path / "bad.json")
-    assert "assistant support fit" in err.value.help
+    assert "python -m eval.support fit" in err.value.help
 
 
 def test_balanced_weights_equalise_classes_and_groups() -> None:
@@ -123,7 +123,7 @@ def test_scorer_gives_probability_suspects_evidence_and_reason() -> None:
 def test_scorer_without_weights_says_how_to_fit() -> None:
     result = SupportScorer(FakeLogprobs(), None).score(SOURCE, "The plan costs 12 million euros.")
     assert result.probability is None and result.supported is None
-    assert "assistant support fit" in result.reason
+    assert "python -m eval.support fit" in result.reason
 
 
 def test_evidence_sentence_and_fit_source() -> None:
@@ -237,77 +237,56 @@ def test_window_of_a_long_source_is_reused_while_it_holds_the_evidence() -> None
     ).window(source, ["The mayor resigned."])
 
 
-def test_cloze_targets_are_the_least_supported_content_words_and_are_masked() -> None:
-    from assistant.support.features import ask_cloze, cloze_features, cloze_targets, masked
-
-    model = FakeLogprobs()
-    scores = model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
-    spans = cloze_targets(scores, k=1)
-    assert [scores.text[a:b] for a, b in spans] == ["Zurich"]  # trailing full stop trimmed
-    a, b = spans[0]
-    assert masked(scores.text, a, b) == "Mayor Ana Ruiz said the berths would open in ___."
-    # function words are never asked about, whatever their score
-    assert all(scores.text[a:b] not in {"the", "in"} for a, b in cloze_targets(scores, k=10))
-    bad = cloze_features(ask_cloze(model, SOURCE, scores, k=1))
-    good = cloze_features(ask_cloze(model, SOURCE, model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May."), k=1))
-    assert bad["cloze_pmi_min"] < good["cloze_pmi_min"]
-    assert cloze_features([]) == {"cloze_pmi_min": 0.0, "cloze_cond_min": 0.0, "cloze_gap_max": 0.0}
-
-
-def test_recorded_cloze_questions_replay_into_fit_features(tmp_path) -> None:
+def test_recorded_scores_replay_into_fit_features(tmp_path) -> None:
     from assistant.support.data import LabelledPair
-    from assistant.support.fit import score_features
+    from eval.support_fit import score_features
 
     pairs = [
         LabelledPair("1", SOURCE, "Mayor Ana Ruiz said the berths would open in May.", 1, "news", "evaluation"),
         LabelledPair("2", SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.", 0, "news", "evaluation"),
     ]
     inner = FakeLogprobs()
-    score_features(pairs, ReplayLogprobs(inner, tmp_path, mode="record"), cloze=True)
+    recorded = score_features(pairs, ReplayLogprobs(inner, tmp_path, mode="record"))
     calls = len(inner.calls)
     replay = ReplayLogprobs(inner, tmp_path, mode="replay")
-    rows = score_features(pairs, replay, cloze=True)
+    rows = score_features(pairs, replay)
     assert len(inner.calls) == calls  # all replayed
+    assert [r.features for r in rows] == [r.features for r in recorded]
     by_id = {r.pair.id: r.features for r in rows}
-    assert by_id["2"]["cloze_pmi_min"] < by_id["1"]["cloze_pmi_min"]
-    # pairs whose cloze questions were never recorded are left out, not failed, with skip_missing
+    assert by_id["2"]["pmi_min"] < by_id["1"]["pmi_min"]
+    # pairs whose scores were never recorded are left out, not failed, with skip_missing
     other = [LabelledPair("3", SOURCE, "The plan costs 12 million euros.", 1, "news", "evaluation")]
-    score_features(other, ReplayLogprobs(inner, tmp_path, mode="record"))
-    assert score_features(other, replay, cloze=True, skip_missing=True) == []
-    assert len(score_features(other, replay, skip_missing=True)) == 1
+    assert score_features(other, replay, skip_missing=True) == []
+    with pytest.raises(ReplayMissError):
+        score_features(other, replay)
 
 
-def test_cloze_stage_re_decides_with_the_first_stage_logit_and_the_cloze_signal() -> None:
-    first = _calibrated()
-    # a second stage that trusts only the cloze signal: a sentence the first stage passes can fail it
-    second = Calibrated(
-        features=["stage1_logit", "cloze_pmi_min"], mean=[0.0, -4.0], scale=[1.0, 2.0], coef=[0.0, 3.0],
-        intercept=0.0, threshold=0.5, model="fake-logprobs#cloze",
-    )
-    model = FakeLogprobs()
-    scorer = SupportScorer(model, first, cloze=True, second=second)
-    bad = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
-    good = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May.")
-    assert good.supported and not bad.supported
-    assert "stage1_logit" in bad.signals and "cloze_pmi_min" in bad.signals
-    # without the option the cloze questions are never asked
-    model.calls.clear()
-    SupportScorer(model, first).score(SOURCE, "Mayor Ana Ruiz said the berths would open in May.")
-    assert len(model.calls) == 1
-
-
-def test_cloze_weights_need_the_cloze_prompt_fingerprint(tmp_path) -> None:
-    from assistant.support.scorer import CLOZE_SUFFIX, cloze_prompts, load_calibration
+def test_weights_fitted_with_other_prompts_are_not_used(tmp_path) -> None:
+    from assistant.support.logprobs import prompt_fingerprint
+    from assistant.support.scorer import load_calibration
 
     entry = _calibrated()
     entry.prompts = "0000"
     path = tmp_path / "weights.json"
-    path.write_text(json.dumps({"models": {"fake-logprobs" + CLOZE_SUFFIX: entry.to_json()}}))
-    assert load_calibration("fake-logprobs" + CLOZE_SUFFIX, path) is None  # fitted with other prompts
-    entry.prompts = cloze_prompts()
+    path.write_text(json.dumps({"models": {"fake-logprobs": entry.to_json()}}))
+    assert load_calibration("fake-logprobs", path) is None  # fitted with other prompts
+    entry.prompts = prompt_fingerprint()
     path = tmp_path / "weights-now.json"  # another file: weights are cached by path and mtime
-    path.write_text(json.dumps({"models": {"fake-logprobs" + CLOZE_SUFFIX: entry.to_json()}}))
-    assert load_calibration("fake-logprobs" + CLOZE_SUFFIX, path) is not None
+    path.write_text(json.dumps({"models": {"fake-logprobs": entry.to_json()}}))
+    assert load_calibration("fake-logprobs", path) is not None
+
+
+def test_fitting_writes_only_where_out_says() -> None:
+    """`python -m eval.support fit` has no default output: the packaged weights change only when named."""
+    from typer.testing import CliRunner
+
+    from assistant.support.scorer import WEIGHTS_PATH
+    from eval.support import app
+
+    before = WEIGHTS_PATH.read_bytes()
+    result = CliRunner().invoke(app, ["fit", "--summedits", "missing.jsonl"])
+    assert result.exit_code == 2 and "--out" in result.output
+    assert WEIGHTS_PATH.read_bytes() == before
 
 
 def test_sentence_overlap_finding_yields_to_the_score_but_a_conflict_does_not() -> None:

@@ -62,20 +62,6 @@ def test_calibrated_scorer_separates_faithful_from_edited(engine: LlamaLogprobs)
     assert SOURCE[good.evidence_start : good.evidence_end] == good.evidence
 
 
-def test_cloze_questions_on_the_real_model(engine: LlamaLogprobs) -> None:
-    from assistant.support.features import ask_cloze, cloze_features
-
-    fills = ask_cloze(engine, SOURCE, engine.score(SOURCE, EDITED))
-    assert any(EDITED[a:b] == "95" for _, a, b in fills), "the edited number is among the words asked about"
-    edited = cloze_features(fills)["cloze_pmi_min"]
-    faithful = cloze_features(ask_cloze(engine, SOURCE, engine.score(SOURCE, FAITHFUL)))["cloze_pmi_min"]
-    assert edited < faithful
-    scorer = SupportScorer(engine, cloze=True)
-    assert scorer.second is not None, "weights.json has no cloze stage: run `assistant support fit --cloze`"
-    good, bad = scorer.score_many(SOURCE, [FAITHFUL, EDITED])
-    assert good.probability > bad.probability and "cloze_pmi_min" in bad.signals
-
-
 def test_a_repeated_call_is_answered_from_memory(engine: LlamaLogprobs) -> None:
     first = engine.score(SOURCE, FAITHFUL)
     ctx = engine._load()[1]

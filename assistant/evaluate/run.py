@@ -225,6 +225,7 @@ def run_suite(
     # leftover in the temp folder must not fail a finished run.
     with tempfile.TemporaryDirectory(prefix="assistant-eval-", ignore_cleanup_errors=True) as tmp:
         run_settings = settings_for(suite, Path(tmp), cache, settings)
+        suite = suite.model_copy(update={"eval_data": run_settings.eval_data_dir})
         assistant = None
         if _needs_llm(suite.tasks):
             wrapped = _chat_for(run_settings, chat)

@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from assistant.errors import BadInputError
 from assistant.evaluate.gates import parse_gate
-from assistant.settings import LLMSettings, SummarySettings
+from assistant.settings import LLMSettings, SummarySettings, default_eval_data_dir
+
+# A dataset path starting with this folder name is read from the eval data folder (Settings.eval_data_dir).
+EVAL_DATA = "$EVAL_DATA"
 
 
 class _Strict(BaseModel):
@@ -19,7 +22,9 @@ class _Strict(BaseModel):
 
 
 class DatasetSpec(_Strict):
-    path: Path = Field(description="jsonl file, relative to the suite's root or absolute")
+    path: Path = Field(
+        description=f"jsonl file, relative to the suite's root, absolute, or under {EVAL_DATA}/ (the eval data folder)"
+    )
     fields: dict[str, str] = Field(
         default_factory=dict,
         description="task field -> field of the jsonl rows (dotted for nested); unmapped fields keep their name",
@@ -117,23 +122,23 @@ class QABooleanTask(_Strict):
     k: int | None = Field(None, ge=1, description="Passages retrieved per question (default: settings)")
 
 
-class Tasks(_Strict):
-    summarize: SummarizeTask | None = None
-    consistency: ConsistencyTask | None = None
-    typos: TyposTask | None = None
-    qa: QATask | None = None
 class BriefTask(_Strict):
     dataset: str = Field(description="Dataset with id, query, optional since / until (ISO or 7d, 3m, 1y)")
     corpus: str = Field(description="Dataset of dated articles (id, article, optional title, published) ingested first")
 
 
+class Tasks(_Strict):
+    summarize: SummarizeTask | None = None
+    consistency: ConsistencyTask | None = None
+    typos: TyposTask | None = None
+    qa: QATask | None = None
     qa_boolean: QABooleanTask | None = None
+    brief: BriefTask | None = None
 
 
 class Suite(_Strict):
     name: str
     description: str = ""
-    brief: BriefTask | None = None
     root: Path = Field(
         Path("."), description="Folder relative paths start from, relative to the suite file"
     )
@@ -150,6 +155,9 @@ class Suite(_Strict):
     tasks: Tasks
     gates: list[str] = Field(default_factory=list)
     source: Path | None = Field(None, exclude=True)
+    eval_data: Path | None = Field(
+        None, exclude=True, description=f"What {EVAL_DATA}/ stands for (run_suite: Settings.eval_data_dir)"
+    )
 
     @property
     def base(self) -> Path:
@@ -158,7 +166,10 @@ class Suite(_Strict):
         return (folder / self.root).resolve()
 
     def resolve(self, path: Path) -> Path:
-        """``path`` made absolute against the suite root."""
+        """``path`` made absolute against the suite root (``$EVAL_DATA/...``: in the eval data folder)."""
+        parts = Path(path).parts
+        if parts and parts[0] == EVAL_DATA:
+            return (self.eval_data or default_eval_data_dir()).joinpath(*parts[1:]).resolve()
         return path if path.is_absolute() else (self.base / path).resolve()
 
     def relative(self, path: Path) -> str:

@@ -53,6 +53,5 @@ def support_scorer(
         logprob_model(settings, cache_dir, mode),
         n_ctx=settings.llm.n_ctx,
         source_tokens=settings.support.source_tokens,
-        cloze=settings.support.cloze,
         reuse_windows=reuse_windows,
     )

@@ -60,7 +60,7 @@ class Calibrated:
         if data.get("format") != WEIGHTS_FORMAT:
             raise BadInputError(
                 f"support weights format {data.get('format')!r} is not {WEIGHTS_FORMAT}",
-                "Re-fit them with `assistant support fit`.",
+                "Re-fit them with `python -m eval.support fit --out PATH`.",
             )
         return cls(**{k: v for k, v in data.items() if k != "format"})
 
@@ -134,5 +134,5 @@ def load(path: Path) -> Calibrated:
         return Calibrated.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, TypeError) as exc:
         raise BadInputError(
-            f"cannot read support weights {path}: {exc}", "Re-fit them with `assistant support fit`."
+            f"cannot read support weights {path}: {exc}", "Re-fit them with `python -m eval.support fit --out PATH`."
         ) from exc

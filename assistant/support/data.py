@@ -35,7 +35,8 @@ def load_pairs(path: Path, split: str | None = None, limit: int | None = None) -
     if not path.is_file():
         raise BadInputError(
             f"dataset {path} not found",
-            "The dev sets live in ../shared/eval-data/ beside the repository (see its README).",
+            "The dev sets live in the eval data folder: ASSISTANT_EVAL_DATA_DIR, by default "
+            "../shared/eval-data beside the repository (see its README).",
         )
     pairs = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):

@@ -40,7 +40,6 @@ from assistant.prompts import PROMPTS_DIR, render
 
 SCORE_PROMPT = "support"
 JUDGE_PROMPT = "support_judge"
-CLOZE_PROMPT = "support_cloze"
 _YES = ("yes", "Yes", " yes", " Yes", "YES")
 _NO = ("no", "No", " no", " No", "NO")
 
@@ -76,10 +75,6 @@ class LogprobModel(Protocol):
         """log p(yes) - log p(no) for "does the source support the statement?"."""
         ...
 
-    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
-        """Token scores of ``text`` read as ``masked`` with its blank filled, with and without the source."""
-        ...
-
 
 def prompt_fingerprint(prompts_dir: Path = PROMPTS_DIR) -> str:
     """Hash of the scoring prompts: a change invalidates recorded scores and fitted weights."""
@@ -87,11 +82,6 @@ def prompt_fingerprint(prompts_dir: Path = PROMPTS_DIR) -> str:
     for name in (SCORE_PROMPT, JUDGE_PROMPT):
         h.update((Path(prompts_dir) / f"{name}.yaml").read_bytes())
     return h.hexdigest()[:16]
-
-
-def cloze_fingerprint(prompts_dir: Path = PROMPTS_DIR) -> str:
-    """Hash of the cloze prompt (kept apart so the token and judge recordings stay valid)."""
-    return hashlib.sha256((Path(prompts_dir) / f"{CLOZE_PROMPT}.yaml").read_bytes()).hexdigest()[:16]
 
 
 def _log_softmax(row: np.ndarray) -> np.ndarray:
@@ -302,17 +292,6 @@ class LlamaLogprobs:
 
             return self._remember(("score", source_digest(source), text), compute)
 
-    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
-        with self._lock:
-            llama, _, _ = self._load()
-
-            def compute() -> TokenScores:
-                cond = self._prompt(llama, CLOZE_PROMPT, source=source, statement=masked)
-                uncond = self._prompt(llama, CLOZE_PROMPT, source="", statement=masked)
-                return self._reply(cond, uncond, text)
-
-            return self._remember(("cloze", source_digest(source), masked, text), compute)
-
     def _reply(self, cond_prefix: list[int], uncond_prefix: list[int], text: str) -> TokenScores:
         """Scores of ``text`` read as the reply after each prefix (the caller holds the lock)."""
         llama, cond_ctx, uncond_ctx = self._load()
@@ -469,13 +448,6 @@ class OpenAILogprobs:
     def score(self, source: str, text: str) -> TokenScores:
         return self._reply(self._plain(SCORE_PROMPT, source=source), self._plain(SCORE_PROMPT, source=""), text)
 
-    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
-        return self._reply(
-            self._plain(CLOZE_PROMPT, source=source, statement=masked),
-            self._plain(CLOZE_PROMPT, source="", statement=masked),
-            text,
-        )
-
     def _reply(self, cond_prefix: str, uncond_prefix: str, text: str) -> TokenScores:
         """Scores of ``text`` echoed after each prefix (with the source, without it)."""
         spans, cond, best, expected = self._echo(cond_prefix, text)
@@ -547,7 +519,7 @@ class ReplayLogprobs:
         return {
             "kind": kind,
             "model": self.inner.name,
-            "prompts": cloze_fingerprint() if kind == "support-cloze" else prompt_fingerprint(),
+            "prompts": prompt_fingerprint(),
             "source_sha256": source_digest(source),
             "text": text,
         }
@@ -577,13 +549,6 @@ class ReplayLogprobs:
             return self.inner.score(source, text).model_dump(mode="json")
 
         return TokenScores.model_validate(self._cached("support-logprobs", source, text, compute))
-
-    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
-        def compute() -> dict:
-            return self.inner.cloze(source, masked, text).model_dump(mode="json")
-
-        # the masked statement decides which blank is filled: it is part of the request
-        return TokenScores.model_validate(self._cached("support-cloze", source, f"{masked}\n{text}", compute))
 
     def judge(self, source: str, text: str) -> float:
         return float(self._cached("support-judge", source, text, lambda: {"judge": self.inner.judge(source, text)})["judge"])
@@ -631,9 +596,6 @@ class FakeLogprobs:
         return TokenScores(
             text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name
         )
-
-    def cloze(self, source: str, masked: str, text: str) -> TokenScores:
-        return self.score(source, text)
 
     def judge(self, source: str, text: str) -> float:
         scores = self.score(source, text)

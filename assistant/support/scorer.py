@@ -21,11 +21,10 @@ from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
 from assistant.support.calibrate import Calibrated
-from assistant.support.features import all_features, ask_cloze, cloze_features, with_stage1, words
+from assistant.support.features import all_features, words
 from assistant.support.logprobs import (
     LogprobModel,
     TokenScores,
-    cloze_fingerprint,
     prompt_fingerprint,
     source_digest,
 )
@@ -68,16 +67,6 @@ def _load_weights(path: str, mtime: float) -> dict[str, Calibrated]:
     return {name: Calibrated.from_json(entry) for name, entry in data.get("models", {}).items()}
 
 
-# The second-stage weights (the first stage's logit and the cloze signals) are stored under the
-# model's name with this suffix; their prompts fingerprint covers the cloze prompt too.
-CLOZE_SUFFIX = "#cloze"
-
-
-def cloze_prompts() -> str:
-    """Fingerprint of every prompt the second stage depends on."""
-    return f"{prompt_fingerprint()}+{cloze_fingerprint()}"
-
-
 def load_calibration(model_name: str, path: Path = WEIGHTS_PATH) -> Calibrated | None:
     """The fitted weights for ``model_name`` whose prompts match the current ones, else None."""
     if not Path(path).is_file():
@@ -89,8 +78,7 @@ def load_calibration(model_name: str, path: Path = WEIGHTS_PATH) -> Calibrated |
         return None
     if found is None:
         return None
-    expected = cloze_prompts() if model_name.endswith(CLOZE_SUFFIX) else prompt_fingerprint()
-    if found.prompts and found.prompts != expected:
+    if found.prompts and found.prompts != prompt_fingerprint():
         log.warning("support weights for %s were fitted with other prompts: re-fit them", model_name)
         return None
     return found
@@ -159,16 +147,10 @@ class SupportScorer:
         calibrated: Calibrated | None = None,
         n_ctx: int = 4096,
         source_tokens: int = SOURCE_TOKENS,
-        cloze: bool = False,
-        second: Calibrated | None = None,
         reuse_windows: bool = True,
     ) -> None:
         self.model = model
         self.calibrated = calibrated if calibrated is not None else load_calibration(model.name)
-        # The cloze stage, when asked for and fitted: it re-decides with the first stage's logit.
-        self.second = (second or load_calibration(model.name + CLOZE_SUFFIX)) if cloze else None
-        if cloze and self.second is None:
-            log.warning("no fitted cloze weights for %s: run `assistant support fit --cloze`", model.name)
         self.n_ctx = n_ctx
         self.source_tokens = source_tokens
         # The window of each recent source that was read last: reused while it still holds the
@@ -225,16 +207,11 @@ class SupportScorer:
                 evidence_start=ev_start,
                 evidence_end=ev_end,
                 suspect_spans=spans,
-                reason=f"no calibrated support weights for {self.model.name}: run `assistant support fit`",
+                reason=f"no calibrated support weights for {self.model.name}: run `python -m eval.support fit --out PATH`",
                 signals=features,
             )
         cal = self.calibrated
         p = cal.probability(features)
-        if self.second is not None:
-            features.update(cloze_features(ask_cloze(self.model, src, scores)))
-            with_stage1(features, cal)
-            cal = self.second
-            p = cal.probability(features)
         ok = p >= cal.threshold
         return SupportResult(
             probability=round(p, 4),

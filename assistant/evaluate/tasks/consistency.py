@@ -141,7 +141,7 @@ def run_consistency(
         name = scorer.name if scorer is not None else "the configured model"
         raise BadInputError(
             f"consistency method 'support' needs fitted support weights for {name}",
-            "Fit them with `assistant support fit`, or set `method: words` in the suite.",
+            "Fit them with `python -m eval.support fit --out PATH`, or set `method: words` in the suite.",
         )
     warm_up()  # spaCy tables and word frequencies, so latency is per item
     items: list[ConsistencyItem] = []

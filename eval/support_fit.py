@@ -1,4 +1,8 @@
-"""Fit the support weights on labelled dev pairs and measure them (grouped CV, held-out splits)."""
+"""Fit the support weights on labelled dev pairs and measure them (grouped CV, held-out splits).
+
+Research tooling, not the product: the assistant only reads the weights file this writes
+(``assistant/support/scorer.py``). Run it through ``python -m eval.support``.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,11 @@ from assistant.errors import ReplayMissError
 from assistant.stats import best_threshold, binary_metrics, roc_auc
 from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
-from assistant.support.features import all_features, ask_cloze, cloze_features, with_stage1
+from assistant.support.features import all_features
 from assistant.support.logprobs import prompt_fingerprint
-from assistant.support.scorer import CLOZE_SUFFIX, cloze_prompts, source_window
+from assistant.support.scorer import source_window
 
-# Chosen before the held-out split was scored, by `assistant support ablation` on the fit data:
+# Chosen before the held-out split was scored, by `python -m eval.support ablation` on the fit data:
 # the set with the best leave-one-domain-out ROC AUC, a tie (within 0.005) going to the better
 # worst domain, then to fewer features (README, "The support scorer"). Relative PMI (the dip
 # below the statement's own level) and the yes/no judge carry across domains; the code's
@@ -47,7 +51,6 @@ def score_features(
     on_pair: Callable[[int, LabelledPair], None] | None = None,
     judge: bool = True,
     skip_missing: bool = False,
-    cloze: bool = False,
 ) -> list[Scored]:
     """Features of every pair (token scores and the yes/no judge from ``model``, usually the replay cache).
 
@@ -61,8 +64,6 @@ def score_features(
             verdict = model.judge(source, pair.text) if judge else None
             scores = model.score(source, pair.text)
             features = all_features(scores, source, judge=verdict)
-            if cloze:
-                features.update(cloze_features(ask_cloze(model, source, scores)))
             out.append(Scored(pair, features))
         except ReplayMissError:
             if not skip_missing:
@@ -170,7 +171,7 @@ def evaluate(rows: Sequence[Scored], calibrated: Calibrated) -> dict:
     return metrics(rows, probs, [int(p >= calibrated.threshold) for p in probs])
 
 
-# Feature sets compared by `assistant support ablation` (README, "Support scorer").
+# Feature sets compared by `python -m eval.support ablation` (README, "Support scorer").
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "code signals only (overlap, missing values/names)": ("overlap", "missing_values", "missing_names"),
     "cond_min (no subtraction)": ("cond_min",),
@@ -200,46 +201,6 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
         "log_tokens", "overlap", "missing_values", "missing_names", "log_source_chars",
     ),
 }
-
-
-# The cloze signal beside the shipped set, compared on the pairs whose cloze questions are recorded
-# (`assistant support ablation --cloze`). stage1_logit is the shipped first stage's logit.
-CLOZE_ABLATIONS: dict[str, tuple[str, ...]] = {
-    "shipped set, re-fitted on these pairs": DEFAULT_FEATURES,
-    "pmi_min alone": ("pmi_min",),
-    "cloze_pmi_min alone": ("cloze_pmi_min",),
-    "cloze_gap_max alone": ("cloze_gap_max",),
-    "shipped set + cloze_pmi_min, re-fitted": (*DEFAULT_FEATURES, "cloze_pmi_min"),
-    "stage1_logit (the shipped weights)": ("stage1_logit",),
-    "stage1_logit + cloze_pmi_min": ("stage1_logit", "cloze_pmi_min"),
-    "stage1_logit + cloze_pmi_min + cloze_gap_max": ("stage1_logit", "cloze_pmi_min", "cloze_gap_max"),
-}
-# Chosen on that table (109-112 SummEdits evaluation-split pairs, 16 per domain, before any held-out
-# pair was asked): the first stage's logit re-decided with the cloze signals. Few features: few pairs.
-SECOND_FEATURES = ("stage1_logit", "cloze_pmi_min", "cloze_gap_max")
-
-
-def add_stage1(rows: Sequence[Scored], first: Calibrated) -> list[Scored]:
-    """Rows with the first stage's logit as a feature (the input of the cloze stage)."""
-    for r in rows:
-        with_stage1(r.features, first)
-    return list(rows)
-
-
-def fit_second(
-    rows: Sequence[Scored],
-    model_name: str,
-    data_paths: Sequence[Path],
-    features: Sequence[str] = SECOND_FEATURES,
-    l2: float = DEFAULT_L2,
-) -> Calibrated:
-    """The cloze stage's weights on rows carrying stage1_logit and the cloze features."""
-    calibrated = fit(rows, model_name + CLOZE_SUFFIX, data_paths, features, l2)
-    calibrated.prompts = cloze_prompts()
-    calibrated.data["selection"] = (
-        "consistency-summedits-dev split == evaluation, the pairs whose cloze questions are recorded"
-    )
-    return calibrated
 
 
 def ablation(rows: Sequence[Scored], sets: dict[str, Sequence[str]] = ABLATIONS, l2: float = DEFAULT_L2) -> dict:
