@@ -13,8 +13,8 @@ from assistant import cli
 from assistant.brief import dates_in_order, drop_near_duplicates, render_text
 from assistant.dates import parse_bound, timestamp
 from assistant.embed import default_embedder
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
+from assistant.testing import FakeChatModel
 from tests.conftest import fake_support_scorer
 
 STORY = Path(__file__).parent / "data" / "dated-story.jsonl"
@@ -139,7 +139,7 @@ def test_brief_tab_and_the_date_range_control(archive):
     assert "not a date" in status
     # the chat applies the same range: the March estimate is outside it, so it cannot be cited
     archive.chat.enqueue("The repairs will cost 3.1 million euros [1].")
-    *_, (messages, sources) = chat_stream(archive, "How much will the repairs cost?", [], "2025-05-01", "")
+    *_, (_messages, sources) = chat_stream(archive, "How much will the repairs cost?", [], "2025-05-01", "")
     prompt = archive.chat.history[-1][-1].content
     assert "3.1 million" in prompt and "2.4 million" not in prompt
     assert "2025-05-14" in sources
