@@ -14,13 +14,27 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 WHEELS := .build/wheels
 
-.PHONY: run test install models llama browser sample demo bench eval lint clean
+.PHONY: run test test-fast test-count wheel install models llama browser sample demo bench eval lint clean
 
 run: install models sample
 	$(PY) app.py
 
 test: install models browser
 	$(PY) -m pytest
+
+# The tests not marked slow (the local model's end-to-end runs, the browser, the wheel in a fresh
+# venv and the dev-set figures are); some fast ones still read the model files: `make models` first.
+test-fast: install models
+	$(PY) -m pytest -m "not slow"
+
+# How many tests there are, all and the fast part (the README gives no number that could go stale).
+test-count: install
+	@$(PY) -m pytest --collect-only -q | tail -n 1
+	@$(PY) -m pytest --collect-only -q -m "not slow" | tail -n 1
+
+# The sdist and the wheel in dist/ (prompts and weights inside; tests/test_wheel.py installs it).
+wheel: install
+	$(PY) -m build --outdir dist
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
