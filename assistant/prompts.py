@@ -1,4 +1,5 @@
-"""Prompts are YAML files in ``prompts/`` (system + user Jinja templates); this renders them.
+"""Prompts are YAML files in ``prompts/`` (system + user Jinja templates; an installed wheel's
+copy in ``assistant/prompt_files``); this renders them.
 
 Templates use ``StrictUndefined``, so a missing variable is an error rather than an empty
 string. Every interpolated value passes through ``_as_data``, which defuses the tags the
@@ -22,9 +23,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, Field
 
 from assistant.errors import BadInputError
-from assistant.settings import PROJECT_ROOT
+from assistant.settings import PROJECT_ROOT, SOURCE_CHECKOUT
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+# The prompt files live in prompts/ at the top of the repository; a wheel carries a copy as
+# package data (setup.py copies them into assistant/prompt_files when it builds).
+PROMPTS_DIR = (
+    PROJECT_ROOT / "prompts" if SOURCE_CHECKOUT else Path(__file__).resolve().parent / "prompt_files"
+)
 
 # What the ask prompt tells the model to say when the passages hold no answer; code matches it.
 NO_ANSWER = "The articles do not answer this question."

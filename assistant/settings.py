@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assistant.redact import redact_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Running from a source checkout (prompts/, models/ and eval/ beside the package), not an installed wheel.
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def default_model_dir() -> Path:
+    """The checkout's models/ (where `make models` puts them); for an installed wheel a per-user
+    folder ($XDG_DATA_HOME or ~/.local/share, then newsroom-assistant/models), never site-packages."""
+    if SOURCE_CHECKOUT:
+        return PROJECT_ROOT / "models"
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "newsroom-assistant" / "models"
+
+
 def default_eval_data_dir() -> Path:
     """../shared/eval-data beside the checkout, where CI and the dev machines put the labelled dev sets."""
     return PROJECT_ROOT.parent / "shared" / "eval-data"
@@ -152,7 +166,10 @@ class Settings(BaseSettings):
         default_factory=default_eval_data_dir,
         description="The labelled dev sets (jsonl) the eval suites, support fitting, benchmarks and tests read",
     )
-    model_dir: Path = Field(PROJECT_ROOT / "models", description="Where `make models` puts the GGUF files")
+    model_dir: Path = Field(
+        default_factory=default_model_dir,
+        description="Where `make models` / `python -m assistant.setup_models` put the GGUF files",
+    )
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
