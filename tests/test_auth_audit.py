@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -91,7 +92,7 @@ def test_load_users_from_file_and_environment(tmp_path):
 
 def test_roles_are_ordered_as_the_issue_asks():
     assert actions_for("viewer") == ["search", "list", "ask", "summarize", "check"]
-    assert set(actions_for("editor")) == set(actions_for("viewer")) | {"ingest", "accept_spelling"}
+    assert set(actions_for("editor")) == set(actions_for("viewer")) | {"ingest", "upload", "accept_spelling"}
     assert set(actions_for("admin")) == set(ACTIONS)
     for action in ("delete", "evaluate", "edit_stylebook", "repair"):
         assert allowed("admin", action) and not allowed("editor", action) and not allowed("viewer", action)
@@ -326,9 +327,11 @@ def test_the_app_reads_role_columns_of_the_auth_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(app, "create_app", fake_create_app)
     monkeypatch.setattr(app, "_warm_up", lambda assistant: None)
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")  # uvicorn's default trust
     app.main()
+    assert os.environ["FORWARDED_ALLOW_IPS"] == ""  # no proxies configured: X-Forwarded-For from nobody
     check = launched["auth"]
     assert check("ana", "correct-horse") and check("ben", "a:b") and not check("ana", "correct-horse:admin")
     access = launched["access"]
     assert access.authenticator.actor("ana").role == "admin" and access.authenticator.actor("ben").role == "viewer"
-    assert [m.cls.__name__ for m in launched["app_kwargs"]["middleware"]] == ["LoginGuard", "ApiGuard"]
+    assert [m.cls.__name__ for m in launched["app_kwargs"]["middleware"]] == ["LoginGuard", "UploadGuard", "ApiGuard"]
