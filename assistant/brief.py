@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -40,6 +41,11 @@ from assistant.types import (
     TimelineEntry,
 )
 from assistant.verify import split_sentences
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from assistant.support import SupportScorer
 
 # Passages retrieved for a brief (before relevance and near-copy filtering).
 BRIEF_PASSAGES = 12
@@ -147,9 +153,9 @@ def dates_in_order(brief: Brief) -> bool:
 def make_brief(
     query: str,
     hits: Sequence[ScoredPassage],
-    chat,
+    chat: BaseChatModel,
     embedder: Embedder,
-    scorer=None,
+    scorer: SupportScorer | None = None,
     events: int = MAX_EVENTS,
     overview: int = OVERVIEW_SENTENCES,
 ) -> Brief:

@@ -35,6 +35,8 @@ from assistant.verify import check_claim, is_checkworthy, split_sentences
 from assistant.verify.claims import evidence_passage, reason_of
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from assistant.support import SupportScorer
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ EVIDENCE_K = 5
 
 
 def check_claims(
-    article: Article, retriever: Retriever | None, chat=None, exclude: Sequence[str] = ()
+    article: Article, retriever: Retriever | None, chat: BaseChatModel | None = None, exclude: Sequence[str] = ()
 ) -> list[ClaimResult]:
     """Verdicts for the check-worthy sentences of ``article``, with evidence from other articles only."""
     spans = [(s, e) for s, e in split_sentences(article.text) if is_checkworthy(article.text[s:e])]
@@ -82,7 +84,7 @@ def _not_resting_on_injection(claim: str, result: ClaimResult, hits: list[Scored
     return result.model_copy(update={"evidence": flag(result.evidence), "context": flag(result.context)})
 
 
-def _ask_judge(result: ClaimResult, hits, chat) -> ClaimResult:
+def _ask_judge(result: ClaimResult, hits, chat: BaseChatModel) -> ClaimResult:
     """Add the LLM judge's view; it is shown beside the code's verdict and never overrules a mismatch."""
     if find_injection(result.text):
         return result.model_copy(update={"judge": "not asked: the claim itself addresses the assistant"})
@@ -116,7 +118,7 @@ def check_article(
     retriever: Retriever | None = None,
     corpus: CorpusNames | None = None,
     stylebook: StyleBook | None = None,
-    chat=None,
+    chat: BaseChatModel | None = None,
     exclude: Sequence[str] = (),
 ) -> CheckReport:
     """Both checks on one article; ``exclude`` names stored copies of it that are not evidence."""

@@ -15,15 +15,23 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
 from assistant.errors import LLMError, ModelMissingError
+from assistant.llm import stream_reply
 from assistant.prompts import render
 from assistant.support.verdicts import support_sentences
 from assistant.types import Citation, Passage, SentenceResult, SourceSentence
 from assistant.verify import analyse, missing_facts, verify_citations
 from assistant.verify.tokens import keys_of, values_of
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
+
+    from assistant.support import SupportScorer
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +116,9 @@ def fuse_messages(sources: list[SourceSentence], n: int):
     return render("fuse", sentences=view, n_sentences=n)
 
 
-def stream_text(chat, messages, max_tokens: int) -> Iterator[str]:
+def stream_text(chat: BaseChatModel, messages: list[BaseMessage], max_tokens: int) -> Iterator[str]:
     """The model's reply as it is generated (the local model, an endpoint or the replay cache)."""
-    for chunk in chat.stream(messages, max_tokens=max_tokens):
-        text = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
-        if text:
-            yield text
+    yield from stream_reply(chat, messages, max_tokens=max_tokens)
 
 
 def _cited(line: FusedLine, sources: list[SourceSentence]) -> tuple[list[SourceSentence], list[int]]:
@@ -243,7 +248,7 @@ def _set_off(text_before: str, marks: str) -> bool:
     return bool(text_before) and text_before[-1] in marks
 
 
-def with_model_check(result: SentenceResult, sources: list[SourceSentence], scorer) -> SentenceResult:
+def with_model_check(result: SentenceResult, sources: list[SourceSentence], scorer: SupportScorer) -> SentenceResult:
     """The support scorer's verdict on a code-checked sentence, against its cited sentences only.
 
     A plain cut of one sentence is verified by code alone (see ``is_plain_cut``): no model call.

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from assistant.injection import model_view, warning
-from assistant.llm import model_name
+from assistant.llm import model_name, stream_reply
 from assistant.prompts import NO_ANSWER, render
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPassage, SentenceResult
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from assistant.support import SupportScorer
 from assistant.errors import BadInputError
 from assistant.support.verdicts import support_cited
@@ -172,7 +174,7 @@ def mark_injection(answer: Answer, passages: list[Passage]) -> Answer:
 
 
 def answer_stream(
-    question: str, retriever: Retriever, chat, settings: Settings, k: int | None = None
+    question: str, retriever: Retriever, chat: BaseChatModel, settings: Settings, k: int | None = None
 ) -> Iterator[str | Answer]:
     """Yield answer text as the model writes it, then the verified Answer."""
     if not question.strip():
@@ -191,11 +193,9 @@ def answer_stream(
     view = [{"id": p.id, "text": model_view(text), "title": p.title} for p, text in excerpts if text]
     messages = render("ask", question=question, passages=view)
     parts: list[str] = []
-    for chunk in chat.stream(messages):
-        token = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
-        if token:
-            parts.append(token)
-            yield token
+    for token in stream_reply(chat, messages):
+        parts.append(token)
+        yield token
     yield build_answer(question, "".join(parts), passages, model_name(chat))
 
 

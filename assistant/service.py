@@ -27,7 +27,7 @@ from assistant.ingest import (
     read_file,
     split_passages,
 )
-from assistant.llm import get_chat_model
+from assistant.llm import capabilities, get_chat_model
 from assistant.prompts import render
 from assistant.qa import support_answer
 from assistant.qa_boolean import ask_stream
@@ -51,6 +51,8 @@ from assistant.types import (
 )
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from assistant.support import SupportScorer
     from assistant.typos import CorpusNames
 
@@ -84,8 +86,8 @@ class Assistant:
         self,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
-        chat=None,
-        fuse_chat=None,
+        chat: BaseChatModel | None = None,
+        fuse_chat: BaseChatModel | None = None,
         support: SupportScorer | None = None,
     ) -> None:
         """``chat``, ``fuse_chat`` and ``support`` replace the configured ones (a given chat also fuses)."""
@@ -292,6 +294,8 @@ class Assistant:
                 choices = None
             else:
                 choices = logprob_model(self.settings)
+            if choices is not None and not capabilities(choices).token_logprobs:
+                choices = None  # a model that cannot score tokens answers yes/no questions in free text
             self.__dict__["_answer_choices"] = choices
         return self.__dict__["_answer_choices"]
 

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
@@ -57,6 +58,11 @@ from assistant.verify import (
     verify_citations,
 )
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from assistant.support import SupportScorer
+
 log = logging.getLogger(__name__)
 # Room kept in the context window for the instructions and the reply's JSON.
 _PROMPT_OVERHEAD = 450
@@ -95,7 +101,7 @@ def _sections(passages: list[Passage], budget: int) -> list[list[Passage]]:
     return sections
 
 
-def _draft(chat, passages: list[Passage], aliases_of: dict[str, str], n: int, retries: int) -> list[DraftSentence]:
+def _draft(chat: BaseChatModel, passages: list[Passage], aliases_of: dict[str, str], n: int, retries: int) -> list[DraftSentence]:
     # A sentence that addresses the assistant is withheld from the model (its passage stays citable).
     view = [{"id": aliases_of[p.id], "text": model_view(p.text)} for p in passages]
     messages = render("summarize", passages=view, n_sentences=n)
@@ -103,7 +109,7 @@ def _draft(chat, passages: list[Passage], aliases_of: dict[str, str], n: int, re
     return out.sentences[: max(n, 1)]
 
 
-def _merge(chat, sections: list[list[DraftSentence]], n: int, retries: int) -> list[DraftSentence]:
+def _merge(chat: BaseChatModel, sections: list[list[DraftSentence]], n: int, retries: int) -> list[DraftSentence]:
     view = [[s.model_dump() for s in section] for section in sections]
     out = complete_json(chat, render("summarize_merge", sections=view, n_sentences=n), DraftOutput, retries=retries)
     return out.sentences[: max(n, 1)]
@@ -160,7 +166,7 @@ def _dedupe(sentences: list[SentenceResult]) -> list[SentenceResult]:
     return kept
 
 
-def abstractive_summary(article: Article, passages: list[Passage], chat, settings: Settings, sentences: int = 5) -> Summary:
+def abstractive_summary(article: Article, passages: list[Passage], chat: BaseChatModel, settings: Settings, sentences: int = 5) -> Summary:
     """The model reads the whole article and drafts cited sentences; fall back to a labelled extractive summary."""
     by_id = {p.id: p for p in passages}
     aliases_of = {p.id: _alias(i) for i, p in enumerate(passages)}
@@ -208,7 +214,7 @@ def abstractive_summary(article: Article, passages: list[Passage], chat, setting
     )
 
 
-def model_checked(summary: Summary, by_id: dict[str, Passage], scorer) -> Summary:
+def model_checked(summary: Summary, by_id: dict[str, Passage], scorer: SupportScorer) -> Summary:
     """An abstractive summary with the support scorer's verdict on each sentence, against its cited passages."""
     try:
         return summary.model_copy(update={"sentences": support_cited(summary.sentences, by_id, scorer)})
@@ -245,12 +251,12 @@ SummaryEvent = Selection | FusedSentence | Summary
 def summarize_stream(
     article: Article,
     passages: list[Passage],
-    chat,
+    chat: BaseChatModel,
     settings: Settings,
     sentences: int = 5,
     *,
     embedder: Embedder,
-    scorer=None,
+    scorer: SupportScorer | None = None,
     strategy: str | None = None,
 ) -> Iterator[SummaryEvent]:
     """A summary as it is made: the extractive ``Selection`` at once, each ``FusedSentence`` when checked, then the ``Summary``.
@@ -284,7 +290,7 @@ def summarize_stream(
 
 
 def _extract_fuse(
-    article: Article, sources: list[SourceSentence], by_id: dict[str, Passage], chat, n: int, scorer,
+    article: Article, sources: list[SourceSentence], by_id: dict[str, Passage], chat: BaseChatModel, n: int, scorer: SupportScorer | None,
     *, one_article: bool = True,
 ) -> Iterator[FusedSentence | Summary]:
     # one_article=False: the sources come from several articles (a topic brief, ``assistant.brief``)

@@ -86,7 +86,7 @@ def fake_support_scorer():
     with fixed one-feature weights: the real scorer's code path, no model."""
     from assistant.support import SupportScorer
     from assistant.support.calibrate import Calibrated
-    from assistant.support.logprobs import FakeLogprobs
+    from assistant.testing import FakeLogprobs
 
     weights = Calibrated(features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0)
     return SupportScorer(FakeLogprobs(), weights)

@@ -61,7 +61,7 @@ def scripted_chat():
     from langchain_core.messages import AIMessage, AIMessageChunk
     from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-    from assistant.llm import FakeChatModel
+    from assistant.testing import FakeChatModel
 
     def sentences(text: str) -> list[str]:
         parts = re.split(r"(?<=[.!?])\s+|\n+|\s*…\s*", text)  # qa joins excerpts with " … "

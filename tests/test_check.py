@@ -108,7 +108,7 @@ def test_llm_judge_is_shown_but_never_overrules_a_mismatch(corpus):
     import json as _json
 
     from assistant.check import check_claims
-    from assistant.llm import FakeChatModel
+    from assistant.testing import FakeChatModel
 
     article, _ = corpus.resolve_article(text="Harbour\n\nVellmar city council approved a harbour renewal budget of 55 million euros on Tuesday.")
     judge = FakeChatModel()

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from assistant import cli
 from assistant.dates import parse_bound
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
+from assistant.testing import FakeChatModel
 
 RECORDS = [
     {"id": "budget-2023", "title": "Harbour budget 2023", "published": "2023-05-01T09:00:00+02:00",

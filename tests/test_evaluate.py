@@ -20,7 +20,7 @@ from assistant.evaluate.metrics import bootstrap_balanced_accuracy, normalise_an
 from assistant.evaluate.results import RunResult
 from assistant.evaluate.run import run_suite
 from assistant.evaluate.suite import load_suite
-from assistant.llm import FakeChatModel
+from assistant.testing import FakeChatModel
 from tests.conftest import fake_support_scorer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -540,7 +540,7 @@ def test_consistency_with_the_support_scorer_reports_auc_domains_and_words_besid
 
 def test_support_method_without_weights_is_a_clear_error(tmp_path, data):
     from assistant.support import SupportScorer
-    from assistant.support.logprobs import FakeLogprobs
+    from assistant.testing import FakeLogprobs
 
     suite = write_suite(tmp_path, [], tasks={"consistency": {"dataset": "labels"}})
     with pytest.raises(BadInputError, match="support weights") as err:

@@ -10,7 +10,7 @@ import yaml
 from assistant.embed import HashingEmbedder
 from assistant.errors import ReplayMissError
 from assistant.evaluate.run import run_suite
-from assistant.llm import FakeChatModel
+from assistant.testing import FakeChatModel
 
 DATA = Path(__file__).parent / "data"
 

@@ -11,8 +11,7 @@ import yaml
 from assistant.embed import HashingEmbedder
 from assistant.errors import ReplayMissError
 from assistant.evaluate.run import run_suite
-from assistant.llm import FakeChatModel
-from assistant.support.logprobs import FakeLogprobs
+from assistant.testing import FakeChatModel, FakeLogprobs
 from eval.fit_boolean import best_threshold, fit
 
 ROWS = [

@@ -10,13 +10,12 @@ from assistant.embed import HashingEmbedder
 from assistant.extract import SelectionWeights, candidates, select_sentences
 from assistant.fuse import fused_lines, parse_line
 from assistant.ingest import make_article, split_passages
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import LLMSettings, SummarySettings
 from assistant.summarize import render_text, resolve_strategy
 from assistant.support.calibrate import Calibrated
-from assistant.support.logprobs import FakeLogprobs
 from assistant.support.scorer import SupportScorer
+from assistant.testing import FakeChatModel, FakeLogprobs
 from assistant.types import FusedSentence, Selection, Summary
 
 STORY = (

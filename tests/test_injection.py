@@ -11,8 +11,8 @@ from assistant import check as check_mod
 from assistant import qa as qa_mod
 from assistant import summarize as summarize_mod
 from assistant.injection import WITHHELD, find_injection, model_view
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
+from assistant.testing import FakeChatModel
 from tests.conftest import EXAMPLES, eval_file
 
 HOSTILE = (

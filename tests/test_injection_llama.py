@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from assistant import check as check_mod
-from assistant import llm
+from assistant import llm_local
 from assistant.llm import LlamaCppChat, default_threads
 from assistant.models import gguf_path
 from assistant.service import Assistant
@@ -73,7 +73,7 @@ def vocab():
 def chat(vocab, monkeypatch):
     path, llama = vocab
     key = (str(path.resolve()), 4096, default_threads(), 0)  # (path, n_ctx, threads, draft tokens)
-    monkeypatch.setitem(llm._LLAMAS, key, (llama, threading.Lock()))
+    monkeypatch.setitem(llm_local._LLAMAS, key, (llama, threading.Lock()))
     return LlamaCppChat(model_path=str(path), n_ctx=4096)
 
 

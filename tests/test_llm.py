@@ -12,17 +12,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
-from assistant import llm
+from assistant import llm, llm_openai
 from assistant.errors import LLMError, ModelMissingError, ReplayMissError, StructuredOutputError
-from assistant.llm import (
-    FakeChatModel,
-    LlamaCppChat,
-    ReplayCacheChat,
-    complete_json,
-    get_chat_model,
-    model_name,
-)
+from assistant.llm import LlamaCppChat, ReplayCacheChat, complete_json, get_chat_model, model_name
 from assistant.settings import Settings
+from assistant.testing import FakeChatModel
 
 MESSAGES = [
     SystemMessage(content="You summarize."),
@@ -181,7 +175,7 @@ def test_secrets_never_reach_cache_files(tmp_path: Path) -> None:
     )
     recorder.invoke(MESSAGES, api_key=SECRET, extra_headers={"Authorization": f"Bearer {SECRET}"})
     openai_cached = ReplayCacheChat(
-        inner=llm.openai_chat("http://127.0.0.1:9/v1", SECRET, "m"), cache_dir=tmp_path
+        inner=llm_openai.openai_chat("http://127.0.0.1:9/v1", SECRET, "m"), cache_dir=tmp_path
     )
     assert SECRET not in json.dumps(openai_cached.request(MESSAGES))
     for path in cache_files(tmp_path):
@@ -376,7 +370,7 @@ def fake_server() -> Iterator[callable]:
 
 def test_openai_backend_sends_json_schema_and_streams(fake_server, tmp_path: Path) -> None:
     server = fake_server('{"subject": "bridge", "year": 2024}')
-    chat = llm.openai_chat(server.base_url, SECRET, "qwen", max_tokens=64)
+    chat = llm_openai.openai_chat(server.base_url, SECRET, "qwen", max_tokens=64)
     fact = complete_json(chat, MESSAGES, Fact)
     assert fact.year == 2024
     sent = server.requests[0]
@@ -400,7 +394,7 @@ def test_openai_backend_falls_back_to_json_object_for_llama_cpp_python_server(
     fake_server, status: int
 ) -> None:
     server = fake_server('{"subject": "s", "year": 1}', reject_json_schema=status)
-    chat = llm.openai_chat(server.base_url, None, "qwen")
+    chat = llm_openai.openai_chat(server.base_url, None, "qwen")
     assert complete_json(chat, MESSAGES, Fact).year == 1
     assert all(r["body"]["max_tokens"] == 512 for r in server.requests)
     kinds = [r["body"]["response_format"]["type"] for r in server.requests]
@@ -409,7 +403,7 @@ def test_openai_backend_falls_back_to_json_object_for_llama_cpp_python_server(
     )  # (the openai client retries a 500)
     assert server.requests[-1]["body"]["response_format"]["schema"] == Fact.model_json_schema()
     sent = len(server.requests)
-    again = llm.openai_chat(
+    again = llm_openai.openai_chat(
         server.base_url, None, "qwen"
     )  # the working mode is remembered per server
     assert complete_json(again, MESSAGES, Fact).year == 1
@@ -417,7 +411,7 @@ def test_openai_backend_falls_back_to_json_object_for_llama_cpp_python_server(
 
 
 def test_openai_backend_unreachable_server_is_an_llm_error() -> None:
-    chat = llm.openai_chat("http://127.0.0.1:9/v1", None, "qwen", max_retries=0, timeout=5)
+    chat = llm_openai.openai_chat("http://127.0.0.1:9/v1", None, "qwen", max_retries=0, timeout=5)
     with pytest.raises(LLMError, match="cannot reach"):
         chat.invoke(MESSAGES)
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from assistant import cli
 from assistant.check import claims_to_score
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
+from assistant.testing import FakeChatModel
 from assistant.ui.factcheck import flag_rows
 from tests.conftest import fake_support_scorer
 

@@ -8,11 +8,11 @@ import pytest
 
 from assistant import qa_boolean
 from assistant.errors import ReplayMissError
-from assistant.llm import FakeChatModel
 from assistant.qa_boolean import Calibration, ask_stream, is_yes_no, split_parts
 from assistant.service import Assistant
 from assistant.settings import Settings, SupportSettings
-from assistant.support.logprobs import FakeLogprobs, ReplayLogprobs
+from assistant.support.logprobs import ReplayLogprobs
+from assistant.testing import FakeChatModel, FakeLogprobs
 from assistant.types import Answer
 
 TOLLAND = "The Tolland council rejected the 12 million euro harbour budget on Tuesday by 9 votes to 6."

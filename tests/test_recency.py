@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from assistant import cli
 from assistant.embed import default_embedder
-from assistant.llm import FakeChatModel
 from assistant.recency import NewestFirst, as_of, asks_for_recency, newest_first
 from assistant.service import Assistant
+from assistant.testing import FakeChatModel
 from assistant.types import Passage, ScoredPassage
 from assistant.ui.chat import answer_text
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from assistant.errors import BadInputError, EndpointError
-from assistant.llm import openai_chat
+from assistant.llm_openai import openai_chat
 from assistant.redact import (
     RedactingFilter,
     install_log_redaction,

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import LLMSettings
 from assistant.summarize import render_text
+from assistant.testing import FakeChatModel
 from tests.conftest import EXAMPLES, SEED
 
 

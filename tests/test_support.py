@@ -12,8 +12,9 @@ from assistant.errors import BadInputError, ReplayMissError
 from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
 from assistant.support.calibrate import Calibrated, balanced_weights, fit_logistic, load, save
 from assistant.support.features import all_features, token_features, words
-from assistant.support.logprobs import FakeLogprobs, ReplayLogprobs, TokenScores, _char_spans
+from assistant.support.logprobs import ReplayLogprobs, TokenScores, _char_spans
 from assistant.support.scorer import SupportScorer, evidence_sentence, fit_source, suspects
+from assistant.testing import FakeLogprobs
 
 SOURCE = (
     "The council approved the harbour plan on Tuesday. Mayor Ana Ruiz said the berths would open in May. "

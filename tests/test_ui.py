@@ -9,9 +9,9 @@ from assistant import ui
 from assistant.embed import HashingEmbedder
 from assistant.errors import BadInputError, NotFoundError
 from assistant.evaluate.results import RunResult
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import AppSettings, Settings
+from assistant.testing import FakeChatModel
 from assistant.types import (
     Answer,
     AnswerCitation,

@@ -25,9 +25,9 @@ from gradio_client import Client, handle_file
 
 from assistant.auth import ROLES, Authenticator, LoginThrottle, User, allowed
 from assistant.embed import HashingEmbedder
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import AppSettings, IngestSettings, Settings
+from assistant.testing import FakeChatModel
 from assistant.ui import FLAG_COLUMNS, PUBLIC_ENDPOINTS, Access, create_app, launch_options
 from tests.conftest import EXAMPLES, fake_support_scorer, free_port
 from tests.test_evaluate import gold_sets, write_suite

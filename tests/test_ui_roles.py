@@ -20,9 +20,9 @@ from gradio_client import Client
 
 from assistant.auth import Authenticator, LoginThrottle, User
 from assistant.embed import HashingEmbedder
-from assistant.llm import FakeChatModel
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.testing import FakeChatModel
 from assistant.ui import PUBLIC_ENDPOINTS, Access, create_app, launch_options, public_endpoints
 from assistant.ui.endpoints import check_endpoints
 from tests.conftest import EXAMPLES, free_port

@@ -8,7 +8,8 @@ probability of "yes" for the whole statement. No text is generated.
 
 Backends: the local GGUF through llama.cpp (the source's KV state is kept, so further statements
 about the same source cost only their own tokens), an OpenAI-compatible completions endpoint that
-echoes prompt log-probabilities, the replay cache (CI never loads a model) and a fake for tests.
+echoes prompt log-probabilities and the replay cache (CI never loads a model); the fake for tests is in
+``assistant.testing``. Each declares ``Capabilities(token_logprobs=True)`` (``assistant.llm_base``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,15 +27,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from assistant.errors import LLMError, ModelMissingError, ReplayMissError
-from assistant.llm import (
-    default_threads,
-    friendly_endpoint_errors,
-    load_llama,
-    read_entry,
-    request_key,
-    to_chat_dicts,
-    write_entry,
-)
+from assistant.llm_base import Capabilities, capabilities, friendly_endpoint_errors, to_chat_dicts
+from assistant.llm_local import default_threads, load_llama
+from assistant.llm_replay import read_entry, request_key, write_entry
 from assistant.prompts import PROMPTS_DIR, render
 
 SCORE_PROMPT = "support"
@@ -65,14 +59,19 @@ class TokenScores(BaseModel):
 
 
 class LogprobModel(Protocol):
-    """Anything that scores a statement's tokens against a source."""
+    """Anything that scores a statement's tokens against a source (``capabilities.token_logprobs``)."""
 
     name: str
+    capabilities: Capabilities
 
     def score(self, source: str, text: str) -> TokenScores: ...
 
     def judge(self, source: str, text: str) -> float:
         """log p(yes) - log p(no) for "does the source support the statement?"."""
+        ...
+
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """log p of each choice's first reply token after the rendered ``prompt`` (nothing generated)."""
         ...
 
 
@@ -204,6 +203,8 @@ def source_digest(source: str) -> str:
 
 class LlamaLogprobs:
     """Scores statements with the local GGUF; keeps the source's KV state between statements."""
+
+    capabilities = Capabilities(token_logprobs=True)
 
     def __init__(
         self,
@@ -394,6 +395,9 @@ class OpenAILogprobs:
     written out as plain text (the endpoint applies no chat template to a completions prompt).
     """
 
+    # Declared, not probed: an endpoint that does not echo them fails the first call with what to do.
+    capabilities = Capabilities(token_logprobs=True)
+
     def __init__(self, base_url: str | None, api_key: str | None, model: str) -> None:
         self.base_url = base_url
         self.api_key = api_key
@@ -514,6 +518,11 @@ class ReplayLogprobs:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """The inner model's: a replayed score is what that model gave."""
+        return capabilities(self.inner)
+
     def request(self, kind: str, source: str, text: str) -> dict[str, Any]:
         """What a recorded score depends on; the source enters by its hash (articles are long)."""
         return {
@@ -571,54 +580,3 @@ class ReplayLogprobs:
         if self.mode != "off":
             write_entry(self.cache_dir, key, request, response, self.inner.name, indent=None)
         return response
-
-
-class FakeLogprobs:
-    """Deterministic scores for tests: a word of the text absent from the source is improbable there."""
-
-    name = "fake-logprobs"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def score(self, source: str, text: str) -> TokenScores:
-        self.calls.append((source, text))
-        known = {w.lower() for w in re.findall(r"\w+", source)}
-        spans, cond, uncond, best, expected = [], [], [], [], []
-        for m in re.finditer(r"\s*\S+", text):
-            parts = re.findall(r"\w+", m.group().lower())
-            spans.append((m.start(), m.end()))
-            hit = all(p in known for p in parts)
-            cond.append(-0.5 if hit else -9.0)
-            uncond.append(-4.0)
-            best.append(-0.5)
-            expected.append(m.group() if hit else " …")
-        return TokenScores(
-            text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name
-        )
-
-    def judge(self, source: str, text: str) -> float:
-        scores = self.score(source, text)
-        return 3.0 - 4.0 * sum(c < -5 for c in scores.cond)
-
-    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
-        """A scripted choice: the next label of ``self.scripted`` if set; else, on the passage sharing
-        most words with the question: the last label ("not") when it shares under half of them, the
-        second ("no") when it says "rejected", "denied", "not" …, the first ("yes") otherwise."""
-        self.calls.append((prompt, str(variables.get("question", ""))))
-        scripted = getattr(self, "scripted", None)
-        labels = list(choices)
-        if scripted:
-            pick = scripted.pop(0)
-        else:
-            q = {w for w in re.findall(r"[a-z]{4,}", str(variables.get("question", "")).lower())}
-            texts = [str(p.get("text", "")).lower() for p in variables.get("passages", [])] or [""]
-            text = max(texts, key=lambda t: len(q & set(re.findall(r"[a-z]{4,}", t))))  # the passage most about it
-            shared = q & set(re.findall(r"[a-z]{4,}", text))
-            if len(shared) < max(1, len(q) // 2):
-                pick = labels[-1]
-            elif re.search(r"\b(rejected|denied|not|never|refused|failed)\b", text):
-                pick = labels[1]
-            else:
-                pick = labels[0]
-        return {label: (-0.1 if label == pick else -4.0) for label in labels}

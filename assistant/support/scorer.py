@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
+from assistant.llm_base import require
 from assistant.support.calibrate import Calibrated
 from assistant.support.features import all_features, words
 from assistant.support.logprobs import (
@@ -149,6 +150,7 @@ class SupportScorer:
         source_tokens: int = SOURCE_TOKENS,
         reuse_windows: bool = True,
     ) -> None:
+        require(model, "token_logprobs", "the support scorer")
         self.model = model
         self.calibrated = calibrated if calibrated is not None else load_calibration(model.name)
         self.n_ctx = n_ctx

@@ -1,0 +1,228 @@
+"""The replay cache: model calls recorded to JSON files keyed by the request, and replayed.
+
+One folder serves chat replies (``ReplayCacheChat``) and token scores
+(``support.logprobs.ReplayLogprobs``), with the same key scheme: sha256 of the canonical JSON of
+a secret-free request. CI replays the dev suite from it without loading a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict
+
+from assistant.errors import ReplayMissError
+from assistant.llm_base import (
+    JSON_SCHEMA_KW,
+    Capabilities,
+    capabilities,
+    chat_identity,
+    model_name,
+    schema_dict,
+    scrub,
+    to_chat_dicts,
+    word_chunks,
+)
+from assistant.settings import CacheMode
+
+CACHE_FORMAT = 1
+
+
+def cache_path(cache_dir: Path, key: str) -> Path:
+    """The replay-cache file of ``key`` (sharded by its first two hex digits)."""
+    return Path(cache_dir) / key[:2] / f"{key}.json"
+
+
+def read_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
+    """A recorded entry, or None; a torn or hand-broken file is a miss (re-recorded in auto mode)."""
+    path = cache_path(cache_dir, key)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_entry(
+    cache_dir: Path,
+    key: str,
+    request: dict[str, Any],
+    response: dict[str, Any],
+    model: str,
+    indent: int | None = 2,
+) -> None:
+    """Record one response atomically (write a temporary file, then rename it into place)."""
+    entry = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "model": model,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "request": request,
+        "response": response,
+    }
+    path = cache_path(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(entry, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class ReplayCacheChat(BaseChatModel):
+    """Wraps a chat model; records responses to JSON files keyed by the request and replays them."""
+
+    inner: BaseChatModel
+    cache_dir: Path
+    mode: CacheMode = "auto"
+    hits: int = 0
+    misses: int = 0
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return f"replay-cache({self.inner._llm_type})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The inner model's: a replayed reply is what that model gave."""
+        return capabilities(self.inner)
+
+    def record_name(self) -> str:
+        """The inner model's name (a replayed reply is that model's)."""
+        return model_name(self.inner)
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"inner": chat_identity(self.inner), "mode": self.mode}
+
+    def request(
+        self, messages: Sequence[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The canonical, secret-free request that a cache key is the hash of."""
+        params = {
+            k: v
+            for k, v in kwargs.items()
+            if not k.startswith("ls_") and k not in {"callbacks", "tags", "metadata"}
+        }
+        if JSON_SCHEMA_KW in params:
+            params[JSON_SCHEMA_KW] = schema_dict(params[JSON_SCHEMA_KW])
+        if stop:
+            params["stop"] = list(stop)
+        return {
+            "model": chat_identity(self.inner),
+            "messages": to_chat_dicts(messages),
+            "params": scrub(params),
+        }
+
+    def key(
+        self, messages: Sequence[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> str:
+        """sha256 of the canonical JSON of the request."""
+        return request_key(self.request(messages, stop, **kwargs))
+
+    def path_for(self, key: str) -> Path:
+        """The cache file of ``key`` (sharded by its first two hex digits)."""
+        return cache_path(self.cache_dir, key)
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        return read_entry(self.cache_dir, key)
+
+    def _write(self, key: str, request: dict[str, Any], message: BaseMessage) -> None:
+        response = {"text": message.text, "usage": scrub(getattr(message, "usage_metadata", None))}
+        write_entry(self.cache_dir, key, request, response, model_name(self.inner))
+
+    def _lookup(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        request = self.request(messages, stop, **kwargs)
+        key = request_key(request)
+        entry = self._read(key) if self.mode in ("replay", "auto") else None
+        if entry is not None:
+            self.hits += 1
+        elif self.mode == "replay":
+            self.misses += 1
+            raise ReplayMissError(
+                f"no recorded response for request {key[:16]} (model {model_name(self.inner)}, "
+                f"{len(messages)} messages) in {self.cache_dir}"
+            )
+        elif self.mode != "off":
+            self.misses += 1
+        return key, request, entry
+
+    @staticmethod
+    def _cached_message(entry: dict[str, Any]) -> AIMessage:
+        response = entry["response"]
+        return AIMessage(
+            content=response["text"],
+            usage_metadata=response.get("usage"),
+            response_metadata={"model_name": entry.get("model"), "cached": True},
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        key, request, entry = self._lookup(messages, stop, kwargs)
+        if entry is not None:
+            return ChatResult(generations=[ChatGeneration(message=self._cached_message(entry))])
+        # The inner model runs without the outer callbacks, so token events are not reported twice.
+        reply = self.inner.invoke(messages, stop=stop, **kwargs)
+        if self.mode != "off":
+            self._write(key, request, reply)
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        key, request, entry = self._lookup(messages, stop, kwargs)
+        if entry is not None:
+            # An empty reply is still one (empty) chunk: LangChain rejects a stream of none.
+            for piece in word_chunks(entry["response"]["text"]) or [""]:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                if run_manager:
+                    run_manager.on_llm_new_token(piece, chunk=chunk)
+                yield chunk
+            return
+        pieces: list[str] = []
+        usage = None
+        for part in self.inner.stream(messages, stop=stop, **kwargs):
+            pieces.append(part.text)
+            usage = part.usage_metadata or usage
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=part.content, response_metadata=part.response_metadata
+                )
+            )
+            if run_manager and part.text:
+                run_manager.on_llm_new_token(part.text, chunk=chunk)
+            yield chunk
+        # Only a stream read to the end is recorded; an abandoned one never reaches here.
+        if self.mode != "off":
+            self._write(key, request, AIMessage(content="".join(pieces), usage_metadata=usage))
+
+
+def request_key(request: dict[str, Any]) -> str:
+    """sha256 hex of a request's canonical JSON (sorted keys, no whitespace)."""
+    canonical = json.dumps(
+        request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
