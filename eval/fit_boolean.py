@@ -6,11 +6,17 @@ hold the three first-token log-probabilities of every question and control, so f
 no model. The thresholds go to assistant/qa_boolean_weights.json, keyed by model name, with the
 prompt's fingerprint and the rows used.
 
+* relevance floor (the best dense similarity between the question and the passages it would
+  read): the value with the best balanced accuracy between answerable questions and their
+  controls, over every fit row of the data file (``--relevance-data``, rows ``start::every`` of
+  it: no model is needed, so all of them, not only the recorded ones). The archive is built as the
+  qa_boolean task builds it.
 * answer threshold (answer_margin = log p(Yes or No) − log p(Not)): the value with the best
-  balanced accuracy between answerable questions (answered) and their controls (refused);
-  questions and controls with nothing retrieved count as refused whatever the threshold.
+  balanced accuracy between answerable questions (answered) and their controls (refused), on the
+  recorded rows; what nothing was retrieved for, or what is below the floor, counts as refused
+  whatever the threshold.
 * polarity threshold (polarity_margin = log p(Yes) − log p(No)): the best balanced accuracy
-  between gold-yes and gold-no questions.
+  between gold-yes and gold-no questions that pass the floor.
 """
 
 from __future__ import annotations
@@ -18,9 +24,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import tempfile
 from pathlib import Path
 
-from assistant.qa_boolean import WEIGHTS_PATH, prompt_fingerprint
+from assistant.evaluate.tasks.qa_boolean import as_question, store_corpus
+from assistant.qa_boolean import WEIGHTS_PATH, _Excluding, prompt_fingerprint, question_relevance
+from assistant.service import Assistant
+from assistant.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+BOOLQ = Settings().eval_data_dir / "chat-boolq-dev.jsonl"
 
 
 def _candidates(values: list[float]) -> list[float]:
@@ -40,29 +53,72 @@ def best_threshold(pos: list[float], neg: list[float], pos_fixed: tuple[int, int
         tn = sum(x <= t for x in neg) + neg_fixed[0]
         n_pos = len(pos) + sum(pos_fixed)
         n_neg = len(neg) + sum(neg_fixed)
-        bacc = (tp / n_pos + tn / n_neg) / 2
+        tpr = tp / n_pos if n_pos else 0.0  # nothing to fit on (no question passed the floor): t stays near 0
+        tnr = tn / n_neg if n_neg else 0.0
+        bacc = (tpr + tnr) / 2
         key = (round(bacc, 9), -abs(t))  # ties: the threshold nearest 0 (the model's own argmax)
         if best is None or key > best[0]:
-            best = (key, t, bacc, tp / n_pos, tn / n_neg)
+            best = (key, t, bacc, tpr, tnr)
     return best[1], best[2], best[3], best[4]
 
 
-def fit(results: Path) -> dict:
+def relevances(path: Path, start: int = 1, every: int = 2) -> list[tuple[str, float, float]]:
+    """(row id, best dense similarity with its passage stored, with it kept out) for rows ``start::every``.
+
+    The archive holds every passage of ``path``, stored as the qa_boolean task stores them.
+    """
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    corpus = [{"id": r["id"], "article": r["passage"], "title": r.get("title", "")} for r in rows]
+    with tempfile.TemporaryDirectory(prefix="fit-boolean-") as tmp:
+        assistant = Assistant(Settings(data_dir=Path(tmp)))
+        twins = store_corpus(assistant, corpus)
+        settings, retriever = assistant.settings, assistant.retriever
+        out = []
+        for r in rows[start::every]:
+            q = as_question(r["question"])
+            kept_out = _Excluding(retriever, twins.get(r["id"], [r["id"]]))
+            out.append((r["id"], question_relevance(q, retriever, settings), question_relevance(q, kept_out, settings)))
+    return out
+
+
+def fit_floor(rel: list[tuple[str, float, float]]) -> tuple[float, float, float]:
+    """The floor with the best balanced accuracy of "answerable" (own passage stored) against controls:
+    (floor, share of questions kept, share of controls refused)."""
+    own = [o for _, o, _ in rel]
+    ctl = [c for _, _, c in rel]
+    t, _bacc, kept, refused = best_threshold(own, ctl)
+    return t, kept, refused
+
+
+def fit(results: Path, floor: float | None = None) -> dict:
+    """The answer and polarity thresholds on a fit run's recorded items, given the relevance floor."""
     data = json.loads(results.read_text(encoding="utf-8"))
     items = [i for i in data["items"] if i["task"] == "qa_boolean"]
     if not items:
         raise SystemExit(f"{results} has no qa_boolean items")
-    q = [i for i in items if i["output"]["choice"]]
+
+    def asked(choice: dict | None) -> bool:
+        """The model was asked and the passages clear the floor."""
+        if not choice or "answer_margin" not in choice:
+            return False
+        if floor is None:
+            return True
+        if "relevance" not in choice:
+            raise SystemExit(f"{results} was recorded before answers carried their relevance: run the fit suite again")
+        return choice["relevance"] >= floor
+
+    q = [i for i in items if asked(i["output"]["choice"])]
     pos = [i["output"]["choice"]["answer_margin"] for i in q]
-    pos_none = len(items) - len(q)  # nothing retrieved: refused whatever t is
+    pos_none = len(items) - len(q)  # nothing retrieved or below the floor: refused whatever t is
     ctrl = [i["control"] for i in items if i.get("control")]
-    neg = [c["choice"]["answer_margin"] for c in ctrl if c["choice"]]
+    neg = [c["choice"]["answer_margin"] for c in ctrl if asked(c["choice"])]
     neg_none = len(ctrl) - len(neg)
     t_ans, _bacc_ans, answered, refused = best_threshold(pos, neg, (0, pos_none), (neg_none, 0))
     yes = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "yes"]
     no = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "no"]
     t_pol, _bacc_pol, yes_right, no_right = best_threshold(yes, no)
     return {
+        "min_relevance": None if floor is None else round(floor, 4),
         "answer_threshold": round(t_ans, 4),
         "polarity_threshold": round(t_pol, 4),
         "prompts": prompt_fingerprint(),
@@ -87,9 +143,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.fit_boolean", description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path, help="results.json of the fit suite's run")
     parser.add_argument("--model", default="local/qwen2.5-coder-1.5b-instruct-q4_k_m")
-    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--out", type=Path, required=True,
+                        help=f"weights file to write (the packaged one is {WEIGHTS_PATH.relative_to(REPO)})")
+    parser.add_argument("--relevance-data", type=Path, default=BOOLQ,
+                        help="chat-boolq jsonl whose rows start::every fit the relevance floor (no model needed)")
+    parser.add_argument("--start", type=int, default=1, help="first fit row (the dev suite reports on the even rows)")
+    parser.add_argument("--every", type=int, default=2)
+    parser.add_argument("--no-floor", action="store_true", help="fit the two thresholds only, without a relevance floor")
     args = parser.parse_args(argv)
-    entry = fit(args.results)
+    floor_fit = None
+    if not args.no_floor:
+        rel = relevances(args.relevance_data, args.start, args.every)
+        floor, kept, refused = fit_floor(rel)
+        floor_fit = {"rows": len(rel), "data": str(args.relevance_data), "start": args.start, "every": args.every,
+                     "questions_kept": round(kept, 4), "controls_refused": round(refused, 4)}
+    entry = fit(args.results, None if args.no_floor else floor)
+    if floor_fit:
+        entry["fitted_on"]["relevance_floor"] = floor_fit
     entry["model"] = args.model
     weights = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     weights[args.model] = entry

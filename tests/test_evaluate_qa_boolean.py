@@ -12,7 +12,7 @@ from assistant.embed import HashingEmbedder
 from assistant.errors import ReplayMissError
 from assistant.evaluate.run import run_suite
 from assistant.testing import FakeChatModel, FakeLogprobs
-from eval.fit_boolean import best_threshold, fit
+from eval.fit_boolean import best_threshold, fit, fit_floor, relevances
 
 ROWS = [
     {"id": "b1", "title": "Tolland", "question": "Did the Tolland council approve the harbour budget?", "answer": False,
@@ -89,3 +89,31 @@ def test_best_threshold_maximises_balanced_accuracy():
     assert 1.0 < t < 1.5 and tpr == 1.0 and tnr == pytest.approx(2 / 3)
     # a control with nothing retrieved is refused whatever the threshold
     assert best_threshold([1.0], [], neg_fixed=(1, 0))[3] == 1.0
+
+
+def test_fit_boolean_counts_questions_below_the_floor_as_refused(tmp_path: Path):
+    run_suite(
+        _suite(tmp_path), tmp_path / "out", chat=FakeChatModel(), embedder=HashingEmbedder(),
+        logprobs=FakeLogprobs(), cache="off", progress=False,
+    )
+    items = json.loads((tmp_path / "out" / "results.json").read_text())["items"]
+    rel = sorted(i["output"]["choice"]["relevance"] for i in items if i["output"]["choice"])
+    assert len(rel) == 3 and all(0.0 <= r <= 1.0 for r in rel)
+    # a floor above every question's relevance: none is answered, so polarity has nothing to fit on
+    entry = fit(tmp_path / "out" / "results.json", floor=rel[-1] + 0.01)
+    assert entry["min_relevance"] == round(rel[-1] + 0.01, 4)
+    assert entry["fitted_on"]["in_sample"]["answered_questions"] == 0.0
+    assert entry["fitted_on"]["in_sample"]["controls_refused"] == 1.0
+    # no floor: as before
+    assert fit(tmp_path / "out" / "results.json")["fitted_on"]["in_sample"]["answered_questions"] > 0
+
+
+def test_relevance_floor_is_fitted_between_questions_and_their_controls(tmp_path: Path):
+    path = tmp_path / "boolq.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    rel = relevances(path, start=0, every=1)  # the real embedder, the archive built as the task builds it
+    assert [r[0] for r in rel] == ["b1", "b2", "b3"]
+    assert all(own > ctl for _, own, ctl in rel)  # each question is closest to its own passage
+    floor, kept, refused = fit_floor(rel)
+    assert kept == 1.0 and refused == 1.0
+    assert max(c for *_, c in rel) < floor <= min(o for _, o, _ in rel)

@@ -129,6 +129,26 @@ def test_calibrated_thresholds_decide_not_the_raw_argmax(tolland: Assistant):
     assert answer.answer == qa_boolean.NOT_STATED
 
 
+def test_below_the_relevance_floor_the_model_is_not_asked(tolland: Assistant):
+    choices = FakeLogprobs()
+    question = "Did the Tolland council approve the harbour budget?"
+    relevance = qa_boolean.question_relevance(question, tolland.retriever, tolland.settings)
+    assert 0.0 < relevance <= 1.0
+    stream = qa_boolean.boolean_stream(
+        question, tolland.retriever, choices, tolland.settings, calibration=Calibration(min_relevance=relevance + 0.01)
+    )
+    text, answer = _run(stream)
+    assert text == answer.answer == qa_boolean.NOT_STATED and not answer.answered
+    assert answer.choice == {"relevance": round(relevance, 4), "min_relevance": relevance + 0.01, "decision": "not"}
+    assert not choices.calls  # refused on the evidence alone
+    # at the floor, the model is asked and its signal decides
+    _, answered = _run(qa_boolean.boolean_stream(
+        question, tolland.retriever, choices, tolland.settings, calibration=Calibration(min_relevance=round(relevance, 4))
+    ))
+    assert answered.answered and answered.answer.startswith("No, ") and choices.calls
+    assert answered.choice["relevance"] == round(relevance, 4)
+
+
 def test_unanswerable_control_excludes_the_articles_own_passage(tolland: Assistant):
     _, answer = _run(
         ask_stream(

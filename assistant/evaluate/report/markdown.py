@@ -274,6 +274,7 @@ def _yes_no(run: RunResult) -> Lines:
         ["own passage cited (answered questions)", _f(q.own_passage_cited)],
         ["unanswerable controls refused", _f(q.control_refused) if q.control_refused is not None else "—"],
         ["routed to the yes/no answerer by is_yes_no()", _f(q.detected_rate)],
+        ["relevance floor (dense similarity)", "none" if q.min_relevance is None else f"{q.min_relevance:g}"],
         ["thresholds (answer margin, polarity margin)", f"{q.answer_threshold:g}, {q.polarity_threshold:g}"],
     ]
     return _value_section(f"## Yes/no questions: {q.n} items", rows)

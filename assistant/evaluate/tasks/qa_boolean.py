@@ -69,9 +69,33 @@ class QABooleanMetrics(BaseModel):
     control_refused: float | None = Field(description="controls (own passage kept out) refused")
     answer_threshold: float
     polarity_threshold: float
+    min_relevance: float | None = Field(None, description="the relevance floor below which a question is not stated")
 
 
 QABooleanResult = TaskResult[QABooleanItem, QABooleanMetrics]
+
+
+def store_corpus(assistant: Assistant, corpus: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Store the passages as news articles are (headline, blank line, body: BoolQ's title names the
+    subject). Returns each article's twins: BoolQ asks several questions about one passage, so a
+    question's "own passage" is every article with the same text (all are kept out of its control,
+    and any of them is the right cite)."""
+    for row in corpus:
+        title = str(row.get("title") or "").strip()
+        text = f"{title}\n\n{row['article']}" if title else str(row["article"])
+        assistant.store.upsert_article(make_article(text, row["id"], title=title))
+    same: dict[str, list[str]] = {}
+    for row in corpus:
+        same.setdefault(" ".join(str(row["article"]).split()), []).append(row["id"])
+    return {i: ids for ids in same.values() for i in ids}
+
+
+def as_question(text: Any) -> str:
+    """A BoolQ question as an editor types it (BoolQ's are lower-case and unpunctuated)."""
+    question = str(text).strip()
+    if question and question[-1] != "?":
+        question += "?"
+    return question[0].upper() + question[1:] if question else question
 
 
 def _ask(assistant: Assistant, question: str, k: int | None, exclude: list[str]) -> tuple[Answer, float]:
@@ -114,24 +138,11 @@ def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick
     assistant.__dict__["_answer_choices"] = choices
     corpus = load_dataset(suite, task.corpus, ("article",), ("title",))
     rows = load_dataset(suite, task.dataset, ("question", "answer", "article_id"))
-    for row in corpus:
-        # stored as a news article is: headline, blank line, body (BoolQ's title names the subject)
-        title = str(row.get("title") or "").strip()
-        text = f"{title}\n\n{row['article']}" if title else str(row["article"])
-        assistant.store.upsert_article(make_article(text, row["id"], title=title))
-    # BoolQ asks several questions about one passage: a question's "own passage" is every article
-    # with the same text (all of them are kept out of its control, and any of them is the right cite).
-    same: dict[str, list[str]] = {}
-    for row in corpus:
-        same.setdefault(" ".join(str(row["article"]).split()), []).append(row["id"])
-    twins = {i: ids for ids in same.values() for i in ids}
+    twins = store_corpus(assistant, corpus)
     items: list[QABooleanItem] = []
     firsts: list[float] = []
     for row in rows:
-        question, own = str(row["question"]).strip(), str(row["article_id"])
-        if question and question[-1] != "?":
-            question += "?"  # BoolQ questions are lower-case and unpunctuated
-        question = question[0].upper() + question[1:]
+        question, own = as_question(row["question"]), str(row["article_id"])
         gold = "yes" if row["answer"] in (True, "true", "True", "yes", 1) else "no"
         answer, first = llm_call("qa_boolean", row["id"], _ask, assistant, question, task.k, [])
         firsts.append(first)
@@ -176,6 +187,7 @@ def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick
         control_refused=round(mean(controls), 6) if controls else None,
         answer_threshold=cal.answer_threshold,
         polarity_threshold=cal.polarity_threshold,
+        min_relevance=cal.min_relevance,
     )
     # The task's latency is the time to the first streamed word (replayed runs: the replay's time).
     return QABooleanResult(items=items, metrics=metrics, latency=latency_stats(firsts))
