@@ -130,8 +130,9 @@ class _Context:
 
     def __del__(self) -> None:
         batch = getattr(self, "batch", None)
-        if batch is not None:
-            self._lib.llama_batch_free(batch)
+        free = getattr(getattr(self, "_lib", None), "llama_batch_free", None)
+        if batch is not None and callable(free):  # at interpreter exit the module may be torn down already
+            free(batch)
 
     def rows(self, tokens: list[int], positions: Sequence[int]) -> np.ndarray:
         """Logit rows at ``positions`` of ``tokens`` (the row at p predicts token p + 1).
