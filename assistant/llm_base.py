@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableBinding
 from pydantic import BaseModel
 
@@ -40,6 +42,43 @@ class Capabilities:
 Capability = Literal["chat", "json_schema", "streaming", "token_logprobs"]
 # A LangChain chat model from elsewhere: it chats and streams; JSON only by asking in the prompt.
 _FOREIGN_CHAT = Capabilities(chat=True, streaming=True)
+
+
+Stop = list[str] | None
+RunManager = CallbackManagerForLLMRun | None
+
+
+class ChatModel(BaseChatModel):
+    """The assistant's chat models (local, replay cache, the test fake): LangChain's interface, with
+    declared capabilities and one hook each for a whole reply and a streamed one."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, json_schema=True, streaming=True)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Stop = None,
+        run_manager: RunManager = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._reply(messages, stop, run_manager, kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: Stop = None,
+        run_manager: RunManager = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        return self._reply_stream(messages, stop, run_manager, kwargs)
+
+    def _reply(self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]) -> ChatResult:
+        raise NotImplementedError
+
+    def _reply_stream(
+        self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]
+    ) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError
 
 
 def capabilities(model: Any) -> Capabilities:

@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
@@ -24,6 +22,9 @@ from assistant.errors import LLMError, ModelMissingError
 from assistant.llm_base import (
     JSON_SCHEMA_KW,
     Capabilities,
+    ChatModel,
+    RunManager,
+    Stop,
     defused_messages,
     model_name,
     schema_dict,
@@ -93,7 +94,7 @@ def load_llama(
         return _LLAMAS[key]
 
 
-class LlamaCppChat(BaseChatModel):
+class LlamaCppChat(ChatModel):
     """A GGUF chat model run in-process by llama-cpp-python (greedy, fixed seed)."""
 
     model_path: str = Field(description="Path of the GGUF file")
@@ -175,13 +176,7 @@ class LlamaCppChat(BaseChatModel):
         except ValueError as exc:  # llama-cpp reports bad requests (overflow, bad grammar) this way
             raise LLMError(f"local model refused the request: {exc}") from exc
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]) -> ChatResult:
         llama, lock = self._llama()
         chat = to_chat_dicts(defused_messages(messages))
         params = self._params(stop, kwargs, llama)
@@ -204,12 +199,8 @@ class LlamaCppChat(BaseChatModel):
             generations=[ChatGeneration(message=message)], llm_output={"token_usage": usage}
         )
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+    def _reply_stream(
+        self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]
     ) -> Iterator[ChatGenerationChunk]:
         llama, lock = self._llama()
         chat = to_chat_dicts(defused_messages(messages))

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -26,6 +25,9 @@ from assistant.errors import ReplayMissError
 from assistant.llm_base import (
     JSON_SCHEMA_KW,
     Capabilities,
+    ChatModel,
+    RunManager,
+    Stop,
     capabilities,
     chat_identity,
     model_name,
@@ -79,7 +81,7 @@ def write_entry(
     tmp.replace(path)
 
 
-class ReplayCacheChat(BaseChatModel):
+class ReplayCacheChat(ChatModel):
     """Wraps a chat model; records responses to JSON files keyed by the request and replays them."""
 
     inner: BaseChatModel
@@ -170,13 +172,7 @@ class ReplayCacheChat(BaseChatModel):
             response_metadata={"model_name": entry.get("model"), "cached": True},
         )
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]) -> ChatResult:
         key, request, entry = self._lookup(messages, stop, kwargs)
         if entry is not None:
             return ChatResult(generations=[ChatGeneration(message=self._cached_message(entry))])
@@ -186,12 +182,8 @@ class ReplayCacheChat(BaseChatModel):
             self._write(key, request, reply)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+    def _reply_stream(
+        self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]
     ) -> Iterator[ChatGenerationChunk]:
         key, request, entry = self._lookup(messages, stop, kwargs)
         if entry is not None:

@@ -9,18 +9,16 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
 from assistant.errors import LLMError
-from assistant.llm_base import Capabilities, word_chunks
+from assistant.llm_base import Capabilities, ChatModel, RunManager, Stop, word_chunks
 from assistant.support.logprobs import TokenScores
 
 
-class FakeChatModel(BaseChatModel):
+class FakeChatModel(ChatModel):
     """A scripted chat model for tests: ``enqueue`` replies, read ``history`` and ``calls``."""
 
     responses: list[str] = Field(default_factory=list)
@@ -57,22 +55,12 @@ class FakeChatModel(BaseChatModel):
             )
         return self.responses.pop(0)
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]) -> ChatResult:
         text = self._next(messages, stop, kwargs)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+    def _reply_stream(
+        self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]
     ) -> Iterator[ChatGenerationChunk]:
         text = self._next(messages, stop, kwargs)
         for piece in word_chunks(text) or [""]:
