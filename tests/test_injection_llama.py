@@ -72,7 +72,7 @@ def vocab():
 @pytest.fixture
 def chat(vocab, monkeypatch):
     path, llama = vocab
-    key = (str(path.resolve()), 4096, default_threads(), 0)  # (path, n_ctx, threads, draft tokens)
+    key = (str(path.resolve()), 4096, default_threads())  # (path, n_ctx, threads)
     monkeypatch.setitem(llm_local._LLAMAS, key, (llama, threading.Lock()))
     return LlamaCppChat(model_path=str(path), n_ctx=4096)
 
