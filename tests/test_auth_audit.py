@@ -334,4 +334,4 @@ def test_the_app_reads_role_columns_of_the_auth_file(tmp_path, monkeypatch):
     assert check("ana", "correct-horse") and check("ben", "a:b") and not check("ana", "correct-horse:admin")
     access = launched["access"]
     assert access.authenticator.actor("ana").role == "admin" and access.authenticator.actor("ben").role == "viewer"
-    assert [m.cls.__name__ for m in launched["app_kwargs"]["middleware"]] == ["LoginGuard", "UploadGuard", "ApiGuard"]
+    assert [m.cls.__name__ for m in launched["app_kwargs"]["middleware"]] == ["LoginGuard", "UploadGuard", "ApiGuard", "RemoteFileGuard"]

@@ -302,6 +302,30 @@ def test_uploads_need_the_editor_role(served):
     assert response.status_code == 403
 
 
+def test_a_file_input_given_as_a_web_address_is_refused_before_gradio_fetches_it(served, web_page):
+    """Gradio would download a FileData whose path is a URL into its cache: no role may have the
+    server fetch and store a page that way (links go through ingest_url and its checks)."""
+    url, _, _ = served
+    for role in ROLES:
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            client(url, role).predict("Some text.", handle_file(web_page), api_name="/check")
+        assert refused.value.response.status_code == 400
+        assert "file inputs are uploaded, not fetched" in refused.value.response.json()["detail"]
+    # The page's own route (by number, through the queue) is refused the same way.
+    cookies = client(url, "viewer").cookies
+    config = httpx.get(url + "config", cookies=cookies, timeout=30).json()
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "check")
+    remote = {"path": web_page, "meta": {"_type": "gradio.FileData"}}
+    body = {"data": ["Some text.", remote], "fn_index": fn_index, "session_hash": "remote-file", "event_data": None}
+    response = httpx.post(url + "gradio_api/queue/join", json=body, cookies=cookies, timeout=30)
+    assert response.status_code == 400 and web_page in response.json()["detail"]
+    # A file that was uploaded (a path in Gradio's cache) still goes through, for an editor.
+    uploaded = upload(url, client(url, "editor").cookies).json()[0]
+    editor = client(url, "editor")
+    text, *_, status = editor.predict("", {"path": uploaded, "meta": {"_type": "gradio.FileData"}}, api_name="/check")
+    assert text.startswith("A note") and "claim(s)" in status
+
+
 # ---------------------------------------------------------------- sign-in throttle and proxies
 
 

@@ -19,7 +19,7 @@ from assistant.ui.brief import build_tab as brief_tab
 from assistant.ui.brief import date_controls
 from assistant.ui.chat import build_tab as chat_tab
 from assistant.ui.common import CSS, log
-from assistant.ui.endpoints import check_endpoints, guard_middleware
+from assistant.ui.endpoints import check_endpoints, guard_middleware, remote_file_middleware
 from assistant.ui.evaluation import build_tab as evaluation_tab
 from assistant.ui.factcheck import build_tab as factcheck_tab
 from assistant.ui.library import build_tab as library_tab
@@ -82,7 +82,7 @@ def launch_options(demo: gr.Blocks, access: Access, settings: Any) -> dict[str, 
     upload limit, styles. Sets which proxies' X-Forwarded-For the server takes (``trust_forwarded_for``)."""
     trust_forwarded_for(settings.app.trusted_proxies)
     login = access.launch_kwargs()
-    middleware = [*login.pop("middleware"), guard_middleware(demo)]
+    middleware = [*login.pop("middleware"), guard_middleware(demo), remote_file_middleware()]
     return {
         **login,
         "app_kwargs": {"middleware": middleware},

@@ -12,7 +12,9 @@ role, and the service layer checks it again.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -87,3 +89,84 @@ class ApiGuard:
 
 def guard_middleware(demo: gr.Blocks) -> Middleware:
     return Middleware(ApiGuard, demo=demo)
+
+
+# Routes that carry a handler's inputs (the page's queue, the name-based API, streamed inputs).
+_INPUT_ROUTES = re.compile(r"/gradio_api/(?:queue/join|run/|call/|api/|stream/)")
+_REMOTE = re.compile(r"^\s*(?:https?|ftp)://", re.IGNORECASE)
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def remote_files(value: Any) -> list[str]:
+    """Paths of file inputs in ``value`` (Gradio FileData dicts) that are web addresses."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        path = value.get("path")
+        if isinstance(path, str) and _REMOTE.match(path):
+            found.append(path)
+        for item in value.values():
+            found += remote_files(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += remote_files(item)
+    return found
+
+
+class RemoteFileGuard:
+    """ASGI middleware: a file input given as a web address is refused (400) before Gradio sees it.
+
+    Gradio downloads a file input whose ``path`` is a URL into its cache before any handler runs,
+    so any signed-in client (a viewer too, through ``check``) could make the server fetch and
+    store pages. The app's files come only through ``/gradio_api/upload`` (editors and admins,
+    ``UploadGuard``); links are ingested by ``ingest_url`` with its own checks.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http" and scope.get("method") == "POST" and _INPUT_ROUTES.search(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_INPUT_BYTES:
+                await JSONResponse({"detail": "request too large"}, status_code=413)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            remote = remote_files(json.loads(body)) if body else []
+        except ValueError:
+            remote = []  # not JSON: Gradio answers it
+        if remote:
+            response = JSONResponse(
+                {"detail": f"file inputs are uploaded, not fetched: {remote[0][:200]} is a web address "
+                 "(upload the file, or ingest a link with ingest_url)"},
+                status_code=400,
+            )
+            await response(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def remote_file_middleware() -> Middleware:
+    return Middleware(RemoteFileGuard)
