@@ -115,7 +115,7 @@ def scripted_chat():
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(url, assistant): the app on 127.0.0.1:<free port> in a thread, sample corpus stored."""
-    from assistant.ui import CSS, create_app, max_upload_bytes
+    from assistant.ui import Access, create_app, launch_options
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GRADIO_ANALYTICS_ENABLED", "False")
@@ -132,13 +132,14 @@ def served(tmp_path_factory):
         assert not report.failed, report.summary()
         demo = create_app(assistant)
         port = free_port()
+        # Launched as app.py does without an auth file (its middleware, upload limit and styles).
+        mp.setenv("FORWARDED_ALLOW_IPS", "")  # restored afterwards: launch_options sets it
         demo.launch(
             server_name="127.0.0.1",
             server_port=port,
             prevent_thread_lock=True,
             quiet=True,
-            max_file_size=max_upload_bytes(settings),
-            css=CSS,
+            **launch_options(demo, Access(), settings),
         )
         try:
             yield f"http://127.0.0.1:{port}/", assistant
