@@ -83,6 +83,7 @@ class Store(FollowsWriters):
         self._index_stale = False  # another process wrote: reopen before the next vector read
         self.changes = ChangeLog()  # writes applied here, for BM25 and spellings to catch up
         self._recent_docs = {}  # texts of the articles the last catch-ups read
+        self._reloading = False  # a background reload of the vector index is running
         self.revision = 0  # bumped whenever the catalog is reloaded or this process writes
         # Under the lock: two processes creating a new store at once race on Chroma's schema
         # ("table collections already exists") and on get_or_create of the collections.
@@ -93,6 +94,12 @@ class Store(FollowsWriters):
     def _open(self, client: Any | None = None, fresh: bool = False) -> None:
         if client is None:
             client = _fresh_embedded_client(self.settings) if fresh and self._embedded else make_client(self.settings)
+        client, passages, articles, state = self._handles(client)
+        # One assignment each; readers in other threads see either the old handles or the new.
+        self.client, self.passages, self.articles, self.state = client, passages, articles, state
+
+    def _handles(self, client: Any) -> tuple[Any, Any, Any, Any]:
+        """The client with its three collections (created when missing), checked for the embedder."""
         name = self.settings.chroma.collection
         meta = {"embedder": self.embedder.name, "dim": self.embedder.dim}
         try:
@@ -111,8 +118,8 @@ class Store(FollowsWriters):
                 f"collection {name!r} was built with embedder {stored.get('embedder')!r}, not {self.embedder.name!r}",
                 "Use another --data-dir or ASSISTANT_CHROMA__COLLECTION, or re-ingest into a new one.",
             )
-        # One assignment each; readers in other threads see either the old handles or the new.
-        self.client, self.passages, self.articles, self.state = client, passages, articles, state
+        return client, passages, articles, state
+
 
     # ------------------------------------------------------------ writing
 
@@ -487,7 +494,7 @@ class Store(FollowsWriters):
     def _query_live(self, vectors: np.ndarray, n: int, where: dict[str, Any] | None) -> list[list[tuple[Passage, float]]]:
         if not self._catalog:
             return [[] for _ in range(len(vectors))]
-        self._fresh_index()
+        self._fresh_index(wait=False)
         # Leftovers of other generations are filtered out after the query: ask for a few more
         # (Chroma returns fewer when the collection is smaller, so no count is needed).
         want = n + max(8, n // 4)

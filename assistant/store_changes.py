@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.store_records import ArticleRecord, _to_record
+from assistant.store_records import ArticleRecord, _fresh_embedded_client, _to_record
 
 log = logging.getLogger(__name__)
 _STATE_ID = "store"
@@ -122,9 +122,15 @@ class FollowsWriters:
     _sync_lock: threading.RLock
     _embedded: bool
     _index_stale: bool
+    _reloading: bool
+    settings: Any
+    embedder: Any
     _recent_docs: dict[str, tuple[str, str, dict[str, Any]]]  # article id -> (gen, raw text, metadata)
 
     def _open(self, client: Any | None = None, fresh: bool = False) -> None:
+        raise NotImplementedError
+
+    def _handles(self, client: Any) -> tuple[Any, Any, Any, Any]:
         raise NotImplementedError
 
     def _get_all(self, collection: Any, include: list[str]) -> dict[str, list]:
@@ -212,13 +218,54 @@ class FollowsWriters:
             self._catalog = catalog
         self.changes.record(seq, changed)
 
-    def _fresh_index(self) -> None:
-        """Before a read of vectors: reload the embedded store's vector index if another process wrote."""
-        if self._index_stale:
-            with self._sync_lock:
-                if self._index_stale:
-                    self._open(fresh=True)
-                    self._index_stale = False
+    def _fresh_index(self, wait: bool = True) -> None:
+        """Before a read of vectors: reload the embedded store's vector index if another process wrote.
+
+        ``wait=False`` (searches): the reload runs in the background and this read uses the index
+        it has, which lacks only the vectors written since (their passages are found by BM25 at
+        once, by their vectors when the reload is done); a read that meets a vector deleted since
+        reopens at once (see ``Store.query_many``). Writers and repairs wait for the reload.
+        """
+        if not self._index_stale:
+            return
+        if not wait:
+            self._reload_in_background()
+            return
+        with self._sync_lock:
+            if self._index_stale:
+                self._open(fresh=True)
+                self._index_stale = False
+
+    def _reload_in_background(self) -> None:
+        with self._sync_lock:
+            if self._reloading:
+                return
+            self._reloading = True
+            token = self._token
+
+        def run() -> None:
+            try:
+                handles = self._handles(_fresh_embedded_client(self.settings))
+                probe = [1.0] + [0.0] * (self.embedder.dim - 1)
+                handles[1].query(query_embeddings=[probe], n_results=1, include=[])  # loads the vector index
+                handles[2].get(limit=1, include=[])
+                with self._sync_lock:
+                    self.client, self.passages, self.articles, self.state = handles
+                    # A write that came in meanwhile may be missing from what was loaded.
+                    self._index_stale = self._token != token
+            except Exception as exc:  # noqa: BLE001 - the next read that needs vectors reopens in the foreground
+                log.warning("background reload of the Chroma vector index failed: %s", exc)
+            finally:
+                self._reloading = False
+
+        threading.Thread(target=run, name="chroma-reload", daemon=True).start()
+
+    def wait_for_reload(self, timeout: float = 60.0) -> bool:
+        """Wait until no background reload of the vector index is running (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while self._reloading and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._reloading
 
     def _load_catalog(self) -> None:
         got = self._get_all(self.articles, ["metadatas"])
@@ -276,7 +323,8 @@ class FollowsWriters:
         with self._sync_lock:
             self._open(fresh=True)
             self._index_stale = False
-            self._load_catalog()
-            self._token, seq = self._read_state()
-            self.changes.record(seq, None)
-            self.revision += 1
+            token, seq = self._read_state()
+            if token != self._token:  # a write published meanwhile: apply it (a delta when recorded)
+                self._catch_up(seq)
+                self._token = token
+                self.revision += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,10 @@ class RemoveResult:
     had_record: bool
 
 
+# Held while an embedded client is made (re-entrant: a fresh client is made under it too).
+_CLIENTS = threading.RLock()
+
+
 def make_client(settings: Settings):
     """The Chroma client: HTTP when a server host is set, else a PersistentClient in the data dir."""
     import chromadb
@@ -86,7 +91,8 @@ def make_client(settings: Settings):
         if settings.chroma.host:
             return chromadb.HttpClient(host=settings.chroma.host, port=settings.chroma.port, settings=config)
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=config)
+        with _CLIENTS:  # chromadb's per-path System registry is not safe for concurrent creation
+            return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=config)
     except Exception as exc:  # chromadb raises ValueError/ConnectionError/... on setup
         where = f"{settings.chroma.host}:{settings.chroma.port}" if settings.chroma.host else str(settings.chroma_dir)
         raise StoreError(redact_text(f"cannot open the Chroma store at {where}: {exc}")) from exc
@@ -102,8 +108,9 @@ def _fresh_embedded_client(settings: Settings):
     """
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
-    return make_client(settings)
+    with _CLIENTS:
+        SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
+        return make_client(settings)
 
 
 def new_generation() -> str:
