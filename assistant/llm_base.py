@@ -43,14 +43,18 @@ Capability = Literal["chat", "json_schema", "streaming", "token_logprobs"]
 # A LangChain chat model from elsewhere: it chats and streams; JSON only by asking in the prompt.
 _FOREIGN_CHAT = Capabilities(chat=True, streaming=True)
 
-
 Stop = list[str] | None
 RunManager = CallbackManagerForLLMRun | None
 
 
 class ChatModel(BaseChatModel):
     """The assistant's chat models (local, replay cache, the test fake): LangChain's interface, with
-    declared capabilities and one hook each for a whole reply and a streamed one."""
+    declared capabilities and one hook each for a whole reply and a streamed one.
+
+    A model may also name itself for records (``record_name()``) and say what decides its replies
+    for replay-cache keys (``cache_identity()``). The OpenAI-compatible model extends LangChain's
+    ``ChatOpenAI`` instead and declares the same flags.
+    """
 
     capabilities: ClassVar[Capabilities] = Capabilities(chat=True, json_schema=True, streaming=True)
 
@@ -73,11 +77,13 @@ class ChatModel(BaseChatModel):
         return self._reply_stream(messages, stop, run_manager, kwargs)
 
     def _reply(self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]) -> ChatResult:
+        """The whole reply to ``messages``."""
         raise NotImplementedError
 
     def _reply_stream(
         self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]
     ) -> Iterator[ChatGenerationChunk]:
+        """The reply to ``messages`` as it is generated."""
         raise NotImplementedError
 
 
