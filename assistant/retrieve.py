@@ -286,7 +286,10 @@ class Retriever:
         dense = self.store.query_many(
             vectors, n, exclude_articles=exclude_articles, only_article=only_article, since=since, until=until
         )
-        return [self._fuse(q, d, k, n, exclude_articles, only_article, since, until) for q, d in zip(queries, dense)]
+        index = self._lexical()  # once for the batch: each look is a read of the store's state
+        return [
+            self._fuse(index, q, d, k, n, exclude_articles, only_article, since, until) for q, d in zip(queries, dense)
+        ]
 
     def within(self, since: int | None = None, until: int | None = None) -> Retriever:
         """This retriever limited to a publication-date range: every search through it applies the
@@ -298,6 +301,7 @@ class Retriever:
 
     def _fuse(
         self,
+        index: LexicalIndex,
         query: str,
         dense: list[tuple[Passage, float]],
         k: int,
@@ -307,7 +311,6 @@ class Retriever:
         since: int | None = None,
         until: int | None = None,
     ) -> list[ScoredPassage]:
-        index = self._lexical()
         passages = index.passages
         lexical: list[tuple[Passage, float]] = []
         if passages:

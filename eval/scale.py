@@ -266,6 +266,12 @@ def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, po
     t = time.perf_counter()
     hits = retriever.search("Harbour authority fines the ferry operator over the Kalmar crossing", k=5)
     catch_up = time.perf_counter() - t
+    a.store.wait_for_reload(600)  # the embedded store reloads its vector index in the background
+    vectors_ready = time.perf_counter() - t
+    dense_hit = any(
+        h.passage.article_id == "scale-extra" and h.dense_rank is not None
+        for h in retriever.search("Harbour authority fines the ferry operator over the Kalmar crossing", k=5)
+    )
     t = time.perf_counter()
     a.corpus_names()
     names = time.perf_counter() - t
@@ -276,6 +282,8 @@ def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, po
         json.dumps(
             {
                 "catch_up_next_search_s": round(catch_up, 3),
+                "catch_up_vector_index_s": round(vectors_ready, 3),
+                "new_article_found_by_vector_after": dense_hit,
                 "catch_up_spellings_s": round(names, 3),
                 "catch_up_was_delta": retriever.rebuilds == rebuilds,
                 "found_new_article": any(h.passage.article_id == "scale-extra" for h in hits),
