@@ -29,15 +29,15 @@ _MARK = re.compile(r"\[(\d+)\]")
 CITE_MIN_SCORE = 70
 
 
+def shares_words(question: str, text: str) -> bool:
+    """Whether ``text`` holds at least half the question's content words (and at least two)."""
+    qwords = set(lexical_tokens(question))
+    return len(qwords & set(lexical_tokens(text))) >= max(2, len(qwords) // 2)
+
+
 def relevant(question: str, hits: list[ScoredPassage]) -> list[ScoredPassage]:
     """Keep hits that plausibly bear on the question (dense similarity or shared content words)."""
-    qwords = set(lexical_tokens(question))
-    keep = []
-    for h in hits:
-        shared = qwords & set(lexical_tokens(h.passage.text))
-        if (h.dense_score or 0) >= MIN_DENSE or len(shared) >= max(2, len(qwords) // 2):
-            keep.append(h)
-    return keep
+    return [h for h in hits if (h.dense_score or 0) >= MIN_DENSE or shares_words(question, h.passage.text)]
 
 
 def _stem(word: str) -> str:

@@ -7,10 +7,13 @@ of the three possible first reply tokens, "Yes", "No" and "Not" (stated), in one
 (``LogprobModel.choose``; recorded and replayed through the replay cache).
 
 Whether the archive answers at all is decided by evidence, not by the model: the answer is "Not
-stated in the articles." when no retrieved passage is similar enough to the question (a floor on
-the embedder's cosine similarity, fitted with unanswerable controls: the same questions with their
-passage removed). Measured on the fit rows, that floor separates answerable questions from their
-controls far better than the model's own "Not stated" probability (ROC AUC 0.92 against 0.75).
+stated in the articles." when no retrieved passage is close to the question, neither by the
+embedder's cosine similarity (a floor fitted with unanswerable controls: the same questions with
+their passage removed) nor by words (half the question's content words, retrieval's own rule).
+Measured on the fit rows, similarity separates answerable questions from their controls far better
+than the model's own "Not stated" probability (ROC AUC 0.92 against 0.75); the word rule keeps
+the floor, fitted on BoolQ's Wikipedia questions, from refusing short news questions whose words
+the article has ("Did the debate last six hours?": similarity 0.21).
 Above the floor the model's margins decide, with thresholds fitted on dev data
 (``qa_boolean_weights.json``, ``python -m eval.fit_boolean``): "Not stated" unless the margin for
 an answer clears the first, then "Yes" or "No" by the second. The answer cites the best-aligned
@@ -36,7 +39,7 @@ from rapidfuzz import fuzz
 
 from assistant.injection import model_view
 from assistant.prompts import NO_ANSWER, PROMPTS_DIR
-from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant
+from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant, shares_words
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage
 from assistant.verify import split_sentences, verify_citations
@@ -123,7 +126,7 @@ class Calibration(BaseModel):
     min_relevance: float | None = Field(
         None,
         description="'Not stated' without asking the model when no retrieved passage's dense similarity to the "
-        "question reaches this (None: no floor beyond retrieval's own)",
+        "question reaches this and none holds half its content words (None: no floor beyond retrieval's own)",
     )
     answer_threshold: float = Field(0.0, description="answered when answer_margin > this")
     polarity_threshold: float = Field(0.0, description="'yes' when polarity_margin > this")
@@ -131,9 +134,9 @@ class Calibration(BaseModel):
     prompts: str = ""
     fitted_on: dict[str, Any] = Field(default_factory=dict)
 
-    def relevant(self, relevance: float) -> bool:
-        """Whether passages this similar to the question may answer it (the floor, when fitted)."""
-        return self.min_relevance is None or relevance >= self.min_relevance
+    def relevant(self, relevance: float, shares_words: bool = False) -> bool:
+        """Whether passages this similar to the question (or holding its words) may answer it."""
+        return self.min_relevance is None or shares_words or relevance >= self.min_relevance
 
     def decide(self, lp: dict[str, float]) -> Label:
         if answer_margin(lp) <= self.answer_threshold:
@@ -222,10 +225,11 @@ def retrieve_excerpts(
     return [(p, t, d) for p, t, d in found if t]
 
 
-def question_relevance(question: str, retriever: Any, settings: Settings, k: int | None = None) -> float:
-    """The best dense similarity among the passages a yes/no answer would read (0 when none)."""
+def question_relevance(question: str, retriever: Any, settings: Settings, k: int | None = None) -> tuple[float, bool]:
+    """(the best dense similarity among the passages a yes/no answer would read (0 when none),
+    whether one of them holds half the question's content words)."""
     found = retrieve_excerpts(question, retriever, settings, k, factor=CONTEXT_FACTOR)
-    return max((d for _, _, d in found), default=0.0)
+    return max((d for _, _, d in found), default=0.0), any(shares_words(question, p.text) for p, _, _ in found)
 
 
 def evidence(question: str, passages: list[Passage], excerpts: list[str]) -> tuple[int, str]:
@@ -269,11 +273,12 @@ def boolean_stream(
     passages = [p for p, _, _ in found]
     excerpts = [t for _, t, _ in found]
     relevance = round(max(d for _, _, d in found), 4)
+    worded = any(shares_words(question, p.text) for p in passages)
     cal = calibration or load_calibration(model.name)
-    if not cal.relevant(relevance):
+    if not cal.relevant(relevance, worded):
         # nothing stored is close enough to the question to answer it: the model is not asked
         yield NOT_STATED
-        signal = {"relevance": relevance, "min_relevance": cal.min_relevance, "decision": "not"}
+        signal = {"relevance": relevance, "shares_words": worded, "min_relevance": cal.min_relevance, "decision": "not"}
         yield BooleanAnswer(
             question=question, answer=NOT_STATED, model="none (below the relevance floor)", answered=False, choice=signal
         )
@@ -285,6 +290,7 @@ def boolean_stream(
         "answer_margin": round(answer_margin(lp), 4),
         "polarity_margin": round(polarity_margin(lp), 4),
         "relevance": relevance,
+        "shares_words": worded,
         "decision": label,
     }
     if label == "not":

@@ -7,7 +7,8 @@ no model. The thresholds go to assistant/qa_boolean_weights.json, keyed by model
 prompt's fingerprint and the rows used.
 
 * relevance floor (the best dense similarity between the question and the passages it would
-  read): the value with the best balanced accuracy between answerable questions and their
+  read; a question one of whose passages holds half its content words passes whatever the
+  floor): the value with the best balanced accuracy between answerable questions and their
   controls, over every fit row of the data file (``--relevance-data``, rows ``start::every`` of
   it: no model is needed, so all of them, not only the recorded ones). The archive is built as the
   qa_boolean task builds it.
@@ -62,8 +63,11 @@ def best_threshold(pos: list[float], neg: list[float], pos_fixed: tuple[int, int
     return best[1], best[2], best[3], best[4]
 
 
-def relevances(path: Path, start: int = 1, every: int = 2) -> list[tuple[str, float, float]]:
-    """(row id, best dense similarity with its passage stored, with it kept out) for rows ``start::every``.
+Relevance = tuple[float, bool]  # (best dense similarity, a passage holds half the question's words)
+
+
+def relevances(path: Path, start: int = 1, every: int = 2) -> list[tuple[str, Relevance, Relevance]]:
+    """(row id, relevance with its passage stored, with it kept out) for rows ``start::every``.
 
     The archive holds every passage of ``path``, stored as the qa_boolean task stores them.
     """
@@ -81,12 +85,15 @@ def relevances(path: Path, start: int = 1, every: int = 2) -> list[tuple[str, fl
     return out
 
 
-def fit_floor(rel: list[tuple[str, float, float]]) -> tuple[float, float, float]:
+def fit_floor(rel: list[tuple[str, Relevance, Relevance]]) -> tuple[float, float, float]:
     """The floor with the best balanced accuracy of "answerable" (own passage stored) against controls:
-    (floor, share of questions kept, share of controls refused)."""
-    own = [o for _, o, _ in rel]
-    ctl = [c for _, _, c in rel]
-    t, _bacc, kept, refused = best_threshold(own, ctl)
+    (floor, share of questions kept, share of controls refused). What shares the question's words
+    is kept whatever the floor."""
+    own = [d for _, (d, worded), _ in rel if not worded]
+    ctl = [d for _, _, (d, worded) in rel if not worded]
+    own_worded = sum(worded for _, (_, worded), _ in rel)
+    ctl_worded = sum(worded for _, _, (_, worded) in rel)
+    t, _bacc, kept, refused = best_threshold(own, ctl, pos_fixed=(own_worded, 0), neg_fixed=(0, ctl_worded))
     return t, kept, refused
 
 
@@ -103,9 +110,9 @@ def fit(results: Path, floor: float | None = None) -> dict:
             return False
         if floor is None:
             return True
-        if "relevance" not in choice:
+        if "relevance" not in choice or "shares_words" not in choice:
             raise SystemExit(f"{results} was recorded before answers carried their relevance: run the fit suite again")
-        return choice["relevance"] >= floor
+        return choice["shares_words"] or choice["relevance"] >= floor
 
     q = [i for i in items if asked(i["output"]["choice"])]
     pos = [i["output"]["choice"]["answer_margin"] for i in q]

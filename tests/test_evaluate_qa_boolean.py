@@ -97,13 +97,14 @@ def test_fit_boolean_counts_questions_below_the_floor_as_refused(tmp_path: Path)
         logprobs=FakeLogprobs(), cache="off", progress=False,
     )
     items = json.loads((tmp_path / "out" / "results.json").read_text())["items"]
-    rel = sorted(i["output"]["choice"]["relevance"] for i in items if i["output"]["choice"])
+    choices = [i["output"]["choice"] for i in items if i["output"]["choice"]]
+    rel = sorted(c["relevance"] for c in choices)
     assert len(rel) == 3 and all(0.0 <= r <= 1.0 for r in rel)
-    # a floor above every question's relevance: none is answered, so polarity has nothing to fit on
+    worded = sum(c["shares_words"] for c in choices)
+    # a floor above every question's relevance: only questions whose words a passage holds are answered
     entry = fit(tmp_path / "out" / "results.json", floor=rel[-1] + 0.01)
     assert entry["min_relevance"] == round(rel[-1] + 0.01, 4)
-    assert entry["fitted_on"]["in_sample"]["answered_questions"] == 0.0
-    assert entry["fitted_on"]["in_sample"]["controls_refused"] == 1.0
+    assert entry["fitted_on"]["in_sample"]["answered_questions"] == pytest.approx(worded / 3, abs=1e-3)
     # no floor: as before
     assert fit(tmp_path / "out" / "results.json")["fitted_on"]["in_sample"]["answered_questions"] > 0
 
@@ -113,7 +114,12 @@ def test_relevance_floor_is_fitted_between_questions_and_their_controls(tmp_path
     path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     rel = relevances(path, start=0, every=1)  # the real embedder, the archive built as the task builds it
     assert [r[0] for r in rel] == ["b1", "b2", "b3"]
-    assert all(own > ctl for _, own, ctl in rel)  # each question is closest to its own passage
+    assert all(own[0] > ctl[0] for _, own, ctl in rel)  # each question is closest to its own passage
+    assert all(own[1] and not ctl[1] for _, own, ctl in rel)  # and only its own passage has its words
     floor, kept, refused = fit_floor(rel)
     assert kept == 1.0 and refused == 1.0
-    assert max(c for *_, c in rel) < floor <= min(o for _, o, _ in rel)
+    # similarity alone: the floor lies between the controls and the questions
+    alone = [(i, (o, False), (c, False)) for i, (o, _), (c, _) in rel]
+    floor, kept, refused = fit_floor(alone)
+    assert kept == 1.0 and refused == 1.0
+    assert max(c for _, _, (c, _) in alone) < floor <= min(o for _, (o, _), _ in alone)
