@@ -105,13 +105,6 @@ class SupportSettings(_Section):
     source_tokens: int = Field(
         700, ge=64, description="Longest source window scored against (the weights are fitted with 700)"
     )
-    preset: Literal["1.5b", "0.5b"] | None = Field(
-        None,
-        description=(
-            "Local model preset that scores support (default: the chat model's); each preset has its own "
-            "fitted weights (README, 'Support scorer')"
-        ),
-    )
 
 
 class SummarySettings(_Section):
@@ -143,6 +136,11 @@ class AppSettings(_Section):
         description="Role of auth-file lines written as user:password, without a role (the least rights by default)",
     )
     max_upload_mb: float = Field(10.0, description="Largest upload accepted by the web app")
+    max_upload_records: int = Field(
+        1000,
+        ge=1,
+        description="Most articles one web-app upload may add (records of .json/.jsonl files included); a larger upload is refused",
+    )
     trusted_proxies: tuple[str, ...] = Field(
         (),
         description=(

@@ -31,7 +31,7 @@ def logprob_model(settings: Settings, cache_dir: Path | None = None, mode: str |
     llm = settings.llm
     if llm.backend == "local":
         model: LogprobModel = LlamaLogprobs.shared(
-            gguf_path(settings.support.preset or llm.preset, settings.model_dir), n_ctx=llm.n_ctx, n_threads=llm.n_threads
+            gguf_path(llm.preset, settings.model_dir), n_ctx=llm.n_ctx, n_threads=llm.n_threads
         )
     else:
         model = OpenAILogprobs(llm.base_url, llm.api_key, llm.model)
