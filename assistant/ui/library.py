@@ -45,9 +45,15 @@ def ingest_uploads(
     max_mb: float | None = None,
     progress: Callable[..., Any] | None = None,
     actor: Actor | None = None,
+    max_records: int | None = None,
 ) -> str:
-    """Ingest uploaded files as ``actor``; Markdown report with the summary and each failed file with its reason."""
+    """Ingest uploaded files as ``actor``; Markdown report with the summary and each failed file with its reason.
+
+    An upload whose files hold more than ``max_records`` articles (``app.max_upload_records``) is
+    refused whole before anything is embedded: an archive belongs to ``assistant ingest``.
+    """
     max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
+    max_records = assistant.settings.app.max_upload_records if max_records is None else max_records
     paths = [Path(f) for f in (files or [])]
     if not paths:
         return ok_status("Choose one or more files first (.txt .md .html .json .jsonl .pdf).")
@@ -61,6 +67,13 @@ def ingest_uploads(
             refused.append((path.name, exc.user_message()))
         except OSError as exc:
             refused.append((path.name, f"cannot read the file: {exc.strerror or exc}"))
+    records = count_records(accepted, assistant.settings.ingest)
+    if records > max_records:
+        return md_text(
+            f"Upload refused: its files hold {records} articles and one upload may add at most {max_records} "
+            "(ASSISTANT_APP__MAX_UPLOAD_RECORDS). Split the file, or ingest it from the command line with "
+            "`assistant ingest FILE`, which takes any size."
+        )
     done = [0]
 
     def on_file(result) -> None:
@@ -85,6 +98,22 @@ def ingest_uploads(
         lines.append("\n**Failed files**")
         lines += [f"- **{md_text(name)}**: {md_text(reason)}" for name, reason in failed]
     return "\n".join(lines)
+
+
+def count_records(paths: Sequence[Path], settings) -> int:
+    """Articles the files would add: each record of a .json/.jsonl file, one for any other file."""
+    from assistant.ingest import read_file
+
+    total = 0
+    for path in paths:
+        if path.suffix.lower() in (".json", ".jsonl"):
+            try:
+                total += len(read_file(path, settings))
+            except (AssistantError, OSError, ValueError):
+                total += 1  # unreadable: the ingest reports it as a failed file
+        else:
+            total += 1
+    return total
 
 
 def ingest_link(assistant: Assistant, url: str | None, actor: Actor | None = None) -> str:
