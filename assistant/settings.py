@@ -105,13 +105,6 @@ class SupportSettings(_Section):
     source_tokens: int = Field(
         700, ge=64, description="Longest source window scored against (the weights are fitted with 700)"
     )
-    preset: Literal["1.5b", "0.5b"] | None = Field(
-        None,
-        description=(
-            "Local model preset that scores support (default: the chat model's); each preset has its own "
-            "fitted weights (README, 'Support scorer')"
-        ),
-    )
 
 
 class SummarySettings(_Section):
