@@ -14,7 +14,7 @@ from assistant.auth import Actor
 from assistant.errors import AssistantError, BadInputError
 from assistant.ui.auth import Access, RoleGates, check_upload_size
 from assistant.ui.common import PROGRESS, error_status, frame, md_text, notify, ok_status
-from assistant.ui.summaries import article_choices
+from assistant.ui.summaries import PICKER_LIMIT, article_choices, find_articles
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -34,9 +34,9 @@ def audit_rows(assistant: Assistant, limit: int = AUDIT_SHOWN) -> list[list[str]
     return rows
 
 
-def articles_rows(assistant: Assistant) -> list[list[Any]]:
-    """(id, title, publication date or "undated", passages) of each stored article."""
-    return [[a.id, a.title, a.published or "undated", a.passages] for a in assistant.store.list_articles()]
+def articles_rows(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT) -> list[list[Any]]:
+    """(id, title, publication date or "undated", passages) of the newest ``limit`` articles matching ``query``."""
+    return [[a.id, a.title, a.published or "undated", a.passages] for a in find_articles(assistant, query, limit)]
 
 
 def ingest_uploads(
@@ -245,6 +245,10 @@ def build_tab(
                     prefer_btn = gr.Button("Add to the style book", elem_id="prefer")
                     prefer_status = gr.Markdown(elem_id="prefer-status")
             with gr.Column(scale=3):
+                find = gr.Textbox(
+                    label=f"Find articles (words of the title or id; the newest {PICKER_LIMIT} matches are shown)",
+                    elem_id="lib-find",
+                )
                 articles = gr.Dataframe(
                     value=frame([], ARTICLE_COLUMNS),
                     headers=ARTICLE_COLUMNS,
@@ -288,4 +292,10 @@ def build_tab(
             on_prefer, [prefer_name, prefer_variants], [prefer_status, audit], api_name="add_preferred_spelling"
         )
         refresh_btn.click(on_refresh, None, outs, api_name=False, concurrency_limit=None)
+
+        def on_find(query: str | None):
+            choices = article_choices(assistant, query)
+            return frame(articles_rows(assistant, query), ARTICLE_COLUMNS), gr.Dropdown(choices=choices, value=None)
+
+        find.submit(on_find, [find], [articles, delete_dd], api_name=False, concurrency_limit=None)
     return on_refresh, outs

@@ -24,11 +24,26 @@ if TYPE_CHECKING:
     from assistant.service import Assistant
 
 
-def article_choices(assistant: Assistant) -> list[tuple[str, str]]:
-    """(label, id) pairs for the article dropdowns."""
+# Most articles a picker or the Library's table shows at once: an archive has tens of thousands,
+# so pickers search (title or id) on the server and show the newest matches.
+PICKER_LIMIT = 200
+
+
+def find_articles(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT) -> list:
+    """Stored articles whose title or id contains every word of ``query``, newest first, at most ``limit``."""
+    words = (query or "").lower().split()
+    found = [
+        a for a in assistant.store.list_articles() if all(w in f"{a.title} {a.id}".lower() for w in words)
+    ]
+    found.sort(key=lambda a: (-a.ingested_at, a.id))
+    return found[:limit]
+
+
+def article_choices(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT) -> list[tuple[str, str]]:
+    """(label, id) pairs for the article dropdowns: the newest ``limit`` articles matching ``query``."""
     return [
         (f"{a.title or a.id} ({a.id})" if a.title != a.id else a.id, a.id)
-        for a in assistant.store.list_articles()
+        for a in find_articles(assistant, query, limit)
     ]
 
 
@@ -197,6 +212,10 @@ def build_tab(assistant: Assistant) -> gr.Dropdown:
     with gr.Tab("Summarize", id="summarize"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
+                find = gr.Textbox(
+                    label=f"Find a stored article (words of its title or id; the newest {PICKER_LIMIT} matches are listed)",
+                    elem_id="sum-find",
+                )
                 article = gr.Dropdown(
                     label="Stored article",
                     choices=[],
@@ -223,4 +242,5 @@ def build_tab(assistant: Assistant) -> gr.Dropdown:
                     elem_id="summary",
                 )
         button.click(on_summarize, [article, text, n], [out, status], api_name="summarize")
+        find.submit(lambda q: gr.Dropdown(choices=article_choices(assistant, q), value=None), [find], [article], api_name=False)
     return article
