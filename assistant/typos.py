@@ -9,20 +9,24 @@ known misspellings, so a correct proper noun is never "corrected" into a common 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
-from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
+from assistant.corpus_names import (
+    CORPUS_ESTABLISHED_DOCS,
+    SKIP_RE,
+    WORD_RE,
+    CorpusNames,
+    is_name_like,
+)
+from assistant.lexicons import Lexicon, codespell_table, lexicon
 from assistant.nlp import get_nlp
 from assistant.stylebook import StyleBook
 from assistant.types import TypoFlag
@@ -50,9 +54,8 @@ CONTEXT_WEIGHT = 2.0
 CONTEXT_MIN_SIM = 0.5
 # Names shorter than this are too ambiguous to correct ("Jon"/"Jo"/"Joe").
 MIN_NAME_LEN = 4
-# Seen in this many corpus articles = a spelling this newsroom uses; a rival spelling must be
-# used in CORPUS_RATIO times as many articles to be suggested over it.
-CORPUS_ESTABLISHED_DOCS = 2
+# Seen in CORPUS_ESTABLISHED_DOCS corpus articles (corpus_names.py) = a spelling this newsroom
+# uses; a rival spelling must be used in CORPUS_RATIO times as many articles to be suggested over it.
 CORPUS_RATIO = 3
 # Grammatical or idiomatic repeats that are not typos.
 _DOUBLES = "had that is was do bye no yes very so ha blah knock chop tut there well far"
@@ -61,8 +64,6 @@ _VOWELS = frozenset("aeiou")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 _KEYBOARD = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 # Spans where words are identifiers, not prose: URLs, e-mail addresses, handles, hashtags.
-_SKIP_RE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|[#@][\w-]+")
-_WORD_RE = re.compile(r"[^\W\d_]+")
 # Prior of each kind of one-edit typo (a noisy-channel weight): doubled letters, swaps and
 # dropped letters are the common slips; an arbitrary substituted letter is the least likely.
 _EDIT_PRIOR = {
@@ -90,87 +91,6 @@ _EDIT_WORDS = {
 # --------------------------------------------------------------------------- lexicons
 
 
-@dataclass(frozen=True)
-class _Lexicon:
-    md_rank: dict[str, int]  # md vocabulary form -> frequency rank (0 = most frequent)
-    md_mixed: dict[str, str]  # lowercase -> md form with inner capitals ("mcdonald": "McDonald")
-    wf: dict[str, float]  # lowercase word -> wordfreq probability (wordfreq's own cached dict)
-
-    def wf_zipf(self, word: str) -> float:
-        """wordfreq Zipf of ``word`` (case-folded, as wordfreq stores it); 0 if unknown."""
-        f = self.wf.get(word.lower())
-        return round(math.log10(f) + 9.0, 2) if f else 0.0
-
-    def md_zipf(self, word: str) -> float:
-        """Zipf estimated from the md rank of the word as written or in lowercase."""
-        return max(self.cap_zipf(word), self.cap_zipf(word.lower()))
-
-    def cap_zipf(self, word: str) -> float:
-        """Zipf of this exact form (the md vocabulary is case-sensitive); 0 if absent."""
-        rank = self.md_rank.get(word)
-        if rank is None:
-            return 0.0
-        # Fitted on words both lexicons know: Zipf ~ 9.8 - 1.46 log10(rank).
-        return max(1.0, min(7.0, 9.8 - 1.46 * math.log10(rank + 1)))
-
-    def zipf(self, word: str) -> float:
-        """Best frequency evidence for ``word`` across both lexicons (0 = unknown)."""
-        return max(self.wf_zipf(word), self.md_zipf(word))
-
-    def describe(self, word: str) -> str:
-        """Which lexicons know ``word``, for a flag's reason."""
-        parts = []
-        if word in self.md_rank or word.lower() in self.md_rank:
-            parts.append("is in the spaCy md vocabulary")
-        z = self.wf_zipf(word)
-        if z:
-            parts.append(f"has wordfreq Zipf {z:.1f}")
-        return " and ".join(parts)
-
-
-@lru_cache(maxsize=1)
-def _lexicon() -> _Lexicon:
-    """Build the reference lexicons once per process (a second or two)."""
-    import wordfreq
-
-    md = get_nlp("md")
-    strings = md.vocab.strings
-    md_rank: dict[str, int] = {}
-    md_mixed: dict[str, str] = {}
-    # The md vectors table keeps its source order, which is frequency order ("the" is near
-    # the top); that rank is the only frequency the md vocabulary carries.
-    for rank, key in enumerate(md.vocab.vectors.key2row):
-        try:
-            form = strings[key]
-        except KeyError:
-            continue
-        md_rank.setdefault(form, rank)
-        if form[:1].isupper() and not form[1:].islower() and not form.isupper():
-            md_mixed.setdefault(form.lower(), form)
-    if md_rank.get("the", 10**9) > 1000:  # order not as expected: keep presence, drop rank
-        md_rank = dict.fromkeys(md_rank, 200_000)
-    return _Lexicon(md_rank, md_mixed, wordfreq.get_frequency_dict("en"))
-
-
-@lru_cache(maxsize=1)
-def _codespell() -> dict[str, list[str]]:
-    """codespell's misspelling -> corrections table (entries it would not fix are dropped)."""
-    path = resources.files("codespell_lib") / "data" / "dictionary.txt"
-    table: dict[str, list[str]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        wrong, sep, data = line.partition("->")
-        if not sep:
-            continue
-        # codespell's own rule: "a, b," lists fixes; "a, reason" disables the entry.
-        comma = data.rfind(",")
-        if comma >= 0 and comma != len(data) - 1:
-            continue
-        fixes = [f.strip() for f in data.rstrip(",").split(",") if f.strip()]
-        if fixes:
-            table[wrong.strip().lower()] = fixes
-    return table
-
-
 # Only tokens and entities are needed: skipping the parser and tagger halves the time.
 _UNUSED_PIPES = ("tagger", "parser", "attribute_ruler", "lemmatizer")
 _SENTENCE_END = frozenset({".", "!", "?", "…", ":", ";"})
@@ -185,208 +105,9 @@ def parse(text: str):
 
 def warm_up() -> None:
     """Load the spaCy pipelines, lexicons and codespell table now, so the first check is fast."""
-    _lexicon()
-    _codespell()
+    lexicon()
+    codespell_table()
     parse("Warm up.")
-
-
-# --------------------------------------------------------------------------- corpus
-
-
-class CorpusNames:
-    """Counts of capitalised words across the stored corpus (occurrences and articles)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.docs: Counter[str] = Counter()
-        self.n_docs = 0
-        # Digests of the texts counted, so a stored article checked against the corpus it
-        # belongs to is not taken as its own second witness.
-        self.digests: set[str] = set()
-        # Built on first use: names by length, and one-deletion keys for one-edit look-ups.
-        self._index: dict[int, list[str]] | None = None
-        self._deletes: dict[str, list[str]] | None = None
-        # Article id -> (digest, its words) when built by ``from_articles``: lets a reader take a
-        # changed article out and put its new text in, instead of recounting the corpus.
-        self.articles: dict[str, tuple[str, dict[str, int]]] | None = None
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> CorpusNames:
-        """Count the capitalised words of every text."""
-        names = cls()
-        for text in texts:
-            names.add_text(text)
-        return names
-
-    @classmethod
-    def from_articles(cls, articles: Iterable[tuple[str, str]]) -> CorpusNames:
-        """Count the capitalised words of (article id, text) pairs, remembering each article's
-        words so a changed or removed article can be taken out again (``remove_article``)."""
-        names = cls()
-        names.articles = {}
-        for article_id, text in articles:
-            names.add_article(article_id, text)
-        return names
-
-    def add_text(self, text: str) -> None:
-        """Add one article's capitalised words."""
-        self._add(_corpus_words(text), _digest(text))
-
-    def _add(self, words: Counter[str] | dict[str, int], digest: str) -> None:
-        self.counts.update(words)
-        for w in words:
-            self._set_docs(w, self.docs.get(w, 0) + 1)
-        self.n_docs += 1
-        self.digests.add(digest)
-
-    def add_article(self, article_id: str, text: str) -> None:
-        """Add an article's words under its id (replacing what the id had)."""
-        self.remove_article(article_id)
-        words = {sys.intern(w): n for w, n in _corpus_words(text).items()}
-        digest = _digest(text)
-        self._add(words, digest)
-        if self.articles is not None:
-            self.articles[article_id] = (digest, words)
-
-    def remove_article(self, article_id: str) -> bool:
-        """Take an article's words out again; False if it was not counted under that id."""
-        if self.articles is None or article_id not in self.articles:
-            return False
-        digest, words = self.articles.pop(article_id)
-        self.counts.subtract(words)
-        for w in words:
-            if self.counts[w] <= 0:
-                del self.counts[w]
-            self._set_docs(w, self.docs.get(w, 0) - 1)
-        self.n_docs -= 1
-        if all(d != digest for d, _ in self.articles.values()):
-            self.digests.discard(digest)
-        return True
-
-    def _set_docs(self, word: str, n: int) -> None:
-        """Set a name's article count, keeping the look-up index (if built) in step."""
-        before = self.docs.get(word, 0)
-        if n > 0:
-            self.docs[word] = n
-        else:
-            self.docs.pop(word, None)
-        if self._index is None or self._deletes is None:
-            return
-        was, now = before >= CORPUS_ESTABLISHED_DOCS, n >= CORPUS_ESTABLISHED_DOCS
-        if was == now:
-            return
-        # Lists are replaced, never changed in place: copies made by ``copy`` share them.
-        lower = word.lower()
-        keys = {lower} | {lower[:i] + lower[i + 1 :] for i in range(len(lower))}
-        if now:
-            self._index[len(word)] = [*self._index.get(len(word), ()), word]
-            for key in keys:
-                self._deletes[key] = [*self._deletes.get(key, ()), word]
-        else:
-            self._index[len(word)] = [x for x in self._index.get(len(word), ()) if x != word]
-            for key in keys:
-                self._deletes[key] = [x for x in self._deletes.get(key, ()) if x != word]
-
-    def copy(self) -> CorpusNames:
-        """An independent copy (the look-up index shared until either side changes a name)."""
-        new = CorpusNames()
-        new.counts, new.docs, new.n_docs, new.digests = Counter(self.counts), Counter(self.docs), self.n_docs, set(self.digests)
-        new.articles = dict(self.articles) if self.articles is not None else None
-        if self._index is not None and self._deletes is not None:
-            new._index, new._deletes = dict(self._index), dict(self._deletes)
-        return new
-
-    def contains(self, text: str) -> bool:
-        """True if exactly this text was counted."""
-        return _digest(text) in self.digests
-
-    def docs_without(self, text: str) -> Callable[[str], int]:
-        """Article counts per name, leaving ``text`` out if it was counted."""
-        own = set(_corpus_words(text)) if self.contains(text) else set()
-        return lambda name: self.docs.get(name, 0) - (name in own)
-
-    def to_json(self) -> dict:
-        """Plain data for caching."""
-        out = {
-            "version": 1,
-            "n_docs": self.n_docs,
-            "counts": dict(self.counts),
-            "docs": dict(self.docs),
-            "digests": sorted(self.digests),
-        }
-        if self.articles is not None:
-            out["articles"] = {i: [d, w] for i, (d, w) in self.articles.items()}
-        return out
-
-    @classmethod
-    def from_json(cls, d: dict) -> CorpusNames:
-        """Rebuild from :meth:`to_json` output."""
-        names = cls()
-        names.counts = Counter({str(k): int(v) for k, v in d.get("counts", {}).items()})
-        names.docs = Counter({str(k): int(v) for k, v in d.get("docs", {}).items()})
-        names.n_docs = int(d.get("n_docs", 0))
-        names.digests = {str(x) for x in d.get("digests", [])}
-        if "articles" in d:
-            names.articles = {
-                str(i): (str(dg), {sys.intern(str(w)): int(n) for w, n in words.items()}) for i, (dg, words) in d["articles"].items()
-            }
-        return names
-
-    def near(self, word: str, max_dist: int) -> list[tuple[str, int]]:
-        """Established corpus names within ``max_dist`` edits of ``word``."""
-        if self._index is None:
-            self._build_index()
-        assert self._index is not None and self._deletes is not None
-        lower = word.lower()
-        found: set[str] = set()
-        # One edit: any two strings one Damerau edit apart share a one-letter deletion.
-        for key in {lower} | {lower[:i] + lower[i + 1 :] for i in range(len(lower))}:
-            found.update(self._deletes.get(key, ()))
-        out = []
-        for name in found:
-            d = DamerauLevenshtein.distance(lower, name.lower(), score_cutoff=1)
-            if name != word and d <= 1:
-                out.append((name, d))
-        if max_dist >= 2:
-            for length in range(len(word) - max_dist, len(word) + max_dist + 1):
-                names = self._index.get(length, [])
-                for name, dist, _ in process.extract(
-                    word,
-                    names,
-                    scorer=DamerauLevenshtein.distance,
-                    score_cutoff=max_dist,
-                    limit=None,
-                ):
-                    if name != word and dist == 2:
-                        out.append((name, int(dist)))
-        return out
-
-    def _build_index(self) -> None:
-        index: dict[int, list[str]] = {}
-        deletes: dict[str, list[str]] = {}
-        for name, n in self.docs.items():
-            if n < CORPUS_ESTABLISHED_DOCS:
-                continue
-            index.setdefault(len(name), []).append(name)
-            lower = name.lower()
-            for key in {lower} | {lower[:i] + lower[i + 1 :] for i in range(len(lower))}:
-                deletes.setdefault(key, []).append(name)
-        self._index, self._deletes = index, deletes
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-
-def _corpus_words(text: str) -> Counter[str]:
-    return Counter(w for w in _WORD_RE.findall(_SKIP_RE.sub(" ", text)) if _is_name_like(w))
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.strip().encode("utf-8")).hexdigest()[:16]
-
-
-def _is_name_like(word: str) -> bool:
-    return len(word) >= 2 and word[0].isupper() and not word.isupper()
 
 
 # --------------------------------------------------------------------------- edits
@@ -438,7 +159,7 @@ def _max_dist(word: str) -> int:
     return 2 if len(word) >= 9 else 1
 
 
-def _case_like(candidate: str, model: str, lex: _Lexicon) -> str:
+def _case_like(candidate: str, model: str, lex: Lexicon) -> str:
     """Give a lowercase candidate the capitalisation of the word it would replace."""
     if model[1:] == model[1:].lower():
         return candidate.capitalize()
@@ -448,7 +169,7 @@ def _case_like(candidate: str, model: str, lex: _Lexicon) -> str:
 @lru_cache(maxsize=50_000)
 def _lexicon_neighbours(word: str) -> tuple[tuple[str, float], ...]:
     """Lexicon words one edit from ``word`` with their Zipf, most frequent first."""
-    lex = _lexicon()
+    lex = lexicon()
     lower = word.lower()
     out: dict[str, float] = {}
     for cand in _edits1(lower):
@@ -463,7 +184,7 @@ def _lexicon_neighbours(word: str) -> tuple[tuple[str, float], ...]:
 
 @lru_cache(maxsize=200_000)
 def _zipf(word: str) -> float:
-    return _lexicon().zipf(word)
+    return lexicon().zipf(word)
 
 
 # --------------------------------------------------------------------------- checking
@@ -500,7 +221,7 @@ def find_typos(
     """Flag misspelt names, known misspellings, doubled words and style-book variants in ``text``."""
     book = stylebook or StyleBook()
     doc = parse(text)
-    skip = [m.span() for m in _SKIP_RE.finditer(text)]
+    skip = [m.span() for m in SKIP_RE.finditer(text)]
     flags: list[TypoFlag] = []
     taken: list[tuple[int, int]] = []
 
@@ -515,12 +236,12 @@ def find_typos(
     for flag in _style_flags(text, book):
         if free(flag.start, flag.end):
             add(flag)
-    accepted = {_fold(w) for name in book.accepted() for w in _WORD_RE.findall(name)}
+    accepted = {_fold(w) for name in book.accepted() for w in WORD_RE.findall(name)}
 
     # Words in prose only: URLs, addresses, handles and hashtags are identifiers.
     words = [t for t in doc if t.is_alpha and free(t.idx, t.idx + len(t.text)) and not _handle(t)]
     text_counts: Counter[str] = Counter(t.text for t in words)
-    names = [w for w in text_counts if _is_name_like(w) and len(w) >= MIN_NAME_LEN]
+    names = [w for w in text_counts if is_name_like(w) and len(w) >= MIN_NAME_LEN]
     docs = corpus.docs_without(text) if corpus is not None else (lambda name: 0)
 
     for tok in words:
@@ -620,9 +341,9 @@ def _codespell_flag(tok) -> TypoFlag | None:
         # vocabulary knows capitalised ("Wil") is taken as a name.
         if not (_starts_sentence(tok) and word[1:].islower() and not tok.ent_type_):
             return None
-        if word in _lexicon().md_rank:
+        if word in lexicon().md_rank:
             return None
-    fixes = _codespell().get(word.lower())
+    fixes = codespell_table().get(word.lower())
     if not fixes:
         return None
     suggestion = fixes[0] if word.islower() else fixes[0][:1].upper() + fixes[0][1:]
@@ -685,7 +406,7 @@ def _name_flag(
         for form, d in corpus.near(word, max_dist):
             cand(form, d)
     for name in book.accepted():
-        for form in _WORD_RE.findall(name):
+        for form in WORD_RE.findall(name):
             if form != word and len(form) >= MIN_NAME_LEN:
                 d = DamerauLevenshtein.distance(lower, form.lower(), score_cutoff=max_dist)
                 if d <= max_dist:
@@ -761,7 +482,7 @@ def _lexicon_supports(c: _Candidate, zw: float, n_word: int, corpus_docs: int) -
         c.kind in _SLIPS
         and not c.first_letter
         and c.zipf >= max(zw + RARE_GAP, RARE_NEIGHBOUR_ZIPF)
-        and _lexicon().cap_zipf(c.form) >= RARE_NEIGHBOUR_CAP_ZIPF
+        and lexicon().cap_zipf(c.form) >= RARE_NEIGHBOUR_CAP_ZIPF
     )
 
 
@@ -829,7 +550,7 @@ def _context_fit(form: str, neighbours: list[str]) -> float:
 def _reason(
     tok, word: str, zw: float, n_word: int, best: _Candidate, others: list[_Candidate]
 ) -> str:
-    lex = _lexicon()
+    lex = lexicon()
     if zw == 0:
         head = f"'{word}' is not in the spaCy md vocabulary or wordfreq"
     else:
