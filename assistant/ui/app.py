@@ -59,7 +59,7 @@ def create_app(assistant: Assistant | None = None, access: Access | None = None)
             chat_tab(assistant, since, until)
             brief_tab(assistant, since, until)
             summary_article = summaries_tab(assistant)
-            factcheck_tab(assistant, max_mb, access, gates)
+            factcheck_tab(assistant, max_mb, access, gates, since, until)
             refresh, library_outputs = library_tab(assistant, max_mb, summary_article, access, gates)
             evaluation_tab(assistant, access, gates)
 

@@ -1,5 +1,5 @@
 """The Brief tab: a dated, cited topic brief across articles (timeline oldest first, then an overview),
-and the date-range control (since / until) shared by Chat and Brief."""
+and the date-range control (since / until) shared by Chat, Brief and Fact-check."""
 
 from __future__ import annotations
 
@@ -117,10 +117,10 @@ def build_tab(assistant: Assistant, since: gr.Textbox, until: gr.Textbox) -> Non
 
 
 def date_controls() -> tuple[gr.Textbox, gr.Textbox]:
-    """The page's date range: articles published since / until (applies to Chat and Brief)."""
+    """The page's date range: articles published since / until (applies to Chat, Brief and Fact-check)."""
     with gr.Row():
         since = gr.Textbox(
-            label="Since (Chat and Brief)", value="", placeholder="2025-03-01 or 3m", scale=1, elem_id="since", max_lines=1
+            label="Since (Chat, Brief, Fact-check)", value="", placeholder="2025-03-01 or 3m", scale=1, elem_id="since", max_lines=1
         )
         until = gr.Textbox(label="Until", value="", placeholder="2025-08-31 or empty", scale=1, elem_id="until", max_lines=1)
     return since, until

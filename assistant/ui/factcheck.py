@@ -14,6 +14,7 @@ from assistant.errors import BadInputError
 from assistant.ingest import html_to_text
 from assistant.types import CheckReport, ClaimResult, TypoFlag
 from assistant.ui.auth import Access, RoleGates, check_upload_size
+from assistant.ui.brief import date_range
 from assistant.ui.common import (
     PROGRESS,
     VERDICT_COLORS,
@@ -177,9 +178,12 @@ def check_stream(
     file: str | None = None,
     max_mb: float | None = None,
     support: bool | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Iterator[Outputs]:
     """(text, highlight segments, flag rows, status) after the code checks, then again after each claim
-    the model check (second stage) scored; an uploaded file is used when no text is pasted."""
+    the model check (second stage) scored; an uploaded file is used when no text is pasted.
+    ``since`` / ``until``: the page's date range (ISO or 7d, 3m, 1y), limiting the evidence."""
     max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
     text = text or ""
     try:
@@ -187,7 +191,8 @@ def check_stream(
             text = read_text_upload(file, max_mb)
         if not text.strip():
             raise BadInputError("paste some text or upload a .txt, .md or .html file to check")
-        report = assistant.check(text=text)
+        lo, hi = date_range(since, until)
+        report = assistant.check(text=text, since=lo, until=hi)
     except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
         yield text, [], [], error_status(exc, "the fact-check")
         return
@@ -237,8 +242,16 @@ def accept_and_recheck(
     return checked, segments, rows, ok_status(f"Accepted “{name}”.") + "  \n" + status
 
 
-def build_tab(assistant: Assistant, max_mb: float, access: Access | None = None, gates: RoleGates | None = None) -> None:
-    """The Fact-check tab: text or upload in, highlighted text and the flag table out (accepting a spelling: editors)."""
+def build_tab(
+    assistant: Assistant,
+    max_mb: float,
+    access: Access | None = None,
+    gates: RoleGates | None = None,
+    since: gr.Textbox | None = None,
+    until: gr.Textbox | None = None,
+) -> None:
+    """The Fact-check tab: text or upload in, highlighted text and the flag table out (accepting a spelling:
+    editors); ``since`` / ``until`` are the page's date-range control, limiting the evidence."""
     access = access or Access()
     gates = gates or RoleGates(access)
 
@@ -251,8 +264,8 @@ def build_tab(assistant: Assistant, max_mb: float, access: Access | None = None,
             status,
         )
 
-    def on_check(text: str, file: str | None):
-        for result in check_stream(assistant, text, file, max_mb):
+    def on_check(text: str, file: str | None, since: str = "", until: str = ""):
+        for result in check_stream(assistant, text, file, max_mb, since=since, until=until):
             yield outputs(result)
 
     def on_accept(name: str, text: str, file: str | None, request: gr.Request, progress=PROGRESS):
@@ -318,6 +331,7 @@ def build_tab(assistant: Assistant, max_mb: float, access: Access | None = None,
             )
             accept_btn = gr.Button("Accept spelling", scale=1, elem_id="accept")
         outs = [text, highlighted, flags, status]
-        button.click(on_check, [text, file], outs, api_name="check")
+        dates = [since, until] if since is not None and until is not None else []
+        button.click(on_check, [text, file, *dates], outs, api_name="check")
         accept_btn.click(on_accept, [accept_name, text, file], outs, api_name="accept_spelling")
         file.upload(on_file, [file], [text, status], api_name=False)
