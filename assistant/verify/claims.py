@@ -261,7 +261,11 @@ def _value_conflict(claim: Claim, s: EvidenceSentence, ep: EvidencePassage) -> C
             if okey in c_keys or value_kind(okey) != value_kind(key):
                 continue
             other = _value_anchors(s.toks, okey)
-            # side by side: the counted word follows the number ("6 train" is not "two friends")
+            # side by side: the counted word follows the number ("6 train" is not "two friends");
+            # two different counted words are two quantities ("Kunis, 31, who moved" is not "Kunis
+            # for $5,000 for emotional distress"), whatever word comes before them
+            if where[1] and other[1] and where[1] != other[1]:
+                continue
             if not ((where[1] and where[1] == other[1]) or (where[0] and where[0] == other[0])):
                 continue
             if _same_fact(claim.toks, s, CLAIM_CONTEXT, skip={key, okey}):
