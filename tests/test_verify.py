@@ -300,6 +300,19 @@ def test_paired_numbers_are_compared_in_order() -> None:
     assert same.verdict == "supported"
 
 
+def test_numbers_counting_different_things_do_not_conflict() -> None:
+    kunis = passage(
+        "kunis:0", "kunis",
+        "Kristina Karo claims she was a classmate of Ms Kunis, 31, who moved to the U.S. as a child. "
+        "Karo is now suing Kunis for $5,000 for emotional distress.",
+    )
+    # the age and the sum both follow "Kunis", but they count different things
+    r = check_claim("Karo says she was a classmate of Ms Kunis, 31, who moved to the U.S.", evidence(kunis))
+    assert r.verdict != "contradicted", r.reason
+    # the same counted word still conflicts
+    assert check_claim("Karo is now suing Kunis for $9,000 for emotional distress.", evidence(kunis)).verdict == "contradicted"
+
+
 def test_neutral_words_around_a_changed_number_keep_it_contradicted() -> None:
     plain = "Police said 12 people were killed when a bus crashed near Lyon on Monday."
     padded = (
