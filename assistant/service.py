@@ -118,9 +118,11 @@ class Assistant:
         on_file: Callable[[FileResult], None] | None = None,
         on_passages: Callable[[int], None] | None = None,
         actor: Actor | None = None,
+        on_article: Callable[[str, str], None] | None = None,
     ) -> IngestReport:
         """Ingest files, folders and web links (``https://…`` strings, see ``assistant.fetch``); bad
-        inputs are reported and skipped, stored data is never lost.
+        inputs are reported and skipped, stored data is never lost. ``on_article(id, status)`` follows
+        each stored article (a web upload's progress).
 
         Each article's id is chosen under the store's writer lock: a file whose name another
         source already uses gets a suffix, whatever else is ingesting at the same time.
@@ -149,6 +151,8 @@ class Assistant:
                         self.audit.record(
                             actor, "ingest", put.article_id, status=put.status, source=article.source, passages=len(put.passages)
                         )
+                    if on_article:
+                        on_article(put.article_id, put.status)
             except AssistantError as exc:
                 result.error = str(exc)
             except RecursionError:

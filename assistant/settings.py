@@ -141,6 +141,14 @@ class AppSettings(_Section):
         ge=1,
         description="Most articles one web-app upload may add (records of .json/.jsonl files included); a larger upload is refused",
     )
+    background_upload_records: int = Field(
+        50,
+        ge=0,
+        description=(
+            "A web-app upload of more articles than this runs as a background job (one at a time per process) "
+            "whose progress the Library tab shows, across page reloads; 0 = every upload"
+        ),
+    )
     trusted_proxies: tuple[str, ...] = Field(
         (),
         description=(

@@ -58,9 +58,9 @@ def create_app(assistant: Assistant | None = None, access: Access | None = None)
         with gr.Tabs():
             chat_tab(assistant, since, until)
             brief_tab(assistant, since, until)
-            summary_article = summaries_tab(assistant)
+            summary_article, summary_page = summaries_tab(assistant)
             factcheck_tab(assistant, max_mb, access, gates, since, until)
-            refresh, library_outputs = library_tab(assistant, max_mb, summary_article, access, gates)
+            refresh, library_outputs = library_tab(assistant, max_mb, summary_article, access, gates, summary_page)
             evaluation_tab(assistant, access, gates)
 
         def on_load(request: gr.Request):

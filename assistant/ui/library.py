@@ -4,17 +4,22 @@ record a preferred spelling in the style book, and read the audit log of who cha
 
 from __future__ import annotations
 
+import shutil
+import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from assistant.auth import Actor
+from assistant.auth import Actor, allowed, process_actor
 from assistant.errors import AssistantError, BadInputError
+from assistant.jobs import JobBusyError, JobRecord, JobRunner
 from assistant.ui.auth import Access, RoleGates, check_upload_size
 from assistant.ui.common import PROGRESS, error_status, frame, md_text, notify, ok_status
-from assistant.ui.summaries import PICKER_LIMIT, article_choices, find_articles
+from assistant.ui.summaries import PICKER_LIMIT, choice_of, matching_articles, page_of, picker_page
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -34,9 +39,115 @@ def audit_rows(assistant: Assistant, limit: int = AUDIT_SHOWN) -> list[list[str]
     return rows
 
 
-def articles_rows(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT) -> list[list[Any]]:
-    """(id, title, publication date or "undated", passages) of the newest ``limit`` articles matching ``query``."""
-    return [[a.id, a.title, a.published or "undated", a.passages] for a in find_articles(assistant, query, limit)]
+JOB_ERRORS_SHOWN = 20  # failed inputs listed under a job's progress; the job's JSON file holds all
+_RUNNERS: dict[Path, JobRunner] = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def articles_rows(
+    assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT, page: int = 1
+) -> list[list[Any]]:
+    """(id, title, publication date or "undated", passages) of page ``page`` of the articles matching ``query``."""
+    return [[a.id, a.title, a.published or "undated", a.passages] for a in articles_page(assistant, query, page, limit)[0]]
+
+
+def articles_page(assistant: Assistant, query: str | None = "", page: int = 1, size: int = PICKER_LIMIT) -> tuple[list, int, str]:
+    """(articles of page ``page`` of the matches of ``query``, newest first; the clamped page; "1–200 of 1,234")."""
+    return page_of(matching_articles(assistant, query), page, size)
+
+
+def upload_jobs(assistant: Assistant) -> JobRunner:
+    """The job runner of ``assistant``'s data folder (one per process: one upload job at a time)."""
+    folder = (Path(assistant.settings.data_dir) / "jobs").resolve()
+    with _RUNNERS_LOCK:
+        return _RUNNERS.setdefault(folder, JobRunner(folder))
+
+
+def job_text(record: JobRecord | None) -> str:
+    """Markdown progress of an upload job: articles and files done of total, its state, failed inputs."""
+    if record is None:
+        return ""
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(record.started))
+    head = f"**Upload job {md_text(record.id)}** by {md_text(record.user)}, started {when}: "
+    counts = (
+        f"{record.records_done:,} of {record.records_total:,} articles, "
+        f"{record.files_done} of {record.files_total} file(s)"
+    )
+    stored = f"{record.added:,} added, {record.replaced:,} replaced, {record.unchanged:,} unchanged"
+    if record.state == "running":
+        text = f"{head}running — {counts} ({stored})."
+    elif record.state == "finished":
+        text = f"{head}finished — {counts} ({stored})."
+    else:
+        text = (
+            f"{head}**{record.state}** after {counts} ({stored}): {md_text(record.message)}. "
+            "The articles stored before it stopped stay stored; upload the rest again (unchanged ones are skipped)."
+        )
+    if record.errors:
+        text += f"\n\n**{len(record.errors)} input(s) failed**"
+        text += "".join(f"\n- **{md_text(n)}**: {md_text(r)}" for n, r in record.errors[:JOB_ERRORS_SHOWN])
+        if len(record.errors) > JOB_ERRORS_SHOWN:
+            text += f"\n- … {len(record.errors) - JOB_ERRORS_SHOWN} more in jobs/{md_text(record.id)}.json"
+    return text
+
+
+def start_upload_job(
+    assistant: Assistant,
+    paths: Sequence[Path],
+    records: int,
+    refused: Sequence[tuple[str, str]] = (),
+    actor: Actor | None = None,
+) -> str:
+    """Ingest ``paths`` in a background job (copies of the files: the upload's own may go); Markdown saying so.
+
+    A second job while this process runs one is refused with the running job's progress.
+    """
+    actor = actor or process_actor()
+    runner = upload_jobs(assistant)
+    staging = runner.folder / f"upload-{uuid.uuid4().hex}"
+    copies = []
+    for i, path in enumerate(paths):
+        (staging / str(i)).mkdir(parents=True)
+        copies.append(Path(shutil.copy2(path, staging / str(i) / path.name)))
+
+    def work(record: JobRecord, jobs: JobRunner) -> str:
+        def on_article(_article_id: str, status: str) -> None:
+            record.records_done += 1
+            if status in ("added", "replaced", "unchanged"):
+                setattr(record, status, getattr(record, status) + 1)
+            jobs.save(record)
+
+        def on_file(result) -> None:
+            record.files_done += 1
+            if result.error:
+                record.errors.append([Path(result.path).name, result.error])
+            jobs.save(record)
+
+        try:
+            report = assistant.ingest(copies, on_file=on_file, on_article=on_article, actor=actor)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return report.summary()
+
+    try:
+        record = runner.start(
+            actor.name,
+            work,
+            files_total=len(copies),
+            records_total=records,
+            errors=[[name, reason] for name, reason in refused],
+        )
+    except JobBusyError as busy:
+        shutil.rmtree(staging, ignore_errors=True)
+        return md_text(
+            f"Upload refused: upload job {busy.running.id} by {busy.running.user} is still running "
+            f"({busy.running.records_done:,} of {busy.running.records_total:,} articles). "
+            "Upload again when it has finished; its progress shows in the Library tab."
+        )
+    return (
+        f"Upload job {md_text(record.id)} started: {records:,} articles from {len(copies)} file(s) are "
+        "stored in the background. Its progress shows below and stays there when the page is reloaded."
+    )
 
 
 def ingest_uploads(
@@ -46,11 +157,14 @@ def ingest_uploads(
     progress: Callable[..., Any] | None = None,
     actor: Actor | None = None,
     max_records: int | None = None,
+    background: int | None = None,
 ) -> str:
     """Ingest uploaded files as ``actor``; Markdown report with the summary and each failed file with its reason.
 
     An upload whose files hold more than ``max_records`` articles (``app.max_upload_records``) is
-    refused whole before anything is embedded: an archive belongs to ``assistant ingest``.
+    refused whole before anything is embedded: an archive belongs to ``assistant ingest``. One of
+    more than ``background`` articles (``app.background_upload_records``) starts a background job
+    (``start_upload_job``) and the report says so at once.
     """
     max_mb = assistant.settings.app.max_upload_mb if max_mb is None else max_mb
     max_records = assistant.settings.app.max_upload_records if max_records is None else max_records
@@ -74,6 +188,12 @@ def ingest_uploads(
             "(ASSISTANT_APP__MAX_UPLOAD_RECORDS). Split the file, or ingest it from the command line with "
             "`assistant ingest FILE`, which takes any size."
         )
+    background = assistant.settings.app.background_upload_records if background is None else background
+    if accepted and records > background:
+        try:
+            return start_upload_job(assistant, accepted, records, refused, actor)
+        except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
+            return error_status(exc, "starting the upload job")
     done = [0]
 
     def on_file(result) -> None:
@@ -172,24 +292,39 @@ def build_tab(
     summary_article: gr.Dropdown,
     access: Access | None = None,
     gates: RoleGates | None = None,
-) -> tuple[Callable[[], tuple], list[gr.components.Component]]:
-    """The Library tab; returns its refresh handler and outputs (the page runs them on load).
+    summary_page: gr.State | None = None,
+) -> tuple[Callable[..., tuple], list[gr.components.Component]]:
+    """The Library tab; returns its load handler and outputs (the page runs them on load).
 
-    ``summary_article`` is the Summarize tab's dropdown: its choices follow the stored articles.
-    Uploading is shown to editors, deleting and the style book to admins (``gates``); each
-    handler checks the signed-in user's role on the server as well.
+    ``summary_article`` is the Summarize tab's dropdown (``summary_page`` its page): its choices
+    follow the stored articles. Uploading is shown to editors, deleting and the style book to
+    admins (``gates``); each handler checks the signed-in user's role on the server as well. A
+    background upload job's progress is read on load and polled every 1.5 s while it runs.
     """
     access = access or Access()
     gates = gates or RoleGates(access)
+    summary_page = summary_page if summary_page is not None else gr.State(1)
+    jobs = upload_jobs(assistant)
 
-    def choices_update():
-        choices = article_choices(assistant)
-        return gr.Dropdown(choices=choices, value=None), gr.Dropdown(choices=choices, value=None)
+    def table_update(query: str | None = "", page: int = 1):
+        shown, page, where = articles_page(assistant, query, page)
+        rows = [[a.id, a.title, a.published or "undated", a.passages] for a in shown]
+        table = gr.Dataframe(value=frame(rows, ARTICLE_COLUMNS), label=f"Stored articles ({where}, newest first)")
+        delete = gr.Dropdown(choices=[choice_of(a) for a in shown], value=None)
+        return table, delete, page
 
     def outputs(report: str):
-        summary_dd, delete_dd = choices_update()
-        articles = frame(articles_rows(assistant), ARTICLE_COLUMNS)
-        return report, articles, summary_dd, delete_dd, frame(audit_rows(assistant), AUDIT_COLUMNS)
+        table, delete_dd, page = table_update()
+        summary_dd, sum_page = picker_page(assistant)
+        return report, table, summary_dd, delete_dd, frame(audit_rows(assistant), AUDIT_COLUMNS), page, sum_page
+
+    def job_view(request: gr.Request):
+        """(job progress, the poll timer on while it runs, the state shown) for a user who may upload."""
+        if access.enabled and not allowed(access.actor(request).role, "ingest"):
+            return "", gr.Timer(active=False), ""
+        record = jobs.latest()
+        running = record is not None and record.state == "running"
+        return job_text(record), gr.Timer(active=running), record.state if record else ""
 
     def on_ingest(files: list[str] | None, request: gr.Request, progress=PROGRESS):
         actor = access.act(request, "ingest")
@@ -213,7 +348,16 @@ def build_tab(
             return outputs("")
         except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message
             status = error_status(exc, "listing the articles")
-            return status, frame([], ARTICLE_COLUMNS), gr.skip(), gr.skip(), gr.skip()
+            return status, frame([], ARTICLE_COLUMNS), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+    def on_load(request: gr.Request):
+        return *on_refresh(), *job_view(request)
+
+    def on_tick(seen: str, request: gr.Request):
+        text, timer, state = job_view(request)
+        if seen == "running" and state != "running":  # the job just ended: list what it stored
+            return text, timer, state, *on_refresh()[1:]
+        return text, timer, state, *(gr.skip() for _ in range(6))
 
     with gr.Tab("Library", id="library"):
         with gr.Row(equal_height=False):
@@ -233,6 +377,7 @@ def build_tab(
                         elem_id="ingest-url",
                     )
                     link_btn = gr.Button("Fetch and ingest", elem_id="ingest-url-go")
+                    job = gr.Markdown(elem_id="upload-job")
                 report = gr.Markdown(elem_id="ingest-report")
                 with gates.add(
                     "edit_stylebook",
@@ -246,7 +391,7 @@ def build_tab(
                     prefer_status = gr.Markdown(elem_id="prefer-status")
             with gr.Column(scale=3):
                 find = gr.Textbox(
-                    label=f"Find articles (words of the title or id; the newest {PICKER_LIMIT} matches are shown)",
+                    label=f"Find articles (words of the title or id; {PICKER_LIMIT} matches a page, newest first)",
                     elem_id="lib-find",
                 )
                 articles = gr.Dataframe(
@@ -260,6 +405,10 @@ def build_tab(
                     label="Stored articles",
                     elem_id="articles",
                 )
+                page = gr.State(1)
+                with gr.Row():
+                    newer = gr.Button("◀ Newer", size="sm", elem_id="lib-newer")
+                    older = gr.Button("Older ▶", size="sm", elem_id="lib-older")
                 with gr.Row():
                     with gates.add("delete", gr.Row(visible=gates.visible, elem_id="delete-box")):
                         delete_dd = gr.Dropdown(
@@ -283,19 +432,28 @@ def build_tab(
             label=f"Audit log: who changed what (newest first, last {AUDIT_SHOWN})",
             elem_id="audit",
         )
-        outs = [report, articles, summary_article, delete_dd, audit]
-        ingest_btn.click(on_ingest, [uploads], outs, api_name="ingest")
+        timer = gr.Timer(1.5, active=False)
+        seen = gr.State("")
+        job_outs = [job, timer, seen]
+        # Page states are outputs too (skipped by the API): a refreshed list starts at its first page.
+        outs = [report, articles, summary_article, delete_dd, audit, page, summary_page]
+        ingest_btn.click(on_ingest, [uploads], outs, api_name="ingest").then(
+            job_view, None, job_outs, api_name=False, concurrency_limit=None
+        )
         link_btn.click(on_ingest_link, [link], outs, api_name="ingest_url")
         link.submit(on_ingest_link, [link], outs, api_name=False)
         delete_btn.click(on_delete, [delete_dd], outs, api_name="delete_article", concurrency_limit=None)
         prefer_btn.click(
             on_prefer, [prefer_name, prefer_variants], [prefer_status, audit], api_name="add_preferred_spelling"
         )
-        refresh_btn.click(on_refresh, None, outs, api_name=False, concurrency_limit=None)
+        refresh_btn.click(on_load, None, outs + job_outs, api_name=False, concurrency_limit=None)
+        timer.tick(on_tick, [seen], job_outs + outs[1:], api_name=False, concurrency_limit=None)
 
-        def on_find(query: str | None):
-            choices = article_choices(assistant, query)
-            return frame(articles_rows(assistant, query), ARTICLE_COLUMNS), gr.Dropdown(choices=choices, value=None)
+        def on_page(query: str | None, n: int):
+            return table_update(query, n)
 
-        find.submit(on_find, [find], [articles, delete_dd], api_name=False, concurrency_limit=None)
-    return on_refresh, outs
+        paged = [articles, delete_dd, page]
+        find.submit(lambda q: on_page(q, 1), [find], paged, api_name=False, concurrency_limit=None)
+        newer.click(lambda q, n: on_page(q, n - 1), [find, page], paged, api_name=False, concurrency_limit=None)
+        older.click(lambda q, n: on_page(q, n + 1), [find, page], paged, api_name=False, concurrency_limit=None)
+    return on_load, outs + job_outs

@@ -25,26 +25,55 @@ if TYPE_CHECKING:
 
 
 # Most articles a picker or the Library's table shows at once: an archive has tens of thousands,
-# so pickers search (title or id) on the server and show the newest matches.
+# so pickers search (title or id) on the server and page through the matches, newest first.
 PICKER_LIMIT = 200
 
 
-def find_articles(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT) -> list:
-    """Stored articles whose title or id contains every word of ``query``, newest first, at most ``limit``."""
+def matching_articles(assistant: Assistant, query: str | None = "") -> list:
+    """Every stored article whose title or id contains every word of ``query``, newest first."""
     words = (query or "").lower().split()
     found = [
         a for a in assistant.store.list_articles() if all(w in f"{a.title} {a.id}".lower() for w in words)
     ]
     found.sort(key=lambda a: (-a.ingested_at, a.id))
-    return found[:limit]
+    return found
 
 
-def article_choices(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT) -> list[tuple[str, str]]:
-    """(label, id) pairs for the article dropdowns: the newest ``limit`` articles matching ``query``."""
-    return [
-        (f"{a.title or a.id} ({a.id})" if a.title != a.id else a.id, a.id)
-        for a in find_articles(assistant, query, limit)
-    ]
+def find_articles(assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT, page: int = 1) -> list:
+    """Page ``page`` (from 1) of the articles matching ``query``, newest first, ``limit`` a page."""
+    return page_of(matching_articles(assistant, query), page, limit)[0]
+
+
+def page_of(items: list, page: int, size: int = PICKER_LIMIT) -> tuple[list, int, str]:
+    """(items of ``page``, the page number clamped to 1..last, its label "201–400 of 1,234")."""
+    last = max(1, -(-len(items) // size))
+    page = min(max(1, int(page or 1)), last)
+    shown = items[(page - 1) * size : page * size]
+    if not shown:
+        return shown, page, "no match"
+    first = (page - 1) * size + 1
+    return shown, page, f"{first:,}–{first + len(shown) - 1:,} of {len(items):,}"
+
+
+def choice_of(a) -> tuple[str, str]:
+    """(label, id) of an article in a dropdown."""
+    return (f"{a.title or a.id} ({a.id})" if a.title != a.id else a.id, a.id)
+
+
+def article_choices(
+    assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT, page: int = 1
+) -> list[tuple[str, str]]:
+    """(label, id) pairs for the article dropdowns: page ``page`` of the articles matching ``query``."""
+    return [choice_of(a) for a in find_articles(assistant, query, limit, page)]
+
+
+def picker_page(
+    assistant: Assistant, query: str | None = "", page: int = 1, size: int = PICKER_LIMIT, label: str = "Stored article"
+) -> tuple[gr.Dropdown, int]:
+    """(the dropdown showing page ``page`` of the matches, its label saying which, the clamped page)."""
+    shown, page, where = page_of(matching_articles(assistant, query), page, size)
+    text = f"{label} ({where}, newest first)"
+    return gr.Dropdown(choices=[choice_of(a) for a in shown], value=None, label=text), page
 
 
 def _sentence_item(s: SentenceResult, marks: list[str]) -> str:
@@ -203,8 +232,8 @@ def run_summarize(
     return last
 
 
-def build_tab(assistant: Assistant) -> gr.Dropdown:
-    """The Summarize tab; returns its article dropdown (the Library tab refreshes its choices)."""
+def build_tab(assistant: Assistant) -> tuple[gr.Dropdown, gr.State]:
+    """The Summarize tab; returns its article dropdown and page (the Library tab refreshes its choices)."""
 
     def on_summarize(article_id: str | None, text: str, n: float):
         yield from summarize_stream(assistant, article_id, text, int(n))
@@ -213,7 +242,7 @@ def build_tab(assistant: Assistant) -> gr.Dropdown:
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 find = gr.Textbox(
-                    label=f"Find a stored article (words of its title or id; the newest {PICKER_LIMIT} matches are listed)",
+                    label=f"Find a stored article (words of its title or id; {PICKER_LIMIT} matches a page, newest first)",
                     elem_id="sum-find",
                 )
                 article = gr.Dropdown(
@@ -225,6 +254,10 @@ def build_tab(assistant: Assistant) -> gr.Dropdown:
                     allow_custom_value=True,
                     elem_id="sum-article",
                 )
+                page = gr.State(1)
+                with gr.Row():
+                    newer = gr.Button("◀ Newer", size="sm", elem_id="sum-newer")
+                    older = gr.Button("Older ▶", size="sm", elem_id="sum-older")
                 text = gr.Textbox(
                     label="…or paste article text (used instead of the stored article)",
                     lines=8,
@@ -242,5 +275,7 @@ def build_tab(assistant: Assistant) -> gr.Dropdown:
                     elem_id="summary",
                 )
         button.click(on_summarize, [article, text, n], [out, status], api_name="summarize")
-        find.submit(lambda q: gr.Dropdown(choices=article_choices(assistant, q), value=None), [find], [article], api_name=False)
-    return article
+        find.submit(lambda q: picker_page(assistant, q, 1), [find], [article, page], api_name=False, concurrency_limit=None)
+        newer.click(lambda q, p: picker_page(assistant, q, p - 1), [find, page], [article, page], api_name=False, concurrency_limit=None)
+        older.click(lambda q, p: picker_page(assistant, q, p + 1), [find, page], [article, page], api_name=False, concurrency_limit=None)
+    return article, page
