@@ -301,16 +301,32 @@ def test_paired_numbers_are_compared_in_order() -> None:
 
 
 def test_numbers_counting_different_things_do_not_conflict() -> None:
-    kunis = passage(
+    # two passages of FRANK's Kunis article (CNN/DM): the age and the sum both follow "Kunis"
+    age = passage(
         "kunis:0", "kunis",
-        "Kristina Karo claims she was a classmate of Ms Kunis, 31, who moved to the U.S. as a child. "
-        "Karo is now suing Kunis for $5,000 for emotional distress.",
+        "Mila Kunis is being sued by a Ukrainian wannabe singer who claims the Hollywood actress 'stole "
+        "her pet chicken' as children. Kristina Karo alleges that she was a classmate of Ms Kunis, 31, "
+        "who moved to the U.S. from Ukraine in 1991,  and that the pair were 'inseparable'  growing up. "
+        "Karo, now living in Los Angeles, claims a seven-year-old Ms Kunis had been 'envious' of her pet "
+        "hen, and that 25 years ago, she stole it from her.",
     )
-    # the age and the sum both follow "Kunis", but they count different things
-    r = check_claim("Karo says she was a classmate of Ms Kunis, 31, who moved to the U.S.", evidence(kunis))
+    suit = passage(
+        "kunis:3", "kunis",
+        "Bad memories: The reason for the lawsuit 25 years after the 'theft' is that moving to LA, which "
+        "is where Kunis also lives, has brought back memories of losing 'Doggie' for Karo and forced her "
+        "back into therapy Not a bad egg: Mila Kunis, seen here with partner Ashton Kutcher in Los "
+        "Angeles, is being accused of chicken theft despite growing up more than 100miles from Karo In "
+        "her suit, Karo alleges that when 'Doggie' disappeared, Kunis confessed to the crime and told "
+        "her 'Kristina, you can have any other chicken as a pet, you have a whole chicken farm' (stock "
+        "image) Karo, whose song Give Me Green Card has more than 70,000 views on YouTube, is suing the "
+        "actress Kunis for $5,000 for emotional distress and to cover her therapy bills.",
+    )
+    claim = "Kristina Karo alleges that she was a classmate of Ms Kunis, 31, who moved to the U.S."
+    r = check_claim(claim, evidence(age, suit))
     assert r.verdict != "contradicted", r.reason
     # the same counted word still conflicts
-    assert check_claim("Karo is now suing Kunis for $9,000 for emotional distress.", evidence(kunis)).verdict == "contradicted"
+    sum_claim = "Karo is suing the actress Kunis for $9,000 for emotional distress and to cover her therapy bills."
+    assert check_claim(sum_claim, evidence(suit)).verdict == "contradicted"
 
 
 def test_neutral_words_around_a_changed_number_keep_it_contradicted() -> None:
