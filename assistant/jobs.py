@@ -22,6 +22,8 @@ from typing import Any
 
 KEEP_JOBS = 20  # records kept in DATA_DIR/jobs; older ones are removed when a job starts
 SAVE_EVERY_S = 0.5  # progress is written at most this often (and always at the end)
+STALE_S = 900.0  # a running job of another host that saved nothing for this long reads as interrupted
+_RUNNING_HERE: set[str] = set()  # ids of the jobs this process runs now (any runner)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class JobRunner:
                 **fields,
             )
             self._running = record
+            _RUNNING_HERE.add(record.id)  # before its first save: get() must not take it for a dead process's
             self._prune()
             self.save(record, force=True)
             self._thread = threading.Thread(target=self._run, args=(record, work), name=f"job-{record.id}", daemon=True)
@@ -101,7 +104,9 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - a job's failure is its record, never a dead thread
             record.message = f"{type(exc).__name__}: {exc}"
             record.state = "failed"
-        self.save(record, force=True)
+        finally:
+            self.save(record, force=True)
+            _RUNNING_HERE.discard(record.id)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for this process's current job; True when none is running."""
@@ -131,7 +136,7 @@ class JobRunner:
             return None
         known = {f for f in JobRecord.__dataclass_fields__}
         record = JobRecord(**{k: v for k, v in data.items() if k in known})
-        if record.state == "running" and _gone(record) and not self._is_mine(record):
+        if record.state == "running" and record.id not in _RUNNING_HERE and _gone(record):
             record.state = "interrupted"
             record.message = record.message or "the process running it stopped before it finished"
         return record
@@ -141,9 +146,6 @@ class JobRunner:
         records = [r for r in (self.get(p.stem) for p in self.folder.glob("*.json")) if r is not None]
         return max(records, key=lambda r: (r.started, r.id), default=None)
 
-    def _is_mine(self, record: JobRecord) -> bool:
-        return self._running is not None and self._running.id == record.id and not self._running.done
-
     def _prune(self) -> None:
         """Remove all but the newest KEEP_JOBS - 1 records (ids begin with their start time)."""
         for old in sorted(self.folder.glob("*.json"), reverse=True)[KEEP_JOBS - 1 :]:
@@ -151,9 +153,12 @@ class JobRunner:
 
 
 def _gone(record: JobRecord) -> bool:
-    """True when the record's process is known to have stopped (same host, no such pid)."""
-    if record.host != socket.gethostname() or record.pid <= 0:
-        return False
+    """True when the record's process has stopped: on this host, no such process or this one (the
+    job is not among this process's running ones); elsewhere, no progress saved for STALE_S."""
+    if record.host != socket.gethostname():
+        return time.time() - record.updated_at > STALE_S
+    if record.pid == os.getpid():
+        return True  # a restarted process that got the same pid
     try:
         os.kill(record.pid, 0)
     except ProcessLookupError:

@@ -449,3 +449,39 @@ def test_f_a_viewer_sees_no_ingest_delete_evaluate_or_style_book_controls(browse
         expect(page.locator("#accept")).to_be_visible()
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- a large upload as a background job
+
+
+def test_g_a_large_upload_runs_as_a_job_whose_progress_survives_a_reload(page, tmp_path, served):
+    """More than app.background_upload_records articles: the request answers at once, the job's
+    progress shows under the upload box, a reloaded page shows the same job, and when it ends the
+    table lists what it stored (issue 21 item 6)."""
+    _, assistant = served
+    n = assistant.settings.app.background_upload_records + 70
+    bulletin = tmp_path / "allotment-bulletins.jsonl"
+    bulletin.write_text("\n".join(
+        json.dumps({"id": f"allotment-{i:03d}", "title": f"Allotment bulletin {i}",
+                    "text": f"Allotment bulletin {i}: the society's members planted {i} rows of beans and onions."})
+        for i in range(n)
+    ))
+    before = len(assistant.store.list_articles())
+    open_tab(page, "Library")
+    page.locator("#uploads input[type=file]").set_input_files(str(bulletin))
+    expect(page.locator("#uploads")).to_contain_text(bulletin.name)
+    page.locator("#ingest").click()
+    expect(page.locator("#ingest-report")).to_contain_text(f"started: {n} articles")
+    job_id = re.search(r"Upload job (\S+) started", page.locator("#ingest-report").inner_text()).group(1)
+    expect(page.locator("#upload-job")).to_contain_text(re.compile(rf"Upload job {job_id}.* of {n} articles"))
+    shot(page, "g-upload-job")
+    page.reload(wait_until="domcontentloaded")
+    open_tab(page, "Library")
+    # The reloaded page reads the job's record and follows it to the end.
+    expect(page.locator("#upload-job")).to_contain_text(f"Upload job {job_id}")
+    expect(page.locator("#upload-job")).to_contain_text(f"finished — {n} of {n} articles")
+    expect(page.locator("#upload-job")).to_contain_text(f"{n} added")
+    expect(page.locator("#articles")).to_contain_text(f"Allotment bulletin {n - 1}")  # listed when it ended
+    expect(page.locator("#articles")).to_contain_text(f"1–{before + n} of {before + n}")
+    assert len(assistant.store.list_articles()) == before + n
+    shot(page, "g-upload-job-done")

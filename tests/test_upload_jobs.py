@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 
@@ -79,13 +81,22 @@ def test_a_failing_job_is_recorded_as_failed_with_its_reason(tmp_path):
 def test_a_running_job_of_a_stopped_process_reads_as_interrupted(tmp_path):
     folder = tmp_path / "jobs"
     folder.mkdir()
-    import socket
+    now = time.time()
 
-    dead = {"id": "20260101-000000-abcdef", "user": "ed", "state": "running", "records_done": 7, "records_total": 9,
-            "started": time.time(), "host": socket.gethostname(), "pid": 2**22 + 12345}
-    (folder / f"{dead['id']}.json").write_text(json.dumps(dead))
-    record = JobRunner(folder).latest()
-    assert record.state == "interrupted" and record.records_done == 7
+    def saved(job_id, **fields):
+        record = {"id": job_id, "user": "ed", "state": "running", "records_done": 7, "records_total": 9,
+                  "started": now, "updated_at": now, "host": socket.gethostname(), **fields}
+        (folder / f"{job_id}.json").write_text(json.dumps(record))
+        return JobRunner(folder).get(job_id)
+
+    assert saved("a", pid=2**22 + 12345).state == "interrupted"  # no such process (above pid_max)
+    assert saved("b", pid=os.getpid()).state == "interrupted"  # this process, but not a job it runs
+    assert saved("c", pid=os.getppid()).state == "running"  # a live process of this host
+    other = saved("d", host="replica-2", pid=1)
+    assert other.state == "running" and other.records_done == 7  # another host, recent progress
+    assert saved("e", host="replica-2", pid=1, updated_at=now - 3600).state == "interrupted"
+    text = ui.library.job_text(saved("f", pid=2**22 + 1))
+    assert "interrupted" in text and "7 of 9 articles" in text
 
 
 def test_a_large_library_upload_returns_at_once_and_its_job_stores_every_record(settings, tmp_path):

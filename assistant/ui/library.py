@@ -356,8 +356,9 @@ def build_tab(
     def on_tick(seen: str, request: gr.Request):
         text, timer, state = job_view(request)
         if seen == "running" and state != "running":  # the job just ended: list what it stored
-            return text, timer, state, *on_refresh()[1:]
-        return text, timer, state, *(gr.skip() for _ in range(6))
+            table, delete_dd, page = table_update()
+            return text, timer, state, table, delete_dd, frame(audit_rows(assistant), AUDIT_COLUMNS), page
+        return text, timer, state, *(gr.skip() for _ in range(4))
 
     with gr.Tab("Library", id="library"):
         with gr.Row(equal_height=False):
@@ -447,7 +448,8 @@ def build_tab(
             on_prefer, [prefer_name, prefer_variants], [prefer_status, audit], api_name="add_preferred_spelling"
         )
         refresh_btn.click(on_load, None, outs + job_outs, api_name=False, concurrency_limit=None)
-        timer.tick(on_tick, [seen], job_outs + outs[1:], api_name=False, concurrency_limit=None)
+        # Not the Summarize picker: a job ending must not clear the article chosen there.
+        timer.tick(on_tick, [seen], [*job_outs, articles, delete_dd, audit, page], api_name=False, concurrency_limit=None)
 
         def on_page(query: str | None, n: int):
             return table_update(query, n)
