@@ -459,7 +459,7 @@ def test_g_a_large_upload_runs_as_a_job_whose_progress_survives_a_reload(page, t
     progress shows under the upload box, a reloaded page shows the same job, and when it ends the
     table lists what it stored (issue 21 item 6)."""
     _, assistant = served
-    n = assistant.settings.app.background_upload_records + 70
+    n = assistant.settings.app.background_upload_records + 200  # the store then holds over 200: two pages
     bulletin = tmp_path / "allotment-bulletins.jsonl"
     bulletin.write_text("\n".join(
         json.dumps({"id": f"allotment-{i:03d}", "title": f"Allotment bulletin {i}",
@@ -482,6 +482,36 @@ def test_g_a_large_upload_runs_as_a_job_whose_progress_survives_a_reload(page, t
     expect(page.locator("#upload-job")).to_contain_text(f"finished — {n} of {n} articles")
     expect(page.locator("#upload-job")).to_contain_text(f"{n} added")
     expect(page.locator("#articles")).to_contain_text(f"Allotment bulletin {n - 1}")  # listed when it ended
-    expect(page.locator("#articles")).to_contain_text(f"1–{before + n} of {before + n}")
+    expect(page.locator("#articles")).to_contain_text(f"1–200 of {before + n:,}")
     assert len(assistant.store.list_articles()) == before + n
     shot(page, "g-upload-job-done")
+
+
+def test_h_the_library_table_and_the_pickers_page_through_every_article(page, served):
+    """200 articles a page: the oldest stored articles are reached with Older ▶ (issue 21 item 6)."""
+    _, assistant = served
+    total = len(assistant.store.list_articles())
+    assert total > 200, "test_g's upload fills the store past one page"
+    open_tab(page, "Library")
+    table = page.locator("#articles")
+    expect(table).to_contain_text(f"1–200 of {total:,}")
+    expect(table).to_contain_text("allotment-249")  # the newest first
+    page.locator("#lib-older").click()
+    expect(table).to_contain_text(f"201–{total:,} of {total:,}")
+    # The table draws only the rows in view: the top of page 2 is the 201st newest.
+    expect(table).to_contain_text("allotment-049")
+    shot(page, "h-library-page-2")
+    page.locator("#lib-newer").click()
+    expect(table).to_contain_text(f"1–200 of {total:,}")
+    page.locator("#lib-find input, #lib-find textarea").first.fill("allotment bulletin 17")
+    page.locator("#lib-find input, #lib-find textarea").first.press("Enter")
+    expect(table).to_contain_text("1–13 of 13")  # words match inside ids too: 17, 117, 170-179, 217
+    expect(table).to_contain_text("Allotment bulletin 175")
+    open_tab(page, "Summarize")
+    picker = page.locator("#sum-article")
+    expect(picker).to_contain_text(f"1–200 of {total:,}")
+    page.locator("#sum-older").click()
+    expect(picker).to_contain_text(f"201–{total:,} of {total:,}")
+    picker.locator("input").click()
+    expect(page.get_by_role("option", name=re.compile("harbour-vote"))).to_be_visible()
+    shot(page, "h-summarize-page-2")
