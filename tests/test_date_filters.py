@@ -142,7 +142,7 @@ def test_fact_check_tab_applies_the_page_date_range(archive):
     from assistant.ui.factcheck import check_stream
 
     draft = "The harbour council approved a budget of 5 million euros for the floating berth."
-    *_, (text, _segments, rows, status) = check_stream(archive, draft, support=False, since="2025-01-01")
+    *_, (_text, _segments, rows, _status) = check_stream(archive, draft, support=False, since="2025-01-01")
     assert rows and "budget-2025" in rows[0][5] and "budget-2023" not in rows[0][5] and "2025-08-07" in rows[0][5]
     *_, (_, _, old_rows, _) = check_stream(archive, draft, support=False, until="2023-12-31")
     assert "budget-2025" not in " ".join(r[5] for r in old_rows)
