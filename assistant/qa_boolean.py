@@ -228,7 +228,11 @@ def retrieve_excerpts(
 def question_relevance(question: str, retriever: Any, settings: Settings, k: int | None = None) -> tuple[float, bool]:
     """(the best dense similarity among the passages a yes/no answer would read (0 when none),
     whether one of them holds half the question's content words)."""
-    found = retrieve_excerpts(question, retriever, settings, k, factor=CONTEXT_FACTOR)
+    return relevance_of(question, retrieve_excerpts(question, retriever, settings, k, factor=CONTEXT_FACTOR))
+
+
+def relevance_of(question: str, found: Sequence[tuple[Passage, str, float]]) -> tuple[float, bool]:
+    """(best dense similarity of ``found`` (0 when empty), whether one of its passages holds half the question's words)."""
     return max((d for _, _, d in found), default=0.0), any(shares_words(question, p.text) for p, _, _ in found)
 
 
@@ -272,8 +276,8 @@ def boolean_stream(
         return
     passages = [p for p, _, _ in found]
     excerpts = [t for _, t, _ in found]
-    relevance = round(max(d for _, _, d in found), 4)
-    worded = any(shares_words(question, p.text) for p in passages)
+    best, worded = relevance_of(question, found)
+    relevance = round(best, 4)
     cal = calibration or load_calibration(model.name)
     if not cal.relevant(relevance, worded):
         # nothing stored is close enough to the question to answer it: the model is not asked
