@@ -166,6 +166,7 @@ class Store(FollowsWriters):
         target, rec = self._claim(article)
         if rec is not None and rec.content_hash == self.content_hash(target):
             self._drop_leftovers(target.id, rec.gen)
+            self.settle_pending()
             return UpsertResult("unchanged", target.id, [])
         vectors = self._vectors_by_text(target.id)
         passages = split_passages(target, self.settings.chunk)
@@ -239,6 +240,7 @@ class Store(FollowsWriters):
             "gen": gen,
             **_date_meta(article.published),
         }
+        self._intend(article.id)  # announced by the next write should this process die here
         # The switch: from here on readers take the new generation.
         self.articles.upsert(ids=[article.id], embeddings=[centroid], documents=[article.raw], metadatas=[meta])
         record = _to_record(article.id, meta)
@@ -264,7 +266,7 @@ class Store(FollowsWriters):
             for start in range(0, len(stale), self._batch):
                 self.passages.delete(ids=stale[start : start + self._batch])
             if publish and stale:
-                self._bump({})
+                self._bump({article_id: rec})  # readers re-read it: a killed writer may have switched it
         return len(stale)
 
     def rebuild_article(self, article_id: str) -> ArticleRecord:

@@ -26,6 +26,9 @@ from assistant.store_records import ArticleRecord, _fresh_embedded_client, _to_r
 
 log = logging.getLogger(__name__)
 _STATE_ID = "store"
+# Articles a writer is about to switch, published only by its next change record: a writer
+# killed between the switch and that record leaves them here, and the next write announces them.
+_PENDING_ID = "pending"
 # Article texts kept from the last catch-ups (for the corpus names' delta).
 RECENT_DOCS = 512
 # Seconds a writer waits for the store lock before giving up with a clear error.
@@ -276,6 +279,42 @@ class FollowsWriters:
         self.sync()
         return self._catalog
 
+    def _pending(self, writes: int) -> set[str]:
+        """Articles announced as about to change since write ``writes`` and not yet published."""
+        got = self.state.get(ids=[_PENDING_ID], include=["metadatas"])
+        meta = (got["metadatas"][0] or {}) if got["ids"] else {}
+        if int(meta.get("after", -1)) != writes:
+            return set()  # published since (or never written)
+        try:
+            return {str(x) for x in json.loads(str(meta.get("articles", "[]")))}
+        except ValueError:
+            return set()
+
+    def _intend(self, article_id: str) -> None:
+        """Under the writer lock, before switching ``article_id``: note it as pending.
+
+        If this process dies after the switch and before ``_bump`` publishes it, readers would
+        keep the old record (or never list a new article), and a re-ingest that finds the
+        content unchanged would publish nothing; the next writer announces pending articles.
+        """
+        _, writes = self._read_state()
+        ids = self._pending(writes) | {article_id}
+        self.state.upsert(
+            ids=[_PENDING_ID], embeddings=[[1.0]], metadatas=[{"after": writes, "articles": json.dumps(sorted(ids))}]
+        )
+
+    def settle_pending(self) -> bool:
+        """Announce the articles a killed writer switched without publishing; True if there were any."""
+        _, writes = self._read_state()
+        if not self._pending(writes):
+            return False
+        with self.lock.hold(LOCK_TIMEOUT):
+            _, writes = self._read_state()
+            if not self._pending(writes):
+                return False
+            self._bump({})  # merges the pending articles into its change record
+            return True
+
     def _bump(self, changed: dict[str, ArticleRecord | None], everything: bool = False) -> None:
         """Publish this process's write (under the writer lock): a change record naming the changed
         articles, then a new token and sequence number, the catalog updated in the same step."""
@@ -283,6 +322,12 @@ class FollowsWriters:
             _, writes = self._read_state()
             if writes != self.changes.seq:
                 self._catch_up(writes)  # writes by others this process has not applied yet
+            leftover = self._pending(writes) - set(changed)
+            if leftover:  # switched by a writer that died before publishing them
+                changed = dict(changed)
+                got = self.articles.get(ids=sorted(leftover), include=["metadatas"])
+                records = {i: _to_record(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+                changed.update({i: records.get(i) for i in leftover})
             seq = writes + 1
             articles = None if everything else set(changed)
             # The change record first: a reader that sees the new sequence number finds it.

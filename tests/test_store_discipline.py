@@ -131,6 +131,51 @@ def test_unchanged_reingest_clears_leftovers_without_embedding(assistant, embedd
     assert len({m["gen"] for m in raw_records(assistant.store, "story")}) == 1
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["replace", "add"])
+def test_a_writer_killed_after_the_switch_is_announced_by_the_next_write(settings, tmp_path, monkeypatch, first):
+    """Killed between the switch and publishing it: a reader must not keep the old record (whose
+    passages the next write deletes) nor miss a new article, though the re-ingest finds it unchanged.
+    (The SIGKILL chaos test met this: an article listed with no passages.)"""
+    path = tmp_path / "item-114.txt"
+    reader = Assistant(settings, embedder=HashingEmbedder())
+    other = tmp_path / "other.txt"
+    other.write_text(story("Sunday", word="tug"))
+    Assistant(settings, embedder=HashingEmbedder()).ingest([other])
+    if not first:
+        path.write_text(story("Monday", paragraphs=2))
+        Assistant(settings, embedder=HashingEmbedder()).ingest([path])
+    assert len(reader.store.list_articles()) == (1 if first else 2)
+    killed = Assistant(settings, embedder=HashingEmbedder())
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt("SIGKILL after the switch, before the change record")
+
+    monkeypatch.setattr(killed.store, "_bump", die)
+    path.write_text(story("Friday", paragraphs=3, word="barge"))
+    with pytest.raises(KeyboardInterrupt):
+        killed.ingest([path])
+    # The next run finds the article stored as it is on disk: nothing to embed, but it announces it.
+    rerun = Assistant(settings, embedder=HashingEmbedder())
+    assert rerun.ingest([path]).articles == {"item-114": "unchanged"}
+    stored = [p.text for p in rerun.store.get_passages("item-114")]
+    assert len(stored) >= 3 and sum("barge" in t for t in stored) == 3
+    listed = {i.id: i for i in reader.store.list_articles()}
+    assert listed["item-114"].passages == len(stored)
+    assert [p.text for p in reader.store.get_passages("item-114")] == stored
+    assert "barge" in reader.retriever.search("barge Friday", k=1)[0].passage.text
+
+
+def test_a_stale_pending_note_announces_nothing_twice(settings, tmp_path):
+    """Once published, the pending note is spent: an unchanged re-ingest writes no change record."""
+    path = tmp_path / "story.txt"
+    path.write_text(story("Monday"))
+    a = Assistant(settings, embedder=HashingEmbedder())
+    a.ingest([path])
+    seq = a.store.seq
+    assert Assistant(settings, embedder=HashingEmbedder()).ingest([path]).articles == {"story": "unchanged"}
+    assert a.store.changed_since(seq) == (seq, set())
+
+
 def test_readers_never_see_half_an_article(settings, tmp_path):
     """A writer flips an article between two versions while readers read it: always one whole version."""
     writer = Assistant(settings, embedder=HashingEmbedder())
