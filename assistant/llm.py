@@ -1,10 +1,12 @@
-"""The chat-model seam: the configured model (``get_chat_model``), streaming and structured output.
+"""The model seam: the configured model (``get_chat_model``), streaming and structured output.
 
-Every chat model is a LangChain ``BaseChatModel`` that declares its ``Capabilities``
-(``llm_base``): the local GGUF (``llm_local``), an OpenAI-compatible endpoint (``llm_openai``),
-the replay cache (``llm_replay``); the fakes for tests are in ``assistant.testing``. Callers ask
-for JSON with ``complete_json`` (``json_schema=`` reaches the models that take it) and read
-replies with ``stream_reply``. The names the rest of the code uses are re-exported here.
+Every model is a ``ChatModel`` (``llm_base``: a LangChain ``BaseChatModel`` that declares its
+``Capabilities`` and, when it can, scores tokens): the local GGUF (``llm_local``), an
+OpenAI-compatible endpoint (``llm_openai``), the replay cache (``llm_replay``); the fakes for tests
+are in ``assistant.testing``. Callers ask for JSON with ``complete_json`` (``json_schema=`` reaches
+the models that take it), read replies with ``stream_reply`` and token scores with ``score``,
+``judge`` and ``choose`` after ``require(model, "token_logprobs", ...)``. The names the rest of
+the code uses are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -22,6 +25,7 @@ from assistant.errors import LLMError, StructuredOutputError
 from assistant.llm_base import (
     JSON_SCHEMA_KW,
     Capabilities,
+    ChatModel,
     capabilities,
     defused_messages,
     friendly_endpoint_errors,
@@ -30,7 +34,8 @@ from assistant.llm_base import (
     schema_dict,
     to_chat_dicts,
 )
-from assistant.llm_local import LlamaCppChat, default_threads, load_llama
+from assistant.llm_llama import default_threads, load_llama
+from assistant.llm_local import LlamaCppChat
 from assistant.llm_replay import ReplayCacheChat, cache_path, read_entry, request_key, write_entry
 from assistant.models import gguf_path
 from assistant.settings import CacheMode, Settings
@@ -38,6 +43,7 @@ from assistant.settings import CacheMode, Settings
 __all__ = [
     "JSON_SCHEMA_KW",
     "Capabilities",
+    "ChatModel",
     "LlamaCppChat",
     "ReplayCacheChat",
     "cache_path",
@@ -61,9 +67,13 @@ __all__ = [
 
 
 def get_chat_model(
-    settings: Settings, cache: CacheMode | None = None, purpose: Literal["chat", "fuse"] = "chat"
-) -> BaseChatModel:
-    """The configured chat model, wrapped in the replay cache unless its mode is off.
+    settings: Settings,
+    cache: CacheMode | None = None,
+    purpose: Literal["chat", "fuse"] = "chat",
+    cache_dir: Path | None = None,
+) -> ChatModel:
+    """The configured model (it chats and, local or OpenAI-compatible, scores tokens), wrapped in the
+    replay cache (``cache_dir``, default the settings') unless its mode is off.
 
     ``purpose="fuse"`` is the extract-then-fuse writer: on the local backend it gets its own
     (smaller) context, so its prompt prefix stays in its KV cache. That does not change what greedy
@@ -73,7 +83,7 @@ def get_chat_model(
     if llm.backend == "local":
         fuse = purpose == "fuse"
         # The file is only opened on first use, so replay mode works without the model.
-        chat: BaseChatModel = LlamaCppChat(
+        chat: ChatModel = LlamaCppChat(
             model_path=str(gguf_path(llm.preset, settings.model_dir)),
             n_ctx=settings.summary.fuse_n_ctx if fuse else llm.n_ctx,
             n_threads=llm.n_threads,
@@ -89,7 +99,7 @@ def get_chat_model(
     mode = cache or llm.cache
     if mode == "off":
         return chat
-    return ReplayCacheChat(inner=chat, cache_dir=settings.llm_cache_dir, mode=mode)
+    return ReplayCacheChat(inner=chat, cache_dir=cache_dir or settings.llm_cache_dir, mode=mode)
 
 
 def stream_reply(chat: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: object) -> Iterator[str]:

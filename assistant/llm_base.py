@@ -1,10 +1,11 @@
-"""The bottom of the model seam: what every model says it can do, and the helpers all backends share.
+"""The bottom of the model seam: the one model interface, its capability flags and shared helpers.
 
-Two kinds of model serve the assistant: chat models (LangChain ``BaseChatModel``s: the local GGUF
-in ``llm_local``, an OpenAI-compatible endpoint in ``llm_openai``, the replay cache in
-``llm_replay``) and token scorers (``support.logprobs``: the same backends read as token
-log-probabilities). Each declares its ``Capabilities``; callers read them through
-``capabilities()`` (through wrappers such as the replay cache) and ``require()``.
+Every model the assistant uses is a ``ChatModel`` (a LangChain ``BaseChatModel``): the local GGUF
+(``llm_local``), an OpenAI-compatible endpoint (``llm_openai``), the replay cache (``llm_replay``)
+and the fakes for tests (``assistant.testing``). Each declares its ``Capabilities``: replying to
+messages, JSON-schema output, streaming, and token log-probabilities (``score``, ``judge`` and
+``choose``: the support scorer's and the yes/no answerer's signal, ``llm_scores``). Callers read
+the flags through ``capabilities()`` (through wrappers such as the replay cache) and ``require()``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from langchain_core.runnables import RunnableBinding
 from pydantic import BaseModel
 
 from assistant.errors import EndpointError, LLMError
+from assistant.llm_scores import TokenScores
 from assistant.prompts import defuse_control_tokens
 from assistant.redact import redact_text, redact_url
 
@@ -48,12 +50,14 @@ RunManager = CallbackManagerForLLMRun | None
 
 
 class ChatModel(BaseChatModel):
-    """The assistant's chat models (local, replay cache, the test fake): LangChain's interface, with
-    declared capabilities and one hook each for a whole reply and a streamed one.
+    """The assistant's one model interface: LangChain's chat interface plus token scores, each
+    behind a declared capability.
 
-    A model may also name itself for records (``record_name()``) and say what decides its replies
-    for replay-cache keys (``cache_identity()``). The OpenAI-compatible model extends LangChain's
-    ``ChatOpenAI`` instead and declares the same flags.
+    Chat: one hook each for a whole reply and a streamed one (``_reply``, ``_reply_stream``).
+    Token scores: ``score``, ``judge`` and ``choose``, which a model declaring ``token_logprobs``
+    implements; here they raise the ``require()`` error. A model may also name itself for records
+    and score keys (``record_name()``) and say what decides its replies for replay-cache keys
+    (``cache_identity()``). The OpenAI-compatible model also extends LangChain's ``ChatOpenAI``.
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(chat=True, json_schema=True, streaming=True)
@@ -84,6 +88,25 @@ class ChatModel(BaseChatModel):
         self, messages: list[BaseMessage], stop: Stop, run_manager: RunManager, kwargs: dict[str, Any]
     ) -> Iterator[ChatGenerationChunk]:
         """The reply to ``messages`` as it is generated."""
+        raise NotImplementedError
+
+    def score(self, source: str, text: str) -> TokenScores:
+        """Per-token log-probabilities of ``text`` read as the reply to "summarise ``source``", with and
+        without the source (``llm_scores``)."""
+        require(self, "token_logprobs", "scoring a statement's tokens")
+        raise NotImplementedError
+
+    def judge(self, source: str, text: str) -> float:
+        """log p(yes) - log p(no) for "does the source support the statement?"."""
+        require(self, "token_logprobs", "the yes/no support judge")
+        raise NotImplementedError
+
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """log p of each choice's first reply token after the rendered ``prompt`` (nothing generated).
+
+        ``choices`` maps a label to the words that may open the reply for it ("yes": ("Yes", "yes")).
+        """
+        require(self, "token_logprobs", "a constrained choice")
         raise NotImplementedError
 
 

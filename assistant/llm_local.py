@@ -1,16 +1,16 @@
-"""The local chat model: a GGUF run in-process by llama-cpp-python (greedy, fixed seed).
+"""The local model: a GGUF run in-process by llama-cpp-python (greedy, fixed seed), chat and token scores.
 
-The weights are loaded once per process (``load_llama``); the support scorer's token scores
-(``support.logprobs.LlamaLogprobs``) read the same loaded model through their own contexts.
+The weights are loaded once per process (``llm_llama.load_llama``); token scores (``score``,
+``judge``, ``choose``) come from the process's scoring engine for the same file
+(``llm_llama.LlamaScorer``), which reads the loaded model through contexts of its own.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from assistant.errors import LLMError, ModelMissingError
+from assistant.errors import LLMError
 from assistant.llm_base import (
     JSON_SCHEMA_KW,
     Capabilities,
@@ -31,71 +31,14 @@ from assistant.llm_base import (
     to_chat_dicts,
     token_usage,
 )
-from assistant.models import verify_on_load
+from assistant.llm_llama import LlamaScorer, load_llama
+from assistant.llm_scores import TokenScores
 
 _MIN_ROOM = 128  # fewest tokens worth generating; a prompt leaving less is an error
 
-_LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
-_LLAMAS_LOCK = threading.Lock()
-
-
-def default_threads() -> int:
-    """All cores: llama-cpp-python's own default is half of them."""
-    return os.cpu_count() or 1
-
-
-def load_llama(
-    model_path: str | Path,
-    n_ctx: int,
-    n_threads: int | None = None,
-    chat_format: str | None = None,
-) -> tuple[Any, threading.Lock]:
-    """The process-wide ``llama_cpp.Llama`` for a GGUF and settings (loaded once) and the lock guarding it.
-
-    Each n_ctx gets its own context and so its own KV cache: the chat prompt's prefix stays cached
-    while summaries run in another context. The weights are mmapped once.
-    """
-    path = Path(model_path).resolve()
-    threads = n_threads or default_threads()
-    key = (str(path), n_ctx, threads)
-    with _LLAMAS_LOCK:
-        if key in _LLAMAS:
-            return _LLAMAS[key]
-        if not path.is_file():
-            raise ModelMissingError(f"local model {path} is missing")
-
-        verify_on_load(path)
-        # This build uses OpenMP, whose threads spin while waiting: fastest on a machine the
-        # model has to itself (12 vs 8.5 tok/s here), but on a CPU shared with other heavy work
-        # two spinning threads fell to 1 tok/s against 6 when they sleep. Shared servers set
-        # OMP_WAIT_POLICY=PASSIVE (libgomp reads it once, when llama_cpp is first imported).
-        try:
-            import llama_cpp  # lazy: optional (the replay cache and endpoints run without it)
-        except ImportError as exc:
-            raise ModelMissingError(
-                "llama-cpp-python is not installed",
-                "Run `make models` (builds llama-cpp-python with portable CPU flags), "
-                "or set ASSISTANT_LLM__BACKEND=openai with ASSISTANT_LLM__BASE_URL.",
-            ) from exc
-        try:
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                seed=0,
-                chat_format=chat_format,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelMissingError(f"could not load {path}: {exc}") from exc
-        # A Llama holds one KV cache and is not thread-safe: calls are serialised.
-        _LLAMAS[key] = (llama, threading.Lock())
-        return _LLAMAS[key]
-
 
 class LlamaCppChat(ChatModel):
-    """A GGUF chat model run in-process by llama-cpp-python (greedy, fixed seed)."""
+    """A GGUF model run in-process by llama-cpp-python (greedy, fixed seed): it chats and scores tokens."""
 
     model_path: str = Field(description="Path of the GGUF file")
     model_id: str | None = Field(
@@ -110,7 +53,9 @@ class LlamaCppChat(ChatModel):
         None, description="llama-cpp chat format; None = the GGUF's own template"
     )
 
-    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, json_schema=True, streaming=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        chat=True, json_schema=True, streaming=True, token_logprobs=True
+    )
 
     @property
     def _llm_type(self) -> str:
@@ -136,6 +81,22 @@ class LlamaCppChat(ChatModel):
 
     def _llama(self) -> tuple[Any, threading.Lock]:
         return load_llama(self.model_path, self.n_ctx, self.n_threads, self.chat_format)
+
+    def scoring_engine(self) -> LlamaScorer:
+        """The process's token-scoring engine for this file, context size and thread count."""
+        return LlamaScorer.shared(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+
+    def score(self, source: str, text: str) -> TokenScores:
+        """Token log-probabilities of ``text`` with and without ``source`` (``ChatModel.score``)."""
+        return self.scoring_engine().score(source, text)
+
+    def judge(self, source: str, text: str) -> float:
+        """log p(yes) - log p(no) that ``source`` supports ``text`` (``ChatModel.judge``)."""
+        return self.scoring_engine().judge(source, text)
+
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """log p of each choice's first reply token, in one prefill (``ChatModel.choose``)."""
+        return self.scoring_engine().choose(prompt, variables, choices)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any], llama: Any) -> dict[str, Any]:
         params: dict[str, Any] = {

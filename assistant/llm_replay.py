@@ -1,8 +1,8 @@
 """The replay cache: model calls recorded to JSON files keyed by the request, and replayed.
 
-One folder serves chat replies (``ReplayCacheChat``) and token scores
-(``support.logprobs.ReplayLogprobs``), with the same key scheme: sha256 of the canonical JSON of
-a secret-free request. CI replays the dev suite from it without loading a model.
+``ReplayCacheChat`` wraps any model: one folder holds its chat replies and its token scores
+(``score``, ``judge``, ``choose``), with one key scheme: sha256 of the canonical JSON of a
+secret-free request. CI replays the dev suite from it without loading a model.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,13 @@ from assistant.llm_base import (
     capabilities,
     chat_identity,
     model_name,
+    require,
     schema_dict,
     scrub,
     to_chat_dicts,
     word_chunks,
 )
+from assistant.llm_scores import TokenScores, choice_digest, prompt_fingerprint, source_digest
 from assistant.settings import CacheMode
 
 CACHE_FORMAT = 1
@@ -82,7 +84,7 @@ def write_entry(
 
 
 class ReplayCacheChat(ChatModel):
-    """Wraps a chat model; records responses to JSON files keyed by the request and replays them."""
+    """Wraps a model; records its replies and token scores to JSON files keyed by the request and replays them."""
 
     inner: BaseChatModel
     cache_dir: Path
@@ -210,6 +212,63 @@ class ReplayCacheChat(ChatModel):
         # Only a stream read to the end is recorded; an abandoned one never reaches here.
         if self.mode != "off":
             self._write(key, request, AIMessage(content="".join(pieces), usage_metadata=usage))
+
+    # ------------------------------------------------------------------ token scores
+
+    def score_request(self, kind: str, source: str, text: str) -> dict[str, Any]:
+        """What a recorded score depends on; the source enters by its hash (articles are long)."""
+        return {
+            "kind": kind,
+            "model": model_name(self.inner),
+            "prompts": prompt_fingerprint(),
+            "source_sha256": source_digest(source),
+            "text": text,
+        }
+
+    def _recorded(self, what: str, request: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        """The recorded response to ``request``, else ``compute()`` (recorded unless the mode is off)."""
+        require(self, "token_logprobs", "recorded token scores")
+        key = request_key(request)
+        name = model_name(self.inner)
+        if self.mode in ("replay", "auto"):
+            entry = read_entry(self.cache_dir, key)
+            if entry is not None:
+                self.hits += 1
+                return entry["response"]
+            if self.mode == "replay":
+                self.misses += 1
+                raise ReplayMissError(f"no recorded {what} for request {key[:16]} (model {name}) in {self.cache_dir}")
+        if self.mode != "off":
+            self.misses += 1
+        response = compute()
+        if self.mode != "off":
+            write_entry(self.cache_dir, key, request, response, name, indent=None)
+        return response
+
+    def score(self, source: str, text: str) -> TokenScores:
+        """The inner model's token scores of ``text`` given ``source``, recorded or replayed."""
+        request = self.score_request("support-logprobs", source, text)
+        found = self._recorded(
+            "support-logprobs", request, lambda: self.inner.score(source, text).model_dump(mode="json")
+        )
+        return TokenScores.model_validate(found)
+
+    def judge(self, source: str, text: str) -> float:
+        """The inner model's yes/no support judge, recorded or replayed."""
+        request = self.score_request("support-judge", source, text)
+        found = self._recorded("support-judge", request, lambda: {"judge": self.inner.judge(source, text)})
+        return float(found["judge"])
+
+    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
+        """A recorded constrained choice, keyed by the rendered prompt and the choices."""
+        request = {
+            "kind": "choice",
+            "model": model_name(self.inner),
+            "prompt": prompt,
+            "sha256": choice_digest(prompt, variables, choices),
+        }
+        found = self._recorded("choice", request, lambda: self.inner.choose(prompt, variables, choices))
+        return {k: float(v) for k, v in found.items()}
 
 
 def request_key(request: dict[str, Any]) -> str:

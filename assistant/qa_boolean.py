@@ -4,7 +4,8 @@ A yes/no question ("Did the council approve the budget?") is not answered from t
 model's free text (the 1.5B model never says "no": it refuses or says yes). Instead the model
 reads the retrieved excerpts in ``prompts/ask_boolean.yaml`` and code reads the log-probabilities
 of the three possible first reply tokens, "Yes", "No" and "Not" (stated), in one prefill
-(``LogprobModel.choose``; recorded and replayed through the replay cache).
+(``ChatModel.choose`` of a model declaring ``token_logprobs``; recorded and replayed through the
+replay cache).
 
 Whether the archive answers at all is decided by evidence, not by the model: the answer is "Not
 stated in the articles." when no retrieved passage is close to the question, neither by the
@@ -38,6 +39,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from assistant.injection import model_view
+from assistant.llm_base import ChatModel, capabilities, model_name, require
 from assistant.prompts import NO_ANSWER, PROMPTS_DIR
 from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant, shares_words
 from assistant.settings import Settings
@@ -158,13 +160,14 @@ def load_calibration(model: str, path: Path = WEIGHTS_PATH) -> Calibration:
     return Calibration(model=model, prompts=prompt_fingerprint())
 
 
-def choice_scores(model: Any, question: str, excerpts: Sequence[str]) -> dict[str, float]:
+def choice_scores(model: ChatModel, question: str, excerpts: Sequence[str]) -> dict[str, float]:
     """The three first-token log-probabilities for ``question`` over the excerpts (one prefill)."""
+    require(model, "token_logprobs", "answering yes/no questions from the first reply token")
     passages = [{"text": model_view(t)} for t in excerpts]
     return model.choose(PROMPT, {"question": question, "passages": passages}, CHOICES)
 
 
-def warm_up(model: Any) -> None:
+def warm_up(model: ChatModel) -> None:
     """Read the choice prompt's fixed system text and examples into the model's KV cache."""
     model.choose(PROMPT, {"question": "", "passages": []}, CHOICES)
 
@@ -263,7 +266,7 @@ def evidence(question: str, passages: list[Passage], excerpts: list[str]) -> tup
 
 
 def boolean_stream(
-    question: str, retriever: Any, model: Any, settings: Settings, k: int | None = None, calibration: Calibration | None = None
+    question: str, retriever: Any, model: ChatModel, settings: Settings, k: int | None = None, calibration: Calibration | None = None
 ) -> Iterator[str | Answer]:
     """Yield the answer's words ("No", then the cited evidence), then the verified Answer.
 
@@ -278,7 +281,7 @@ def boolean_stream(
     excerpts = [t for _, t, _ in found]
     best, worded = relevance_of(question, found)
     relevance = round(best, 4)
-    cal = calibration or load_calibration(model.name)
+    cal = calibration or load_calibration(model_name(model))
     if not cal.relevant(relevance, worded):
         # nothing stored is close enough to the question to answer it: the model is not asked
         yield NOT_STATED
@@ -299,7 +302,7 @@ def boolean_stream(
     }
     if label == "not":
         yield NOT_STATED
-        yield BooleanAnswer(question=question, answer=NOT_STATED, model=model.name, answered=False, choice=signal)
+        yield BooleanAnswer(question=question, answer=NOT_STATED, model=model_name(model), answered=False, choice=signal)
         return
     word = "Yes" if label == "yes" else "No"
     yield word
@@ -317,7 +320,7 @@ def boolean_stream(
         answer=text,
         citations=[AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=sentence)],
         verdicts=[verdict],
-        model=model.name,
+        model=model_name(model),
         choice=signal,
     )
 
@@ -373,7 +376,7 @@ def ask_stream(
     question: str,
     retriever: Any,
     chat: Any,
-    choices: Any,
+    choices: ChatModel | None,
     settings: Settings,
     k: int | None = None,
     exclude_articles: Sequence[str] = (),
@@ -387,7 +390,7 @@ def ask_stream(
         retriever = _Excluding(retriever, exclude_articles)
 
     def one(part: str, source: Any = retriever) -> Iterator[str | Answer]:
-        if choices is not None and hasattr(choices, "choose") and is_yes_no(part):
+        if choices is not None and capabilities(choices).token_logprobs and is_yes_no(part):
             yield from boolean_stream(part, source, choices, settings, k)
         else:
             yield from answer_stream(part, source, chat, settings, k=k)

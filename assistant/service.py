@@ -27,7 +27,7 @@ from assistant.ingest import (
     read_file,
     split_passages,
 )
-from assistant.llm import capabilities, get_chat_model
+from assistant.llm import ChatModel, capabilities, get_chat_model
 from assistant.prompts import render
 from assistant.qa import support_answer
 from assistant.qa_boolean import ask_stream
@@ -37,7 +37,7 @@ from assistant.settings import Settings
 from assistant.store import RemoveResult, Store, UpsertStatus
 from assistant.stylebook import StyleBook, editing
 from assistant.summarize import resolve_strategy, summarize_stream
-from assistant.support import logprob_model, support_scorer
+from assistant.support import support_scorer
 from assistant.types import (
     Answer,
     Article,
@@ -188,7 +188,7 @@ class Assistant:
     # ------------------------------------------------------------ generation and checks
 
     @property
-    def chat(self):
+    def chat(self) -> BaseChatModel:
         """The configured chat model (local GGUF, OpenAI-compatible, with the replay cache applied)."""
         if self._chat is None:
             self._chat = get_chat_model(self.settings)
@@ -196,7 +196,7 @@ class Assistant:
         return self._chat
 
     @property
-    def fuse_chat(self):
+    def fuse_chat(self) -> BaseChatModel:
         """The model that writes extract-then-fuse summaries (locally: its own context, prompt-lookup decoding)."""
         if self._fuse_chat is None:
             self._fuse_chat = get_chat_model(self.settings, purpose="fuse")
@@ -288,18 +288,20 @@ class Assistant:
         return report
 
     @property
-    def answer_choices(self):
-        """The constrained-choice scorer for yes/no questions (``LogprobModel.choose``), behind the
-        replay cache; None when a test gave a chat model and no support scorer (free text then)."""
+    def answer_choices(self) -> ChatModel | None:
+        """The model whose constrained first-token choice answers yes/no questions (``ChatModel.choose``):
+        the support scorer's model if one was given, else the configured model (both behind the replay
+        cache); None when a test gave a chat model and no support scorer, or when the model cannot score
+        tokens (``token_logprobs``): yes/no questions are then answered in free text."""
         if "_answer_choices" not in self.__dict__:
             if self._support is not None:
-                choices = getattr(self._support, "model", None)
+                choices = self._support.model
             elif self._chat is not None and not self.__dict__.get("_chat_is_configured"):
                 choices = None
             else:
-                choices = logprob_model(self.settings)
+                choices = self.chat
             if choices is not None and not capabilities(choices).token_logprobs:
-                choices = None  # a model that cannot score tokens answers yes/no questions in free text
+                choices = None
             self.__dict__["_answer_choices"] = choices
         return self.__dict__["_answer_choices"]
 

@@ -1,6 +1,8 @@
-"""Fakes for tests: a scripted chat model and a deterministic token scorer (never used by the product).
+"""Fakes for tests (never used by the product): a scripted chat model, and one that also scores tokens.
 
-Both declare their capabilities like the real models, so the code under test reads the same flags.
+Both are ``ChatModel``s declaring their capabilities like the real models, so the code under test
+reads the same flags: ``FakeChatModel`` only chats (asked for token scores it raises the
+``require()`` error), ``FakeScoringModel`` chats from the same script and scores deterministically.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from assistant.errors import LLMError
-from assistant.llm_base import Capabilities, ChatModel, RunManager, Stop, word_chunks
-from assistant.support.logprobs import TokenScores
+from assistant.llm_base import Capabilities, ChatModel, RunManager, Stop, model_name, word_chunks
+from assistant.llm_scores import TokenScores
 
 
 class FakeChatModel(ChatModel):
@@ -70,17 +72,20 @@ class FakeChatModel(ChatModel):
             yield chunk
 
 
-class FakeLogprobs:
-    """Deterministic scores for tests: a word of the text absent from the source is improbable there."""
+class FakeScoringModel(FakeChatModel):
+    """A FakeChatModel that also scores tokens, deterministically: a word of the text absent from the
+    source is improbable there. ``scored`` lists its scoring calls; ``scripted`` labels answer ``choose``."""
 
-    name = "fake-logprobs"
-    capabilities = Capabilities(token_logprobs=True)
+    scored: list[tuple[str, str]] = Field(default_factory=list)
+    scripted: list[str] = Field(default_factory=list)
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        chat=True, json_schema=True, streaming=True, token_logprobs=True
+    )
 
     def score(self, source: str, text: str) -> TokenScores:
-        self.calls.append((source, text))
+        """Each word: likely (-0.5) when all its word characters occur in ``source``, else unlikely (-9)."""
+        self.scored.append((source, text))
         known = {w.lower() for w in re.findall(r"\w+", source)}
         spans, cond, uncond, best, expected = [], [], [], [], []
         for m in re.finditer(r"\s*\S+", text):
@@ -92,22 +97,22 @@ class FakeLogprobs:
             best.append(-0.5)
             expected.append(m.group() if hit else " …")
         return TokenScores(
-            text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=self.name
+            text=text, spans=spans, cond=cond, uncond=uncond, best=best, expected=expected, model=model_name(self)
         )
 
     def judge(self, source: str, text: str) -> float:
+        """3, less 4 for each word the source does not have."""
         scores = self.score(source, text)
         return 3.0 - 4.0 * sum(c < -5 for c in scores.cond)
 
     def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
-        """A scripted choice: the next label of ``self.scripted`` if set; else, on the passage sharing
+        """A scripted choice: the next label of ``self.scripted`` if any; else, on the passage sharing
         most words with the question: the last label ("not") when it shares under half of them, the
         second ("no") when it says "rejected", "denied", "not" …, the first ("yes") otherwise."""
-        self.calls.append((prompt, str(variables.get("question", ""))))
-        scripted = getattr(self, "scripted", None)
+        self.scored.append((prompt, str(variables.get("question", ""))))
         labels = list(choices)
-        if scripted:
-            pick = scripted.pop(0)
+        if self.scripted:
+            pick = self.scripted.pop(0)
         else:
             q = {w for w in re.findall(r"[a-z]{4,}", str(variables.get("question", "")).lower())}
             texts = [str(p.get("text", "")).lower() for p in variables.get("passages", [])] or [""]

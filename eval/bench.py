@@ -235,9 +235,9 @@ def bench_generate(preset: str, repeats: int) -> dict:
 
 def bench_support(preset: str, source_tokens: int | None) -> dict:
     """Support-score a 5-sentence summary of an ~800-word article: cold, then with the article read."""
+    from assistant.llm import LlamaCppChat
     from assistant.models import gguf_path
     from assistant.settings import Settings
-    from assistant.support.logprobs import LlamaLogprobs
     from assistant.support.scorer import SOURCE_TOKENS, SupportScorer
     from assistant.verify import split_sentences
 
@@ -249,11 +249,11 @@ def bench_support(preset: str, source_tokens: int | None) -> dict:
     # five sentences: the gold highlights (one line in the data set), then lead sentences
     summary = ([reference[a:b] for a, b in split_sentences(reference)] + lead)[:5]
     edited = [*summary[:4], summary[4].replace(" the ", " a ", 1) + " Officials declined to comment."]
-    engine = LlamaLogprobs(gguf_path(preset, Settings().model_dir))
+    model = LlamaCppChat(model_path=str(gguf_path(preset, Settings().model_dir)))
     t = time.perf_counter()
-    engine._load()
+    model.scoring_engine()._load()
     load = time.perf_counter() - t
-    scorer = SupportScorer(engine, source_tokens=source_tokens or SOURCE_TOKENS)
+    scorer = SupportScorer(model, source_tokens=source_tokens or SOURCE_TOKENS)
     window = scorer.window(article, summary)
     t = time.perf_counter()
     first = scorer.score_many(article, summary)

@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from assistant.llm import get_chat_model
 from assistant.settings import Settings
-from assistant.support import logprob_model
 from assistant.support.data import load_pairs
 from eval.support_fit import DEFAULT_FEATURES, ablation, score_features
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     for preset, cache in caches.items():
         base = Settings()
         settings = base.model_copy(update={"llm": base.llm.model_copy(update={"preset": preset})})
-        rows[preset] = score_features(pairs, logprob_model(settings, cache_dir=cache, mode="replay"), skip_missing=True)
+        rows[preset] = score_features(pairs, get_chat_model(settings, cache="replay", cache_dir=cache), skip_missing=True)
     common = set.intersection(*({r.pair.id for r in rs} for rs in rows.values()))
     out = {}
     for preset, rs in rows.items():

@@ -329,12 +329,12 @@ def pair_level(drafts: list[Draft], scorer, cache: Path, flags: dict[str, bool])
 
     Pairs are scored as the consistency task scores them (replayed; a pair not recorded is left out).
     """
+    from assistant.llm import ReplayCacheChat
     from assistant.support.data import pair_from_row
-    from assistant.support.logprobs import ReplayLogprobs
     from eval.support_fit import score_features
 
-    inner = scorer.model.inner if isinstance(scorer.model, ReplayLogprobs) else scorer.model
-    model = ReplayLogprobs(inner, cache, mode="replay")
+    inner = scorer.model.inner if isinstance(scorer.model, ReplayCacheChat) else scorer.model
+    model = ReplayCacheChat(inner=inner, cache_dir=cache, mode="replay")
     pairs = [pair_from_row(p.row, default_domain="frank") for d in drafts for p in d.paragraphs if p.row_id in flags]
     rows = score_features(pairs, model, skip_missing=True)
     cal = scorer.calibrated
@@ -345,8 +345,8 @@ def pair_level(drafts: list[Draft], scorer, cache: Path, flags: dict[str, bool])
 
 
 def _write_threshold(path: Path, model: str, cut: float, items: list, data: Path, oof: dict) -> None:
+    from assistant.llm_scores import prompt_fingerprint
     from assistant.support.calibrate import data_fingerprint
-    from assistant.support.logprobs import prompt_fingerprint
 
     current = json.loads(path.read_text()) if path.is_file() else {}
     current[model] = {

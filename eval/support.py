@@ -15,10 +15,9 @@ from typing import Annotated
 
 import typer
 
-from assistant.settings import PROJECT_ROOT, Settings
-from assistant.support import logprob_model
+from assistant.llm import ChatModel, get_chat_model, model_name
+from assistant.settings import PROJECT_ROOT, CacheMode, Settings
 from assistant.support.data import LabelledPair, load_pairs
-from assistant.support.logprobs import LogprobModel
 from assistant.support.scorer import WEIGHTS_PATH, load_calibration
 from eval.support_fit import ABLATIONS, evaluate, score_features
 from eval.support_fit import ablation as run_ablation
@@ -39,8 +38,9 @@ def _data(path: Path | None, name: str) -> Path:
     return path if path is not None else Settings().eval_data_dir / name
 
 
-def _model(cache_dir: Path, mode: str) -> LogprobModel:
-    return logprob_model(Settings(), cache_dir=cache_dir, mode=mode)
+def _model(cache_dir: Path, mode: CacheMode) -> ChatModel:
+    """The configured model behind the replay cache in ``cache_dir`` (its hits and misses are counted)."""
+    return get_chat_model(Settings(), cache=mode, cache_dir=cache_dir)
 
 
 def _fit_pairs(summedits: Path, frank: Path) -> list[LabelledPair]:
@@ -93,7 +93,7 @@ def fit(
     rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay)
     if len(rows) < len(pairs):
         typer.echo(f"fitting on the {len(rows)} of {len(pairs)} pairs whose scores are recorded in {cache_dir}")
-    calibrated = fit_weights(rows, model.name, [summedits, frank])
+    calibrated = fit_weights(rows, model_name(model), [summedits, frank])
     existing = json.loads(out.read_text()) if out.is_file() else {"models": {}}
     existing.setdefault("models", {})[calibrated.model] = calibrated.to_json()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -141,9 +141,9 @@ def report(
     """Measure the fitted weights on held-out rows: ROC AUC and balanced accuracy, per domain."""
     data = _data(data, SUMMEDITS)
     model = _model(cache_dir, "replay" if replay else "auto")
-    calibrated = load_calibration(model.name, weights)
+    calibrated = load_calibration(model_name(model), weights)
     if calibrated is None:
-        raise typer.BadParameter(f"no fitted weights for {model.name} in {weights}: run `python -m eval.support fit --out PATH` first")
+        raise typer.BadParameter(f"no fitted weights for {model_name(model)} in {weights}: run `python -m eval.support fit --out PATH` first")
     pairs = load_pairs(data, split=split)[::every]
     rows = score_features(pairs, model, on_pair=_progress(len(pairs), model), skip_missing=replay)
     if len(rows) < len(pairs):

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import ReplayMissError
+from assistant.llm_base import ChatModel
+from assistant.llm_scores import prompt_fingerprint
 from assistant.stats import best_threshold, binary_metrics, roc_auc
 from assistant.support.calibrate import Calibrated, balanced_weights, data_fingerprint, fit_logistic
 from assistant.support.data import LabelledPair, by_source
 from assistant.support.features import all_features
-from assistant.support.logprobs import prompt_fingerprint
 from assistant.support.scorer import source_window
 
 # Chosen before the held-out split was scored, by `python -m eval.support ablation` on the fit data:
@@ -47,7 +48,7 @@ class Scored:
 
 def score_features(
     pairs: Sequence[LabelledPair],
-    model,
+    model: ChatModel,
     on_pair: Callable[[int, LabelledPair], None] | None = None,
     judge: bool = True,
     skip_missing: bool = False,

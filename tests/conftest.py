@@ -82,14 +82,14 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def fake_support_scorer():
-    """A support scorer on the FakeLogprobs model (a word absent from the source is improbable),
+    """A support scorer on FakeScoringModel (a word absent from the source is improbable),
     with fixed one-feature weights: the real scorer's code path, no model."""
     from assistant.support import SupportScorer
     from assistant.support.calibrate import Calibrated
-    from assistant.testing import FakeLogprobs
+    from assistant.testing import FakeScoringModel
 
     weights = Calibrated(features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0)
-    return SupportScorer(FakeLogprobs(), weights)
+    return SupportScorer(FakeScoringModel(), weights)
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 import eval.support as support_cli
-from assistant.support.logprobs import ReplayLogprobs
+from assistant.llm import ReplayCacheChat
 from assistant.support.scorer import WEIGHTS_PATH
-from assistant.testing import FakeLogprobs
+from assistant.testing import FakeScoringModel
 from eval.support_fit import ABLATIONS
 
 # (source, faithful sentence, the same with an invented word): one source per story.
@@ -64,13 +64,13 @@ def sets(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[FakeLogprobs]:
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[FakeScoringModel]:
     """The commands' model seam answers with the fake model behind the replay cache they name."""
-    made: list[FakeLogprobs] = []
+    made: list[FakeScoringModel] = []
 
-    def model(cache_dir: Path, mode: str) -> ReplayLogprobs:
-        made.append(FakeLogprobs())
-        return ReplayLogprobs(made[-1], cache_dir, mode=mode)
+    def model(cache_dir: Path, mode: str) -> ReplayCacheChat:
+        made.append(FakeScoringModel())
+        return ReplayCacheChat(inner=made[-1], cache_dir=cache_dir, mode=mode)
 
     monkeypatch.setattr(support_cli, "_model", model)
     return made
@@ -89,18 +89,18 @@ def test_record_then_fit_ablation_and_report_replay_the_recorded_scores(sets, fa
 
     out = run("record", "--data", summedits, "--data", frank, "--cache-dir", cache)
     assert out.startswith("20 pairs: ") and " 0 scored" not in out and f"scored and recorded in {cache}" in out
-    assert fake_model[-1].calls and list(cache.rglob("*.json"))
+    assert fake_model[-1].scored and list(cache.rglob("*.json"))
     again = run("record", "--data", summedits, "--data", frank, "--cache-dir", cache)
     assert again.startswith("20 pairs: ") and ", 0 scored and recorded" in again
-    assert fake_model[-1].calls == []  # everything replayed
+    assert fake_model[-1].scored == []  # everything replayed
 
     weights = tmp_path / "out" / "weights.json"
     out = run("fit", "--out", weights, "--summedits", summedits, "--frank", frank, "--cache-dir", cache)
-    assert f"wrote {weights} (model fake-logprobs, 16 pairs" in out
+    assert f"wrote {weights} (model fake, 16 pairs" in out
     assert "grouped 5-fold CV on the fit data" in out and "leave one domain out on the fit data" in out
-    fitted = json.loads(weights.read_text())["models"]["fake-logprobs"]
+    fitted = json.loads(weights.read_text())["models"]["fake"]
     assert fitted["features"] and "threshold" in fitted
-    assert fake_model[-1].calls == []  # fit replays only
+    assert fake_model[-1].scored == []  # fit replays only
     assert WEIGHTS_PATH.read_bytes() == packaged  # the packaged weights are untouched
 
     table = run("ablation", "--summedits", summedits, "--frank", frank, "--cache-dir", cache)

@@ -540,11 +540,11 @@ def test_consistency_with_the_support_scorer_reports_auc_domains_and_words_besid
 
 def test_support_method_without_weights_is_a_clear_error(tmp_path, data):
     from assistant.support import SupportScorer
-    from assistant.testing import FakeLogprobs
+    from assistant.testing import FakeScoringModel
 
     suite = write_suite(tmp_path, [], tasks={"consistency": {"dataset": "labels"}})
     with pytest.raises(BadInputError, match="support weights") as err:
-        run_suite(suite, tmp_path / "out", scorer=SupportScorer(FakeLogprobs(), None), progress=False)
+        run_suite(suite, tmp_path / "out", scorer=SupportScorer(FakeScoringModel(), None), progress=False)
     assert "python -m eval.support fit" in err.value.help
 
 

@@ -11,7 +11,7 @@ import yaml
 from assistant.embed import HashingEmbedder
 from assistant.errors import ReplayMissError
 from assistant.evaluate.run import run_suite
-from assistant.testing import FakeChatModel, FakeLogprobs
+from assistant.testing import FakeChatModel, FakeScoringModel
 from eval.fit_boolean import best_threshold, fit, fit_floor, relevances
 
 ROWS = [
@@ -47,7 +47,7 @@ def _suite(tmp_path: Path, cache: str = "cache") -> Path:
 def test_qa_boolean_scores_polarity_refusals_controls_and_citations(tmp_path: Path):
     result = run_suite(
         _suite(tmp_path), tmp_path / "out", chat=FakeChatModel(), embedder=HashingEmbedder(),
-        logprobs=FakeLogprobs(), cache="record", progress=False,
+        logprobs=FakeScoringModel(), cache="record", progress=False,
     )
     m = result.metrics.qa_boolean
     assert (m.n, m.n_yes, m.n_no) == (3, 2, 1)
@@ -64,20 +64,20 @@ def test_qa_boolean_scores_polarity_refusals_controls_and_citations(tmp_path: Pa
     # the recorded choices replay without the model; another prompt would be a miss
     again = run_suite(
         _suite(tmp_path), tmp_path / "out2", chat=FakeChatModel(), embedder=HashingEmbedder(),
-        logprobs=FakeLogprobs(), cache="replay", progress=False,
+        logprobs=FakeScoringModel(), cache="replay", progress=False,
     )
     assert again.metrics.qa_boolean == m
     with pytest.raises(ReplayMissError):
         run_suite(
             _suite(tmp_path, cache="empty-cache"), tmp_path / "out3", chat=FakeChatModel(), embedder=HashingEmbedder(),
-            logprobs=FakeLogprobs(), cache="replay", progress=False,
+            logprobs=FakeScoringModel(), cache="replay", progress=False,
         )
 
 
 def test_fit_boolean_fits_thresholds_on_recorded_items(tmp_path: Path):
     run_suite(
         _suite(tmp_path), tmp_path / "out", chat=FakeChatModel(), embedder=HashingEmbedder(),
-        logprobs=FakeLogprobs(), cache="off", progress=False,
+        logprobs=FakeScoringModel(), cache="off", progress=False,
     )
     entry = fit(tmp_path / "out" / "results.json")
     assert entry["fitted_on"]["questions"] == 3 and entry["fitted_on"]["rows"] == ["b1", "b2", "b3"]
@@ -94,7 +94,7 @@ def test_best_threshold_maximises_balanced_accuracy():
 def test_fit_boolean_counts_questions_below_the_floor_as_refused(tmp_path: Path):
     run_suite(
         _suite(tmp_path), tmp_path / "out", chat=FakeChatModel(), embedder=HashingEmbedder(),
-        logprobs=FakeLogprobs(), cache="off", progress=False,
+        logprobs=FakeScoringModel(), cache="off", progress=False,
     )
     items = json.loads((tmp_path / "out" / "results.json").read_text())["items"]
     choices = [i["output"]["choice"] for i in items if i["output"]["choice"]]

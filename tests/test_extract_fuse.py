@@ -15,7 +15,7 @@ from assistant.settings import LLMSettings, SummarySettings
 from assistant.summarize import render_text, resolve_strategy
 from assistant.support.calibrate import Calibrated
 from assistant.support.scorer import SupportScorer
-from assistant.testing import FakeChatModel, FakeLogprobs
+from assistant.testing import FakeChatModel, FakeScoringModel
 from assistant.types import FusedSentence, Selection, Summary
 
 STORY = (
@@ -36,11 +36,11 @@ def _article(text: str = STORY):
 
 
 def _scorer() -> SupportScorer:
-    # A word of the sentence absent from its source gets a low probability (FakeLogprobs).
+    # A word of the sentence absent from its source gets a low probability (FakeScoringModel).
     calibrated = Calibrated(
-        features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0, threshold=0.5, model="fake-logprobs"
+        features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0, threshold=0.5, model="fake"
     )
-    return SupportScorer(FakeLogprobs(), calibrated)
+    return SupportScorer(FakeScoringModel(), calibrated)
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def test_support_scorer_turns_an_invented_word_into_the_source_sentence(settings
     assert second.origin == "model" and second.support is None
     assert "no model check needed" in second.reason
     # The first was scored against its cited sentence only.
-    assert {src for src, _ in scorer.model.calls} == {summary.sources[0].text}
+    assert {src for src, _ in scorer.model.scored} == {summary.sources[0].text}
     # A fused line that is not a plain cut gets the model check and passes it.
     fake.enqueue("[1] The Vellmar council approved a 42 million euro harbour budget by 19 votes to 12.")
     again = a.summarize(text=article.raw, sentences=1)
@@ -287,7 +287,7 @@ def test_abstractive_summary_gets_the_model_check_against_its_cited_passages(set
     assert edited.verdict == "unsupported" and "model check" in edited.reason
     assert any("luxurious" in s.text for s in edited.suspect_spans)
     # both were scored against the cited passage only, read once
-    assert {src for src, _ in scorer.model.calls} == {first.text}
+    assert {src for src, _ in scorer.model.scored} == {first.text}
 
 
 def test_sentences_with_trailing_markup_are_selected_and_an_empty_article_asks_no_model(helper, fake):

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from assistant import check as check_mod
-from assistant import llm_local
+from assistant import llm_llama
 from assistant.llm import LlamaCppChat, default_threads
 from assistant.models import gguf_path
 from assistant.service import Assistant
@@ -73,7 +73,7 @@ def vocab():
 def chat(vocab, monkeypatch):
     path, llama = vocab
     key = (str(path.resolve()), 4096, default_threads())  # (path, n_ctx, threads)
-    monkeypatch.setitem(llm_local._LLAMAS, key, (llama, threading.Lock()))
+    monkeypatch.setitem(llm_llama._LLAMAS, key, (llama, threading.Lock()))
     return LlamaCppChat(model_path=str(path), n_ctx=4096)
 
 

@@ -150,10 +150,10 @@ SOURCE = (
 
 def test_support_through_the_server(server: tuple[str, str]) -> None:
     from assistant.errors import LLMError
-    from assistant.support.logprobs import OpenAILogprobs
+    from assistant.llm_openai import openai_chat
 
     base_url, model = server
-    scorer = OpenAILogprobs(base_url, None, model)
+    scorer = openai_chat(base_url, None, model)  # the chat model scores tokens too
     # llama-cpp-python's server echoes a Qwen prompt's log-probabilities one token off (no BOS):
     # the client refuses them rather than scoring with misaligned values
     with pytest.raises(LLMError, match="shifted by one token"):

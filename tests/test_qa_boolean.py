@@ -8,11 +8,11 @@ import pytest
 
 from assistant import qa_boolean
 from assistant.errors import ReplayMissError
+from assistant.llm import ReplayCacheChat
 from assistant.qa_boolean import Calibration, ask_stream, is_yes_no, split_parts
 from assistant.service import Assistant
 from assistant.settings import Settings, SupportSettings
-from assistant.support.logprobs import ReplayLogprobs
-from assistant.testing import FakeChatModel, FakeLogprobs
+from assistant.testing import FakeChatModel, FakeScoringModel
 from assistant.types import Answer
 
 TOLLAND = "The Tolland council rejected the 12 million euro harbour budget on Tuesday by 9 votes to 6."
@@ -95,7 +95,7 @@ def _run(stream) -> tuple[str, Answer]:
 
 
 def test_a_no_answer_says_no_and_cites_the_evidence_sentence(tolland: Assistant):
-    choices = FakeLogprobs()
+    choices = FakeScoringModel()
     text, answer = _run(
         ask_stream("Did the Tolland council approve the harbour budget?", tolland.retriever, tolland.chat, choices, tolland.settings)
     )
@@ -109,7 +109,7 @@ def test_a_no_answer_says_no_and_cites_the_evidence_sentence(tolland: Assistant)
 
 
 def test_a_yes_answer_and_not_stated_come_from_the_signal(tolland: Assistant):
-    choices = FakeLogprobs()
+    choices = FakeScoringModel()
     choices.scripted = ["yes", "not"]
     _, yes = _run(ask_stream("Did the berth open on Thursday?", tolland.retriever, tolland.chat, choices, tolland.settings))
     assert yes.answer.startswith("Yes, ") and yes.citations[0].article_id == "vellmar"
@@ -119,7 +119,7 @@ def test_a_yes_answer_and_not_stated_come_from_the_signal(tolland: Assistant):
 
 
 def test_calibrated_thresholds_decide_not_the_raw_argmax(tolland: Assistant):
-    choices = FakeLogprobs()
+    choices = FakeScoringModel()
     choices.scripted = ["yes"]  # yes -0.1, others -4: margins 3.9
     stream = qa_boolean.boolean_stream(
         "Did the berth open on Thursday?", tolland.retriever, choices, tolland.settings,
@@ -130,7 +130,7 @@ def test_calibrated_thresholds_decide_not_the_raw_argmax(tolland: Assistant):
 
 
 def test_below_the_relevance_floor_the_model_is_not_asked(tolland: Assistant):
-    choices = FakeLogprobs()
+    choices = FakeScoringModel()
     question = "Did the Tolland council approve the harbour budget?"
     relevance, worded = qa_boolean.question_relevance(question, tolland.retriever, tolland.settings)
     assert 0.0 < relevance <= 1.0 and worded  # the article has "Tolland", "council", "harbour", "budget"
@@ -140,7 +140,7 @@ def test_below_the_relevance_floor_the_model_is_not_asked(tolland: Assistant):
     ))
     assert answered.answered and answered.choice["shares_words"] is True
     # a question the archive neither resembles enough nor shares the words of: refused unasked
-    choices.calls.clear()
+    choices.scored.clear()
     other = "Is the lighthouse keeper paid by the ferry company?"
     relevance, worded = qa_boolean.question_relevance(other, tolland.retriever, tolland.settings)
     assert not worded
@@ -151,19 +151,32 @@ def test_below_the_relevance_floor_the_model_is_not_asked(tolland: Assistant):
     assert answer.choice == {
         "relevance": round(relevance, 4), "shares_words": False, "min_relevance": relevance + 0.01, "decision": "not",
     }
-    assert not choices.calls  # refused on the evidence alone
+    assert not choices.scored  # refused on the evidence alone
     # at the floor, the model is asked and its signal decides
     _, asked = _run(qa_boolean.boolean_stream(
         other, tolland.retriever, choices, tolland.settings, calibration=Calibration(min_relevance=round(relevance, 4))
     ))
-    assert choices.calls and asked.choice["relevance"] == round(relevance, 4)
+    assert choices.scored and asked.choice["relevance"] == round(relevance, 4)
+
+
+def test_a_model_that_cannot_score_tokens_answers_yes_no_in_free_text(tolland: Assistant):
+    # The capability flag decides, not the presence of a choose() method (every ChatModel has one).
+    tolland.chat.enqueue("The Tolland council rejected the harbour budget by 9 votes to 6 [1].")
+    _, answer = _run(
+        ask_stream(
+            "Did the Tolland council approve the harbour budget?",
+            tolland.retriever, tolland.chat, FakeChatModel(), tolland.settings,
+        )
+    )
+    assert tolland.chat.history  # the chat model wrote the answer
+    assert getattr(answer, "choice", None) is None and answer.answered
 
 
 def test_unanswerable_control_excludes_the_articles_own_passage(tolland: Assistant):
     _, answer = _run(
         ask_stream(
             "Did the Tolland council approve the harbour budget?",
-            tolland.retriever, tolland.chat, FakeLogprobs(), tolland.settings, exclude_articles=["tolland"],
+            tolland.retriever, tolland.chat, FakeScoringModel(), tolland.settings, exclude_articles=["tolland"],
         )
     )
     assert not answer.answered
@@ -175,7 +188,7 @@ def test_multi_part_question_answers_each_part_with_its_own_citation(tolland: As
     text, answer = _run(
         ask_stream(
             "How many boats does the berth hold, and did the Tolland council approve the harbour budget?",
-            tolland.retriever, tolland.chat, FakeLogprobs(), tolland.settings,
+            tolland.retriever, tolland.chat, FakeScoringModel(), tolland.settings,
         )
     )
     assert answer.answered and len(answer.parts) == 2
@@ -192,7 +205,7 @@ def test_a_part_the_articles_do_not_answer_is_said_to_be_unanswered(tolland: Ass
     _, answer = _run(
         ask_stream(
             "Who chairs the Tolland council, and did the Tolland council approve the harbour budget?",
-            tolland.retriever, tolland.chat, FakeLogprobs(), tolland.settings,
+            tolland.retriever, tolland.chat, FakeScoringModel(), tolland.settings,
         )
     )
     assert answer.answered
@@ -211,9 +224,9 @@ def test_the_assistant_uses_the_support_scorers_model_for_choices(settings, embe
 
 def test_choices_are_recorded_and_replayed(tmp_path: Path):
     variables = {"question": "Did it rain?", "passages": [{"text": "It rained all day."}]}
-    recorder = ReplayLogprobs(FakeLogprobs(), tmp_path, mode="record")
+    recorder = ReplayCacheChat(inner=FakeScoringModel(), cache_dir=tmp_path, mode="record")
     got = recorder.choose(qa_boolean.PROMPT, variables, qa_boolean.CHOICES)
-    replay = ReplayLogprobs(FakeLogprobs(), tmp_path, mode="replay")
+    replay = ReplayCacheChat(inner=FakeScoringModel(), cache_dir=tmp_path, mode="replay")
     assert replay.choose(qa_boolean.PROMPT, variables, qa_boolean.CHOICES) == got
     assert replay.hits == 1
     with pytest.raises(ReplayMissError):

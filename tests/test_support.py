@@ -10,11 +10,13 @@ import pytest
 
 from assistant.errors import BadInputError, ReplayMissError
 from assistant.evaluate.metrics import best_threshold, binary_metrics, roc_auc
+from assistant.llm import ReplayCacheChat
+from assistant.llm_llama import _char_spans
+from assistant.llm_scores import TokenScores
 from assistant.support.calibrate import Calibrated, balanced_weights, fit_logistic, load, save
 from assistant.support.features import all_features, token_features, words
-from assistant.support.logprobs import ReplayLogprobs, TokenScores, _char_spans
 from assistant.support.scorer import SupportScorer, evidence_sentence, fit_source, suspects
-from assistant.testing import FakeLogprobs
+from assistant.testing import FakeScoringModel
 
 SOURCE = (
     "The council approved the harbour plan on Tuesday. Mayor Ana Ruiz said the berths would open in May. "
@@ -45,7 +47,7 @@ def test_words_group_tokens_and_skip_outside_span() -> None:
 
 
 def test_fake_model_makes_an_invented_word_the_suspect() -> None:
-    model = FakeLogprobs()
+    model = FakeScoringModel()
     scores = model.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
     found = suspects(scores)
     assert found and found[0].text == "Zurich."
@@ -57,7 +59,7 @@ def test_fake_model_makes_an_invented_word_the_suspect() -> None:
 
 
 def test_suspect_offsets_are_relative_to_the_span() -> None:
-    scores = FakeLogprobs().score(SOURCE, "The plan costs 12 million euros. The berths open in Zurich.")
+    scores = FakeScoringModel().score(SOURCE, "The plan costs 12 million euros. The berths open in Zurich.")
     start = scores.text.index("The berths")
     found = suspects(scores, start, len(scores.text))
     assert [s.text for s in found] == ["Zurich."]
@@ -105,12 +107,12 @@ def test_balanced_weights_equalise_classes_and_groups() -> None:
 
 def _calibrated() -> Calibrated:
     return Calibrated(
-        features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0, threshold=0.5, model="fake-logprobs"
+        features=["pmi_min"], mean=[-4.0], scale=[2.0], coef=[3.0], intercept=0.0, threshold=0.5, model="fake"
     )
 
 
 def test_scorer_gives_probability_suspects_evidence_and_reason() -> None:
-    scorer = SupportScorer(FakeLogprobs(), _calibrated())
+    scorer = SupportScorer(FakeScoringModel(), _calibrated())
     good = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in May.")
     bad = scorer.score(SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.")
     assert good.supported and not bad.supported
@@ -122,7 +124,7 @@ def test_scorer_gives_probability_suspects_evidence_and_reason() -> None:
 
 
 def test_scorer_without_weights_says_how_to_fit() -> None:
-    result = SupportScorer(FakeLogprobs(), None).score(SOURCE, "The plan costs 12 million euros.")
+    result = SupportScorer(FakeScoringModel(), None).score(SOURCE, "The plan costs 12 million euros.")
     assert result.probability is None and result.supported is None
     assert "python -m eval.support fit" in result.reason
 
@@ -137,15 +139,15 @@ def test_evidence_sentence_and_fit_source() -> None:
 
 
 def test_replay_cache_records_then_replays_without_the_model(tmp_path) -> None:
-    inner = FakeLogprobs()
-    recorder = ReplayLogprobs(inner, tmp_path, mode="record")
+    inner = FakeScoringModel()
+    recorder = ReplayCacheChat(inner=inner, cache_dir=tmp_path, mode="record")
     first = recorder.score(SOURCE, "The plan costs 12 million euros.")
     judged = recorder.judge(SOURCE, "The plan costs 12 million euros.")
-    assert len(inner.calls) == 2 and recorder.misses == 2
-    replayer = ReplayLogprobs(inner, tmp_path, mode="replay")
+    assert len(inner.scored) == 2 and recorder.misses == 2
+    replayer = ReplayCacheChat(inner=inner, cache_dir=tmp_path, mode="replay")
     assert replayer.score(SOURCE, "The plan costs 12 million euros.") == first
     assert replayer.judge(SOURCE, "The plan costs 12 million euros.") == judged
-    assert len(inner.calls) == 2 and replayer.hits == 2
+    assert len(inner.scored) == 2 and replayer.hits == 2
     with pytest.raises(ReplayMissError):
         replayer.score(SOURCE, "Another sentence.")
     # the source enters the key by its hash only: cache files stay small
@@ -154,7 +156,7 @@ def test_replay_cache_records_then_replays_without_the_model(tmp_path) -> None:
 
 
 def test_all_features_add_code_signals_and_judge() -> None:
-    scores = FakeLogprobs().score(SOURCE, "The plan costs 15 million euros, Ms Lindqvist said.")
+    scores = FakeScoringModel().score(SOURCE, "The plan costs 15 million euros, Ms Lindqvist said.")
     feats = all_features(scores, SOURCE, judge=-2.5)
     assert feats["missing_values"] == 1 and feats["missing_names"] == 1
     assert feats["judge"] == -2.5
@@ -176,9 +178,9 @@ class _EchoClient:
 
 
 def _echo_scorer(monkeypatch: pytest.MonkeyPatch, client: _EchoClient):
-    from assistant.support.logprobs import OpenAILogprobs
+    from assistant.llm_openai import OpenAIScorer
 
-    scorer = OpenAILogprobs("http://127.0.0.1:9/v1", None, "m")
+    scorer = OpenAIScorer("http://127.0.0.1:9/v1", None, "m")
     monkeypatch.setattr(scorer, "_client", lambda: client)
     return scorer
 
@@ -206,9 +208,9 @@ def test_openai_echo_shifted_by_one_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_openai_choose_counts_each_first_token_for_one_choice_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.support.logprobs import OpenAILogprobs
+    from assistant.llm_openai import OpenAIScorer
 
-    scorer = OpenAILogprobs("http://127.0.0.1:9/v1", None, "m")
+    scorer = OpenAIScorer("http://127.0.0.1:9/v1", None, "m")
     # "No" is also the start of "Not": it must count for "no" only; "N" opens both and counts for neither
     top = {"No": -0.2, "Not": -2.0, "Yes": -3.0, " yes": -4.0, "N": -5.0, "Maybe": -6.0}
     monkeypatch.setattr(scorer, "_first_token", lambda *_a, **_k: top)
@@ -221,7 +223,7 @@ def test_openai_choose_counts_each_first_token_for_one_choice_only(monkeypatch: 
 def test_window_of_a_long_source_is_reused_while_it_holds_the_evidence() -> None:
     filler = " ".join(f"Filler sentence number {i} says the mayor resigned on a day." for i in range(200))
     source = f"The mayor resigned on Monday. {filler} Cranes lifted cargo at dawn."
-    scorer = SupportScorer(FakeLogprobs(), _calibrated(), source_tokens=120)
+    scorer = SupportScorer(FakeScoringModel(), _calibrated(), source_tokens=120)
     first = scorer.window(source, ["The mayor resigned on Monday."])
     assert "The mayor resigned on Monday." in first and len(first) < len(source) / 5
     # other sentences whose evidence the window already holds: the same window (its KV state is reused)
@@ -231,10 +233,10 @@ def test_window_of_a_long_source_is_reused_while_it_holds_the_evidence() -> None
     other = scorer.window(source, ["Cranes lifted cargo at dawn."])
     assert other != first and "Cranes lifted cargo at dawn." in other
     # without reuse (the eval harness) a statement's window does not depend on what came before
-    fresh = SupportScorer(FakeLogprobs(), _calibrated(), source_tokens=120, reuse_windows=False)
+    fresh = SupportScorer(FakeScoringModel(), _calibrated(), source_tokens=120, reuse_windows=False)
     fresh.window(source, ["Cranes lifted cargo at dawn."])
     assert fresh.window(source, ["The mayor resigned."]) == SupportScorer(
-        FakeLogprobs(), _calibrated(), source_tokens=120
+        FakeScoringModel(), _calibrated(), source_tokens=120
     ).window(source, ["The mayor resigned."])
 
 
@@ -246,12 +248,12 @@ def test_recorded_scores_replay_into_fit_features(tmp_path) -> None:
         LabelledPair("1", SOURCE, "Mayor Ana Ruiz said the berths would open in May.", 1, "news", "evaluation"),
         LabelledPair("2", SOURCE, "Mayor Ana Ruiz said the berths would open in Zurich.", 0, "news", "evaluation"),
     ]
-    inner = FakeLogprobs()
-    recorded = score_features(pairs, ReplayLogprobs(inner, tmp_path, mode="record"))
-    calls = len(inner.calls)
-    replay = ReplayLogprobs(inner, tmp_path, mode="replay")
+    inner = FakeScoringModel()
+    recorded = score_features(pairs, ReplayCacheChat(inner=inner, cache_dir=tmp_path, mode="record"))
+    calls = len(inner.scored)
+    replay = ReplayCacheChat(inner=inner, cache_dir=tmp_path, mode="replay")
     rows = score_features(pairs, replay)
-    assert len(inner.calls) == calls  # all replayed
+    assert len(inner.scored) == calls  # all replayed
     assert [r.features for r in rows] == [r.features for r in recorded]
     by_id = {r.pair.id: r.features for r in rows}
     assert by_id["2"]["pmi_min"] < by_id["1"]["pmi_min"]
@@ -263,18 +265,18 @@ def test_recorded_scores_replay_into_fit_features(tmp_path) -> None:
 
 
 def test_weights_fitted_with_other_prompts_are_not_used(tmp_path) -> None:
-    from assistant.support.logprobs import prompt_fingerprint
+    from assistant.llm_scores import prompt_fingerprint
     from assistant.support.scorer import load_calibration
 
     entry = _calibrated()
     entry.prompts = "0000"
     path = tmp_path / "weights.json"
-    path.write_text(json.dumps({"models": {"fake-logprobs": entry.to_json()}}))
-    assert load_calibration("fake-logprobs", path) is None  # fitted with other prompts
+    path.write_text(json.dumps({"models": {"fake": entry.to_json()}}))
+    assert load_calibration("fake", path) is None  # fitted with other prompts
     entry.prompts = prompt_fingerprint()
     path = tmp_path / "weights-now.json"  # another file: weights are cached by path and mtime
-    path.write_text(json.dumps({"models": {"fake-logprobs": entry.to_json()}}))
-    assert load_calibration("fake-logprobs", path) is not None
+    path.write_text(json.dumps({"models": {"fake": entry.to_json()}}))
+    assert load_calibration("fake", path) is not None
 
 
 def test_fitting_writes_only_where_out_says() -> None:
@@ -296,7 +298,7 @@ def test_sentence_overlap_finding_yields_to_the_score_but_a_conflict_does_not() 
     from assistant.verify import verify_citations
 
     passage = Passage(id="p1", article_id="a", index=0, text=SOURCE, start=0, end=len(SOURCE), tokens=40)
-    scorer = SupportScorer(FakeLogprobs(), _calibrated())
+    scorer = SupportScorer(FakeScoringModel(), _calibrated())
     cite = [Citation(passage_id="p1")]
     # "Mayor Ruiz" is in the passage only as "Mayor Ana Ruiz": a soft finding when it is not found verbatim
     soft = verify_citations("The council approved the harbour plan, Mayor Ruiz of Vellmar said.", cite, {"p1": passage})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from assistant.llm import LlamaCppChat, model_name
+from assistant.llm_llama import LlamaScorer
 from assistant.models import gguf_path
 from assistant.settings import Settings
-from assistant.support.logprobs import LlamaLogprobs
 from assistant.support.scorer import SupportScorer, load_calibration
 
 pytestmark = pytest.mark.slow
@@ -23,14 +24,14 @@ SWAPPED = "Councillor Piet Varga said the ferry terminal would cost 40 million e
 
 
 @pytest.fixture(scope="module")
-def engine() -> LlamaLogprobs:
-    path = gguf_path("1.5b", Settings().model_dir)
-    return LlamaLogprobs(path)
+def model() -> LlamaCppChat:
+    """The local chat model: it scores tokens through the process's engine for its file."""
+    return LlamaCppChat(model_path=str(gguf_path("1.5b", Settings().model_dir)))
 
 
-def test_the_source_makes_an_edited_number_unlikely(engine: LlamaLogprobs) -> None:
-    good = engine.score(SOURCE, FAITHFUL)
-    bad = engine.score(SOURCE, EDITED)
+def test_the_source_makes_an_edited_number_unlikely(model: LlamaCppChat) -> None:
+    good = model.score(SOURCE, FAITHFUL)
+    bad = model.score(SOURCE, EDITED)
     assert "".join(good.text[a:b] for a, b in good.spans) == FAITHFUL
     assert bad.pmi.min() < good.pmi.min() - 2.0
     worst = int(bad.pmi.argmin())
@@ -39,22 +40,22 @@ def test_the_source_makes_an_edited_number_unlikely(engine: LlamaLogprobs) -> No
     assert bad.expected[worst].strip() in {"4", "40"}
 
 
-def test_kept_prefix_gives_the_same_scores_as_a_fresh_context(engine: LlamaLogprobs) -> None:
-    engine.score(SOURCE, FAITHFUL)
-    reused = engine.score(SOURCE, EDITED)  # shares the source and the sentence's first words
-    fresh = LlamaLogprobs(engine.model_path).score(SOURCE, EDITED)
+def test_kept_prefix_gives_the_same_scores_as_a_fresh_context(model: LlamaCppChat) -> None:
+    model.score(SOURCE, FAITHFUL)
+    reused = model.score(SOURCE, EDITED)  # shares the source and the sentence's first words
+    fresh = LlamaScorer(model.model_path).score(SOURCE, EDITED)  # an engine of its own
     assert np.allclose(reused.cond, fresh.cond, atol=0.1)
     assert np.allclose(reused.uncond, fresh.uncond, atol=0.1)
 
 
-def test_judge_prefers_the_faithful_sentence(engine: LlamaLogprobs) -> None:
-    assert engine.judge(SOURCE, FAITHFUL) > engine.judge(SOURCE, EDITED)
+def test_judge_prefers_the_faithful_sentence(model: LlamaCppChat) -> None:
+    assert model.judge(SOURCE, FAITHFUL) > model.judge(SOURCE, EDITED)
 
 
-def test_calibrated_scorer_separates_faithful_from_edited(engine: LlamaLogprobs) -> None:
-    calibrated = load_calibration(engine.name)
+def test_calibrated_scorer_separates_faithful_from_edited(model: LlamaCppChat) -> None:
+    calibrated = load_calibration(model_name(model))
     assert calibrated is not None, "assistant/support/weights.json has no weights for the local model"
-    scorer = SupportScorer(engine, calibrated)
+    scorer = SupportScorer(model, calibrated)
     good, bad, swapped = scorer.score_many(SOURCE, [FAITHFUL, EDITED, SWAPPED])
     assert good.probability > bad.probability and good.probability > swapped.probability
     assert bad.supported is False
@@ -62,10 +63,10 @@ def test_calibrated_scorer_separates_faithful_from_edited(engine: LlamaLogprobs)
     assert SOURCE[good.evidence_start : good.evidence_end] == good.evidence
 
 
-def test_a_repeated_call_is_answered_from_memory(engine: LlamaLogprobs) -> None:
-    first = engine.score(SOURCE, FAITHFUL)
-    ctx = engine._load()[1]
-    engine.score(SOURCE, SWAPPED)  # the context now holds another sentence
+def test_a_repeated_call_is_answered_from_memory(model: LlamaCppChat) -> None:
+    first = model.score(SOURCE, FAITHFUL)
+    ctx = model.scoring_engine()._load()[1]
+    model.score(SOURCE, SWAPPED)  # the context now holds another sentence
     held = list(ctx.tokens)
-    assert engine.score(SOURCE, FAITHFUL) is first
+    assert model.score(SOURCE, FAITHFUL) is first
     assert ctx.tokens == held  # nothing was read again

@@ -30,7 +30,7 @@ from assistant.evaluate.tasks.qa import run_qa
 from assistant.evaluate.tasks.qa_boolean import run_qa_boolean
 from assistant.evaluate.tasks.summarize import run_summarize, run_summarize_variant, variant_rows
 from assistant.evaluate.tasks.typos import run_typos
-from assistant.llm import ReplayCacheChat, get_chat_model
+from assistant.llm import ChatModel, ReplayCacheChat, get_chat_model
 from assistant.service import Assistant
 from assistant.settings import (
     CacheMode,
@@ -41,13 +41,11 @@ from assistant.settings import (
     SummarySettings,
 )
 from assistant.support import SupportScorer, support_scorer
-from assistant.support.logprobs import ReplayLogprobs
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from assistant.embed import Embedder
-    from assistant.support import LogprobModel
 
 
 def settings_for(
@@ -88,18 +86,16 @@ def _chat_for(
     return ReplayCacheChat(inner=chat, cache_dir=settings.llm_cache_dir, mode=mode)
 
 
-def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: LogprobModel | None) -> SupportScorer | None:
+def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: ChatModel | None) -> SupportScorer | None:
     """The support scorer behind the suite's replay cache: recorded with --record, replayed in CI.
 
-    A test that scripts the chat model and gives no ``logprobs`` runs without the model check.
+    A test that scripts the chat model and gives no ``logprobs`` model runs without the model check.
     """
     if not settings.summary.support or (chat is not None and logprobs is None):
         return None
     if logprobs is None:
         return support_scorer(settings, reuse_windows=False)
-    mode = settings.llm.cache
-    model = logprobs if mode == "off" else ReplayLogprobs(logprobs, settings.llm_cache_dir, mode=mode)
-    return SupportScorer(model, n_ctx=settings.llm.n_ctx, reuse_windows=False)
+    return SupportScorer(_chat_for(settings, logprobs), n_ctx=settings.llm.n_ctx, reuse_windows=False)
 
 
 def _run_tasks(
@@ -159,12 +155,11 @@ def _suite_info(suite: Suite) -> SuiteInfo:
 
 def _cache_counts(assistant: Assistant) -> dict[str, int]:
     """Replay-cache hits and misses over the run's chat, fuse and support-scorer calls."""
-    wrappers = [assistant._chat]
-    if assistant._fuse_chat is not assistant._chat:
-        wrappers.append(assistant._fuse_chat)
+    wrappers = [assistant._chat, assistant._fuse_chat]
     if assistant._support is not None:
         wrappers.append(assistant._support.model)
-    caches = [w for w in wrappers if isinstance(w, ReplayCacheChat | ReplayLogprobs)]
+    unique = {id(w): w for w in wrappers}.values()  # one model may serve several of them
+    caches = [w for w in unique if isinstance(w, ReplayCacheChat)]
     if not caches:
         return {}
     return {"hits": sum(w.hits for w in caches), "misses": sum(w.misses for w in caches)}
@@ -205,14 +200,15 @@ def run_suite(
     chat: BaseChatModel | None = None,
     embedder: Embedder | None = None,
     progress: bool = True,
-    logprobs: LogprobModel | None = None,
+    logprobs: ChatModel | None = None,
     scorer: SupportScorer | None = None,
 ) -> RunResult:
     """Run every task of ``suite``, write results.json, report.md (+ PNG) and junit.xml to ``out_dir``.
 
-    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder``/``logprobs``
-    replace the configured ones (tests pass fakes; a given chat or logprobs model is still
-    wrapped in the suite's replay cache, and serves both chat and fusion). A given ``scorer`` is
+    ``cache`` is the replay-cache mode (default: the settings'); ``chat``/``embedder`` replace the
+    configured ones and ``logprobs`` is the model that scores tokens (tests pass fakes; a given
+    model is still wrapped in the suite's replay cache; the chat model serves both chat and
+    fusion, the ``logprobs`` model the support scorer and yes/no choices). A given ``scorer`` is
     used as it is, for the consistency task and for fused summary sentences.
     """
     if not isinstance(suite, Suite):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.support.logprobs import TokenScores
+from assistant.llm_scores import TokenScores
 from assistant.verify import consistency_score, missing_facts
 
 

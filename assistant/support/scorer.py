@@ -1,10 +1,11 @@
 """The support scorer: ``(source, sentence) -> probability, evidence span, suspect spans, reason``.
 
-The probability comes from a calibrated model (``calibrate.py``) over the local model's token
-scores (``logprobs.py``) and the code's word-matching signals (``features.py``), fitted on
-labelled dev data. Suspect spans are the words the source made least likely, with the token the
-model expected there instead. Hard conflicts found by code (a number, date or name the source
-does not have) are reported by the callers and stay decisive on their own.
+The probability comes from a calibrated model (``calibrate.py``) over the model's token scores
+(``ChatModel.score`` and ``judge`` of a model declaring ``token_logprobs``; ``assistant.llm_scores``)
+and the code's word-matching signals (``features.py``), fitted on labelled dev data. Suspect spans
+are the words the source made least likely, with the token the model expected there instead. Hard
+conflicts found by code (a number, date or name the source does not have) are reported by the
+callers and stay decisive on their own.
 """
 
 from __future__ import annotations
@@ -20,15 +21,10 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
-from assistant.llm_base import require
+from assistant.llm_base import ChatModel, model_name, require
+from assistant.llm_scores import TokenScores, prompt_fingerprint, source_digest
 from assistant.support.calibrate import Calibrated
 from assistant.support.features import all_features, words
-from assistant.support.logprobs import (
-    LogprobModel,
-    TokenScores,
-    prompt_fingerprint,
-    source_digest,
-)
 from assistant.tokens import count_tokens
 from assistant.types import SuspectSpan
 from assistant.verify import split_sentences
@@ -140,11 +136,11 @@ def suspects(scores: TokenScores, start: int = 0, end: int | None = None) -> lis
 
 
 class SupportScorer:
-    """Scores sentences against a source with a token-probability model and calibrated weights."""
+    """Scores sentences against a source with a model's token probabilities and calibrated weights."""
 
     def __init__(
         self,
-        model: LogprobModel,
+        model: ChatModel,
         calibrated: Calibrated | None = None,
         n_ctx: int = 4096,
         source_tokens: int = SOURCE_TOKENS,
@@ -152,7 +148,7 @@ class SupportScorer:
     ) -> None:
         require(model, "token_logprobs", "the support scorer")
         self.model = model
-        self.calibrated = calibrated if calibrated is not None else load_calibration(model.name)
+        self.calibrated = calibrated if calibrated is not None else load_calibration(model_name(model))
         self.n_ctx = n_ctx
         self.source_tokens = source_tokens
         # The window of each recent source that was read last: reused while it still holds the
@@ -165,7 +161,8 @@ class SupportScorer:
 
     @property
     def name(self) -> str:
-        return self.model.name
+        """The model's name: its fitted weights and recorded scores are keyed by it."""
+        return model_name(self.model)
 
     def score(self, source: str, sentence: str) -> SupportResult:
         """Support of one sentence by ``source``."""
@@ -209,7 +206,7 @@ class SupportScorer:
                 evidence_start=ev_start,
                 evidence_end=ev_end,
                 suspect_spans=spans,
-                reason=f"no calibrated support weights for {self.model.name}: run `python -m eval.support fit --out PATH`",
+                reason=f"no calibrated support weights for {self.name}: run `python -m eval.support fit --out PATH`",
                 signals=features,
             )
         cal = self.calibrated

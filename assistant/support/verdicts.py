@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from assistant.injection import model_view
-from assistant.support.logprobs import prompt_fingerprint
+from assistant.llm_scores import prompt_fingerprint
 from assistant.support.scorer import SupportResult, SupportScorer
 from assistant.types import CheckStep, ClaimResult, Passage, SentenceResult
 from assistant.verify.claims import reason_of

@@ -20,6 +20,7 @@ from assistant.evaluate.metrics import latency_stats, mean
 from assistant.evaluate.suite import QABooleanTask, Suite
 from assistant.evaluate.tasks.common import ItemBase, TaskResult, Tick, llm_call
 from assistant.ingest import make_article
+from assistant.llm import model_name
 from assistant.qa_boolean import _Excluding, boolean_stream, is_yes_no, load_calibration
 from assistant.service import Assistant
 from assistant.types import Answer
@@ -173,7 +174,7 @@ def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick
     no = [i for i in items if i.input.gold == "no"]
     answered = [i for i in items if not i.scores.refused]
     controls = [i.scores.control_refused for i in items if i.scores.control_refused is not None]
-    cal = load_calibration(assistant.answer_choices.name)
+    cal = load_calibration(model_name(assistant.answer_choices))
     metrics = QABooleanMetrics(
         n=len(items),
         n_yes=len(yes),
