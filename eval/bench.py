@@ -501,6 +501,12 @@ def main(argv: list[str] | None = None) -> None:
     sc.add_argument("--passages", type=int, nargs="+", default=[10_000], help="store sizes (built once, kept in .build/scale)")
     sc.add_argument("--queries", type=int, default=200)
     sc.add_argument("--server", action="store_true", help="against `chroma run` on the same files instead of embedded")
+    sc.add_argument(
+        "--with-model",
+        action="store_true",
+        help="the reader also loads the local chat model as the app does and answers two questions "
+        "(reader_rss_mb_with_model; adds the model's load time and memory)",
+    )
     args = parser.parse_args(argv)
     if args.what == "scale":
         import json
@@ -508,7 +514,8 @@ def main(argv: list[str] | None = None) -> None:
         from eval.scale import bench_scale
 
         for n in args.passages:
-            print(json.dumps(bench_scale(n, args.queries, server=args.server)), flush=True)
+            result = bench_scale(n, args.queries, server=args.server, with_model=args.with_model)
+            print(json.dumps(result), flush=True)
         return
     if args.what == "support":
         result = bench_support(args.preset, args.source_tokens)

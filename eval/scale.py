@@ -17,7 +17,11 @@ Measured against it, each in its own process as in production:
   loaded as well (what the first fact-check needs). No chat model is loaded: its load time is
   the GGUF's (see the README's model figures) and comes on top;
 * a reader (the app's code path, no chat model): 200 hybrid searches (query embedding
-  included), BM25-only and dense-only timings; its RSS;
+  included), BM25-only and dense-only timings; its RSS. With ``--with-model`` the reader, after
+  its first search, loads the local chat model as the app does (``Assistant.warm_up``, which the
+  app runs at start-up) and answers two real questions (a yes/no one and an open one), then
+  reports its RSS and peak RSS (VmHWM) with the model in memory; its searches then run beside
+  the model, as in the app;
 * a writer process ingesting one more article with the real embedder (timed), after which the
   reader's next search is timed: the catch-up (delta applied to catalog, BM25, and Chroma's
   vector index reopened).
@@ -189,11 +193,43 @@ def build_store(n_passages: int, data_dir: Path) -> dict:
     return meta
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _rss_mb(field: str = "VmRSS", source: str = "status") -> float:
+    """A memory figure of this process in MB: ``VmRSS``, its peak ``VmHWM``, ``RssFile`` (mapped
+    files, e.g. the GGUF: counted once per mapping) from /proc/self/status; ``Pss`` (shared pages
+    counted once, split between the processes mapping them) from ``source="smaps_rollup"``."""
+    for line in Path(f"/proc/self/{source}").read_text().splitlines():
+        if line.startswith(field + ":"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+# Two real questions on the eval data the store holds: a yes/no one (BoolQ, the calibrated
+# first-token choice) and an open one (free text from the chat model's own context).
+MODEL_QUESTIONS = (
+    "Can you pass the ball more than once in american football?",
+    "Who did Aston Villa take on in the FA Cup semi-final?",
+)
+
+
+def load_chat_model(a) -> dict:
+    """Load the chat model as the app does at start-up, answer MODEL_QUESTIONS; memory figures."""
+    before = _rss_mb()
+    t = time.perf_counter()
+    a.warm_up()  # what app.py runs at start-up: embedder, lexicons, chat and fuse models, prompt prefill
+    warm = time.perf_counter() - t
+    t = time.perf_counter()
+    answered = [a.ask(q).answered for q in MODEL_QUESTIONS]
+    return {
+        "reader_rss_mb_before_model": before,
+        "model_preset": a.settings.llm.preset,
+        "model_warm_up_s": round(warm, 1),
+        "model_asks_s": round(time.perf_counter() - t, 1),
+        "model_asks_answered": sum(answered),
+        "reader_rss_mb_with_model": _rss_mb(),
+        "reader_hwm_mb_with_model": _rss_mb("VmHWM"),
+        "reader_rss_file_mb_with_model": _rss_mb("RssFile"),
+        "reader_pss_mb_with_model": _rss_mb("Pss", "smaps_rollup"),
+    }
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -227,13 +263,16 @@ def cold_start(data_dir: Path, launched: float, host: str | None, port: int) -> 
     print(json.dumps(out), flush=True)  # the process then waits for the BM25 file to be written
 
 
-def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, port: int) -> None:
+def reader(
+    data_dir: Path, n_queries: int, launched: float, host: str | None, port: int, with_model: bool = False
+) -> None:
     """The app's read path in this process; prints JSON, waits for a line on stdin, times the catch-up."""
     from assistant.retrieve import LexicalIndex
 
     queries = _queries()
     a, started = _start(data_dir, launched, host, port)
     first_search, with_spellings = started["first_search_s"], started["with_spellings_s"]
+    model = load_chat_model(a) if with_model else {}
     hybrid, lexical, dense = [], [], []
     retriever = a.retriever
     n = max(retriever.settings.candidates, retriever.settings.k)
@@ -259,6 +298,7 @@ def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, po
         "bm25_p95_ms": _pct(lexical, 95),
         "dense_p95_ms": _pct(dense, 95),
         "reader_rss_mb": _rss_mb(),
+        **model,
     }
     print(json.dumps(out), flush=True)
     sys.stdin.readline()  # another process has written one article
@@ -275,6 +315,7 @@ def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, po
     t = time.perf_counter()
     a.corpus_names()
     names = time.perf_counter() - t
+    serving = {"rss": _rss_mb(), "hwm": _rss_mb("VmHWM")}  # before the comparison's second BM25 index
     t = time.perf_counter()
     LexicalIndex.build(a.store.seq, a.store.all_passages())
     rebuild = time.perf_counter() - t
@@ -288,7 +329,10 @@ def reader(data_dir: Path, n_queries: int, launched: float, host: str | None, po
                 "catch_up_was_delta": retriever.rebuilds == rebuilds,
                 "found_new_article": any(h.passage.article_id == "scale-extra" for h in hits),
                 "full_bm25_rebuild_s_for_comparison": round(rebuild, 2),
+                "reader_rss_mb_after_catch_up": serving["rss"],
+                "reader_hwm_mb_after_catch_up": serving["hwm"],
                 "reader_rss_mb_after": _rss_mb(),
+                "reader_hwm_mb_after": _rss_mb("VmHWM"),
             }
         ),
         flush=True,
@@ -329,8 +373,10 @@ def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def bench_scale(n_passages: int, queries: int, server: bool = False) -> dict:
-    """One size: build (or reuse) the store, then run a reader and a writer process against it."""
+def bench_scale(n_passages: int, queries: int, server: bool = False, with_model: bool = False) -> dict:
+    """One size: build (or reuse) the store, then run a reader and a writer process against it.
+
+    ``with_model``: the reader also loads the local chat model (``load_chat_model``)."""
     data_dir = BUILD / str(n_passages)
     meta = build_store(n_passages, data_dir)
     server_proc = None
@@ -354,7 +400,10 @@ def bench_scale(n_passages: int, queries: int, server: bool = False) -> dict:
         )
         launched = time.time()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "eval.scale", "reader", str(data_dir), str(queries), str(launched), *host_args],
+            [
+                sys.executable, "-m", "eval.scale", "reader", str(data_dir), str(queries), str(launched),
+                *(["--with-model"] if with_model else []), *host_args,
+            ],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert proc.stdout is not None and proc.stdin is not None
@@ -394,17 +443,27 @@ def _wait_heartbeat(port: int) -> None:
             time.sleep(0.3)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+def parse_worker_args(argv: list[str]) -> tuple[list[str], str | None, int, bool]:
+    """A worker's positional arguments, then ``--host H --port P`` and ``--with-model`` if given."""
+    with_model = "--with-model" in argv
+    argv = [a for a in argv if a != "--with-model"]
     host, port = None, 8000
     if "--host" in argv:
         i = argv.index("--host")
+        if argv[i + 2 : i + 3] != ["--port"] or len(argv) < i + 4:
+            raise SystemExit("usage: ... --host HOST --port PORT")
         host, port = argv[i + 1], int(argv[i + 3])
         argv = argv[:i]
+    return argv, host, port, with_model
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Worker processes started by ``bench_scale`` (cold, reader, writer)."""
+    argv, host, port, with_model = parse_worker_args(sys.argv[1:] if argv is None else argv)
     if argv[0] == "cold":
         cold_start(Path(argv[1]), float(argv[3]), host, port)
     elif argv[0] == "reader":
-        reader(Path(argv[1]), int(argv[2]), float(argv[3]), host, port)
+        reader(Path(argv[1]), int(argv[2]), float(argv[3]), host, port, with_model=with_model)
     elif argv[0] == "writer":
         writer(Path(argv[1]), "--remove" in argv, host, port)
 
