@@ -90,16 +90,21 @@ class ChatModel(BaseChatModel):
         """The reply to ``messages`` as it is generated."""
         raise NotImplementedError
 
+    def scoring_engine(self) -> Any:
+        """What computes this model's token scores (``score``, ``judge``, ``choose``): models that
+        declare ``token_logprobs`` and do not override those three return it here."""
+        raise NotImplementedError
+
     def score(self, source: str, text: str) -> TokenScores:
         """Per-token log-probabilities of ``text`` read as the reply to "summarise ``source``", with and
         without the source (``llm_scores``)."""
         require(self, "token_logprobs", "scoring a statement's tokens")
-        raise NotImplementedError
+        return self.scoring_engine().score(source, text)
 
     def judge(self, source: str, text: str) -> float:
         """log p(yes) - log p(no) for "does the source support the statement?"."""
         require(self, "token_logprobs", "the yes/no support judge")
-        raise NotImplementedError
+        return self.scoring_engine().judge(source, text)
 
     def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
         """log p of each choice's first reply token after the rendered ``prompt`` (nothing generated).
@@ -107,7 +112,7 @@ class ChatModel(BaseChatModel):
         ``choices`` maps a label to the words that may open the reply for it ("yes": ("Yes", "yes")).
         """
         require(self, "token_logprobs", "a constrained choice")
-        raise NotImplementedError
+        return self.scoring_engine().choose(prompt, variables, choices)
 
 
 def capabilities(model: Any) -> Capabilities:

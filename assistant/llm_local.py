@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,7 +32,6 @@ from assistant.llm_base import (
     token_usage,
 )
 from assistant.llm_llama import LlamaScorer, load_llama
-from assistant.llm_scores import TokenScores
 
 _MIN_ROOM = 128  # fewest tokens worth generating; a prompt leaving less is an error
 
@@ -85,18 +84,6 @@ class LlamaCppChat(ChatModel):
     def scoring_engine(self) -> LlamaScorer:
         """The process's token-scoring engine for this file, context size and thread count."""
         return LlamaScorer.shared(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads)
-
-    def score(self, source: str, text: str) -> TokenScores:
-        """Token log-probabilities of ``text`` with and without ``source`` (``ChatModel.score``)."""
-        return self.scoring_engine().score(source, text)
-
-    def judge(self, source: str, text: str) -> float:
-        """log p(yes) - log p(no) that ``source`` supports ``text`` (``ChatModel.judge``)."""
-        return self.scoring_engine().judge(source, text)
-
-    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
-        """log p of each choice's first reply token, in one prefill (``ChatModel.choose``)."""
-        return self.scoring_engine().choose(prompt, variables, choices)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any], llama: Any) -> dict[str, Any]:
         params: dict[str, Any] = {

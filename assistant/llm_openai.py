@@ -147,18 +147,6 @@ class OpenAICompatChat(ChatOpenAI, ChatModel):
         key = self.openai_api_key.get_secret_value() if self.openai_api_key is not None else None
         return OpenAIScorer(self.openai_api_base, key, self.model_name, name=model_name(self))
 
-    def score(self, source: str, text: str) -> TokenScores:
-        """Token log-probabilities of ``text`` with and without ``source`` (``ChatModel.score``)."""
-        return self.scoring_engine().score(source, text)
-
-    def judge(self, source: str, text: str) -> float:
-        """log p(yes) - log p(no) that ``source`` supports ``text`` (``ChatModel.judge``)."""
-        return self.scoring_engine().judge(source, text)
-
-    def choose(self, prompt: str, variables: dict[str, Any], choices: dict[str, Sequence[str]]) -> dict[str, float]:
-        """log p of each choice's first reply token (``ChatModel.choose``)."""
-        return self.scoring_engine().choose(prompt, variables, choices)
-
 
 def openai_chat(
     base_url: str | None,
