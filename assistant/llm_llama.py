@@ -116,6 +116,19 @@ def _char_spans(pieces: Sequence[bytes], text: str) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- token scores
 
 
+def fill_batch(batch: Any, part: Sequence[int], first: int, wanted: Any) -> Any:
+    """``batch`` holding ``part`` (tokens at positions ``first``…, sequence 0), with an output
+    (logits or states) for the positions in ``wanted``."""
+    batch.n_tokens = len(part)
+    for j, tok in enumerate(part):
+        batch.token[j] = tok
+        batch.pos[j] = first + j
+        batch.n_seq_id[j] = 1
+        batch.seq_id[j][0] = 0
+        batch.logits[j] = (first + j) in wanted
+    return batch
+
+
 class _Context:
     """One llama.cpp context whose KV cache holds the last token sequence it read (reused by prefix)."""
 
@@ -175,15 +188,7 @@ class _Context:
         self._rows = {p: row for p, row in self._rows.items() if p < start}
         for chunk in range(start, len(tokens), self.n_batch):
             part = tokens[chunk : chunk + self.n_batch]
-            b = self.batch
-            b.n_tokens = len(part)
-            for j, tok in enumerate(part):
-                b.token[j] = tok
-                b.pos[j] = chunk + j
-                b.n_seq_id[j] = 1
-                b.seq_id[j][0] = 0
-                b.logits[j] = (chunk + j) in wanted
-            rc = lib.llama_decode(self.ctx.ctx, b)
+            rc = lib.llama_decode(self.ctx.ctx, fill_batch(self.batch, part, chunk, wanted))
             if rc != 0:
                 self.tokens, self._rows = [], {}
                 lib.llama_memory_clear(mem, True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.llm_llama import fill_batch
 from assistant.settings import Settings
 from assistant.support.data import by_source, load_pairs
 from assistant.support.scorer import source_window
@@ -84,16 +85,8 @@ class HiddenStates:
         self.tokens = tokens[:lcp]
         for chunk in range(lcp, len(tokens), 512):
             part = tokens[chunk : chunk + 512]
-            b = self.batch
-            b.n_tokens = len(part)
-            for j, tok in enumerate(part):
-                b.token[j] = tok
-                b.pos[j] = chunk + j
-                b.n_seq_id[j] = 1
-                b.seq_id[j][0] = 0
-                b.logits[j] = chunk + j == len(tokens) - 1
             self.states = {}
-            if lib.llama_decode(self.ctx.ctx, b) != 0:
+            if lib.llama_decode(self.ctx.ctx, fill_batch(self.batch, part, chunk, {len(tokens) - 1})) != 0:
                 raise RuntimeError("llama_decode failed")
             self.tokens.extend(part)
         return dict(self.states)
