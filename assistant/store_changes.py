@@ -279,16 +279,19 @@ class FollowsWriters:
         self.sync()
         return self._catalog
 
-    def _pending(self, writes: int) -> set[str]:
-        """Articles announced as about to change since write ``writes`` and not yet published."""
-        got = self.state.get(ids=[_PENDING_ID], include=["metadatas"])
-        meta = (got["metadatas"][0] or {}) if got["ids"] else {}
+    def _pending(self) -> tuple[int, set[str]]:
+        """(sequence number of the last write, the articles announced as about to change since it and
+        not yet published), from the state and pending records in one read."""
+        got = self.state.get(ids=[_STATE_ID, _PENDING_ID], include=["metadatas"])
+        metas = {i: m or {} for i, m in zip(got["ids"], got["metadatas"])}
+        writes = int(metas.get(_STATE_ID, {}).get("writes", 0))
+        meta = metas.get(_PENDING_ID, {})
         if int(meta.get("after", -1)) != writes:
-            return set()  # published since (or never written)
+            return writes, set()  # published since (or never written)
         try:
-            return {str(x) for x in json.loads(str(meta.get("articles", "[]")))}
+            return writes, {str(x) for x in json.loads(str(meta.get("articles", "[]")))}
         except ValueError:
-            return set()
+            return writes, set()
 
     def _intend(self, article_id: str) -> None:
         """Under the writer lock, before switching ``article_id``: note it as pending.
@@ -297,20 +300,18 @@ class FollowsWriters:
         keep the old record (or never list a new article), and a re-ingest that finds the
         content unchanged would publish nothing; the next writer announces pending articles.
         """
-        _, writes = self._read_state()
-        ids = self._pending(writes) | {article_id}
+        writes, pending = self._pending()
+        ids = pending | {article_id}
         self.state.upsert(
             ids=[_PENDING_ID], embeddings=[[1.0]], metadatas=[{"after": writes, "articles": json.dumps(sorted(ids))}]
         )
 
     def settle_pending(self) -> bool:
         """Announce the articles a killed writer switched without publishing; True if there were any."""
-        _, writes = self._read_state()
-        if not self._pending(writes):
+        if not self._pending()[1]:
             return False
         with self.lock.hold(LOCK_TIMEOUT):
-            _, writes = self._read_state()
-            if not self._pending(writes):
+            if not self._pending()[1]:
                 return False
             self._bump({})  # merges the pending articles into its change record
             return True
@@ -319,10 +320,10 @@ class FollowsWriters:
         """Publish this process's write (under the writer lock): a change record naming the changed
         articles, then a new token and sequence number, the catalog updated in the same step."""
         with self._sync_lock:
-            _, writes = self._read_state()
+            writes, pending = self._pending()
             if writes != self.changes.seq:
                 self._catch_up(writes)  # writes by others this process has not applied yet
-            leftover = self._pending(writes) - set(changed)
+            leftover = pending - set(changed)
             if leftover:  # switched by a writer that died before publishing them
                 changed = dict(changed)
                 got = self.articles.get(ids=sorted(leftover), include=["metadatas"])
