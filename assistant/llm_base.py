@@ -54,8 +54,9 @@ class ChatModel(BaseChatModel):
     behind a declared capability.
 
     Chat: one hook each for a whole reply and a streamed one (``_reply``, ``_reply_stream``).
-    Token scores: ``score``, ``judge`` and ``choose``, which a model declaring ``token_logprobs``
-    implements; here they raise the ``require()`` error. A model may also name itself for records
+    Token scores: ``score``, ``judge`` and ``choose``, for a model declaring ``token_logprobs``: here
+    they raise the ``require()`` error for any other model and otherwise ask ``scoring_engine()``
+    (the replay cache and the fakes override them instead). A model may also name itself for records
     and score keys (``record_name()``) and say what decides its replies for replay-cache keys
     (``cache_identity()``). The OpenAI-compatible model also extends LangChain's ``ChatOpenAI``.
     """

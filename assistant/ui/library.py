@@ -48,7 +48,12 @@ def articles_rows(
     assistant: Assistant, query: str | None = "", limit: int = PICKER_LIMIT, page: int = 1
 ) -> list[list[Any]]:
     """(id, title, publication date or "undated", passages) of page ``page`` of the articles matching ``query``."""
-    return [[a.id, a.title, a.published or "undated", a.passages] for a in articles_page(assistant, query, page, limit)[0]]
+    return table_rows(articles_page(assistant, query, page, limit)[0])
+
+
+def table_rows(articles: Sequence[Any]) -> list[list[Any]]:
+    """The Library table's rows: (id, title, publication date or "undated", passages)."""
+    return [[a.id, a.title, a.published or "undated", a.passages] for a in articles]
 
 
 def articles_page(assistant: Assistant, query: str | None = "", page: int = 1, size: int = PICKER_LIMIT) -> tuple[list, int, str]:
@@ -308,8 +313,7 @@ def build_tab(
 
     def table_update(query: str | None = "", page: int = 1):
         shown, page, where = articles_page(assistant, query, page)
-        rows = [[a.id, a.title, a.published or "undated", a.passages] for a in shown]
-        table = gr.Dataframe(value=frame(rows, ARTICLE_COLUMNS), label=f"Stored articles ({where}, newest first)")
+        table = gr.Dataframe(value=frame(table_rows(shown), ARTICLE_COLUMNS), label=f"Stored articles ({where}, newest first)")
         delete = gr.Dropdown(choices=[choice_of(a) for a in shown], value=None)
         return table, delete, page
 
