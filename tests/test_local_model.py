@@ -206,3 +206,26 @@ def test_real_model_follows_the_ask_prompt(chat: LlamaCppChat) -> None:
 def test_model_is_loaded_once_per_process(chat: LlamaCppChat) -> None:
     other = LlamaCppChat(model_path=chat.model_path, n_ctx=chat.n_ctx, temperature=0.5)
     assert other._llama()[0] is chat._llama()[0] is load_llama(chat.model_path, chat.n_ctx)[0]
+
+
+@pytest.mark.slow
+def test_contexts_of_other_sizes_share_the_loaded_weights(chat: LlamaCppChat) -> None:
+    """The fuse writer's smaller context runs on the chat model's weights, not a second copy."""
+
+    def anon_mb() -> int:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssAnon"))
+        return int(line.split()[1]) // 1024
+
+    big, _ = chat._llama()
+    before = anon_mb()
+    small, _ = load_llama(chat.model_path, 1024)
+    assert small is not big and small.n_ctx() == 1024
+    assert small.model is big.model  # the same llama_model pointer
+    reply = {
+        llama.create_chat_completion(
+            messages=[{"role": "user", "content": "Name one colour."}], max_tokens=6, temperature=0
+        )["choices"][0]["message"]["content"]
+        for llama in (big, small)
+    }
+    assert len(reply) == 1  # greedy decoding on the same weights writes the same
+    assert anon_mb() - before < 300  # a context and its buffers, not another 1.2 GB of weights
