@@ -260,7 +260,7 @@ def summarize(
     assert summary is not None
     if as_json:
         data = summary.model_dump(
-            include={"article_id", "model", "extractive_fallback", "strategy", "injection_warning"}
+            include={"article_id", "title", "published", "model", "extractive_fallback", "strategy", "injection_warning"}
         )
         data["sentences"] = [s.model_dump() for s in summary.sentences]
         data["sources"] = [s.model_dump() for s in summary.sources]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
+from assistant.dates import display
 from assistant.embed import Embedder
 from assistant.errors import BadInputError, LLMError, ModelMissingError, StructuredOutputError
 from assistant.extract import select_sentences
@@ -262,8 +263,18 @@ def summarize_stream(
     """A summary as it is made: the extractive ``Selection`` at once, each ``FusedSentence`` when checked, then the ``Summary``.
 
     ``chat`` writes the fused (or abstractive) sentences; ``scorer`` (a support scorer, or None)
-    adds the model check of each fused sentence against its cited sentences.
+    adds the model check of each fused sentence against its cited sentences. The ``Summary``
+    carries the article's title and date, which its citations are shown with.
     """
+    dated = {"title": article.title, "published": article.published}
+    for event in _summary_events(article, passages, chat, settings, sentences, embedder, scorer, strategy):
+        yield event.model_copy(update=dated) if isinstance(event, Summary) else event
+
+
+def _summary_events(
+    article: Article, passages: list[Passage], chat: BaseChatModel, settings: Settings, sentences: int,
+    embedder: Embedder, scorer: SupportScorer | None, strategy: str | None,
+) -> Iterator[SummaryEvent]:
     chosen = resolve_strategy(settings, strategy)
     if chosen == "abstractive":
         summary = abstractive_summary(article, passages, chat, settings, sentences)
@@ -399,7 +410,7 @@ def render_text(summary: Summary) -> str:
         marks = {c.passage_id: c.injection for s in summary.sentences for c in s.citations if c.injection}
         for pid, n in notes.items():
             flag = f"  ⚠ addresses the assistant: {marks[pid]}" if pid in marks else ""
-            lines.append(f"[{n}] {pid}: \"{quotes[n]}\"{flag}")
+            lines.append(f"[{n}] {pid} {source_label(summary)}: \"{quotes[n]}\"{flag}")
     lines.append(f"\nmodel: {summary.model}")
     return "\n".join(lines)
 
@@ -416,6 +427,11 @@ def _sentence_lines(summary: Summary) -> list[str]:
     return [sentence_line(s) for s in summary.sentences] + summary_footer(summary)
 
 
+def source_label(summary: Summary) -> str:
+    """The "(Title, 2025-08-07)" every citation of a summary is shown with (its one article's)."""
+    return f"({summary.title + ', ' if summary.title else ''}{display(summary.published)})"
+
+
 def summary_footer(summary: Summary) -> list[str]:
     """What follows the sentences of an extract-then-fuse summary: replacements, cited sentences, model."""
     lines: list[str] = []
@@ -426,6 +442,7 @@ def summary_footer(summary: Summary) -> list[str]:
     cited = sorted({n for s in summary.sentences for n in s.sources})
     by_number = {x.number: x for x in summary.sources}
     lines.append("")
-    lines += [f'[{n}] {by_number[n].passage_id}: "{by_number[n].text}"' for n in cited if n in by_number]
+    label = source_label(summary)
+    lines += [f'[{n}] {by_number[n].passage_id} {label}: "{by_number[n].text}"' for n in cited if n in by_number]
     lines.append(f"\nmodel: {summary.model} ({summary.strategy})")
     return lines

@@ -124,6 +124,8 @@ class Summary(BaseModel):
     sources: list[SourceSentence] = Field(
         default_factory=list, description="the extractive selection the sentences cite by number"
     )
+    title: str = Field("", description="the summarised article's title, shown with its citations")
+    published: str = Field("", description="the summarised article's publication date (ISO), '' if undated")
 
 
 class Selection(BaseModel):

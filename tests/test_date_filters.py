@@ -149,3 +149,24 @@ def test_fact_check_tab_applies_the_page_date_range(archive):
     # a range the editor typed wrong is a message, not a crash
     *_, (_, _, none, bad) = check_stream(archive, draft, support=False, since="2025-01-01", until="2024-01-01")
     assert not none and "after" in bad
+
+
+def test_summary_citations_show_the_articles_title_and_date(run, archive):
+    # extractive: no model; every cited sentence in text and JSON carries the article's title and date
+    text = run("summarize", "budget-2025", "--strategy", "extractive", "-n", "2")
+    assert text.exit_code == 0, text.output
+    footnotes = [line for line in text.output.splitlines() if line.startswith("[")]
+    assert footnotes and all("(Harbour budget 2025, 2025-08-07): " in line for line in footnotes)
+    data = json.loads(run("summarize", "budget-2025", "--strategy", "extractive", "--json").output)
+    assert (data["title"], data["published"]) == ("Harbour budget 2025", "2025-08-07")
+    undated = run("summarize", "budget-undated", "--strategy", "extractive")
+    assert "(Harbour budget, undated, undated): " in undated.output
+    # extract-then-fuse, as the app shows it: the footnotes carry the title and date too
+    from assistant.ui.summaries import run_summarize
+
+    archive.chat.enqueue("[1] The harbour council approved a budget of 3 million euros for the floating berth.")
+    archive.settings.summary.strategy = "extract_fuse"
+    calls = len(archive.chat.history)
+    html, _status = run_summarize(archive, "budget-2023", "", 1)
+    assert len(archive.chat.history) == calls + 1  # the model fused the selection
+    assert "Cited sentences" in html and "(Harbour budget 2023, 2023-05-01T09:00:00+02:00)" in html

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from assistant.errors import BadInputError
+from assistant.summarize import source_label
 from assistant.types import FusedSentence, Passage, Selection, SentenceResult, Summary
 from assistant.ui.common import (
     HTML_CSS,
@@ -121,7 +122,7 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
     foot = []
     for pid, n in notes.items():
         passage = passages.get(pid)
-        title = f" — {esc(passage.title)}" if passage and passage.title else ""
+        title = _source_date(summary)
         quoted = "".join(f"<div>“<mark>{esc(q)}</mark>”</div>" for q in quotes.get(pid, []))
         if passage and passage.injection:
             quoted = injected_passage_html(passage.injection) + quoted
@@ -139,6 +140,11 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
     )
 
 
+def _source_date(summary: Summary) -> str:
+    """The title and date every footnote of a summary shows (the summarised article's)."""
+    return f' <span class="src-date">{esc(source_label(summary))}</span>'
+
+
 def _numbered_html(summary: Summary, passages: dict[str, Passage]) -> str:
     rows = [_sentence_item(s, [f"[{n}]" for n in s.sources]) for s in summary.sentences]
     cited = {n for s in summary.sentences for n in s.sources}
@@ -154,7 +160,7 @@ def _numbered_html(summary: Summary, passages: dict[str, Passage]) -> str:
         )
         warn = injected_passage_html(passage.injection) if passage and passage.injection else ""
         foot.append(
-            f'<li value="{src.number}"><span class="src-id">{esc(src.passage_id)}</span>'
+            f'<li value="{src.number}"><span class="src-id">{esc(src.passage_id)}</span>{_source_date(summary)}'
             f"{warn}<div>“<mark>{esc(src.text)}</mark>”</div>{detail}</li>"
         )
     return (
