@@ -57,8 +57,10 @@ def _package_data() -> set[str]:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
     """(venv, environment for its commands, a work folder outside the checkout)."""
-    llama = sorted((ROOT / ".build" / "wheels").glob("llama_cpp_python-*.whl"))
-    if not llama:
+    # `make llama` names the wheel it built for this machine's instruction set
+    built = ROOT / ".build" / "wheels" / "llama.txt"
+    llama = [ROOT / built.read_text().strip()] if built.is_file() else []
+    if not llama or not llama[0].is_file():
         pytest.fail("no llama-cpp-python wheel in .build/wheels: run `make models` first", pytrace=False)
     tmp = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_") and k != "PYTHONPATH"}
