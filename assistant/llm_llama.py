@@ -36,6 +36,10 @@ _YES = ("yes", "Yes", " yes", " Yes", "YES")
 _NO = ("no", "No", " no", " No", "NO")
 
 _LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+# Tokens llama.cpp computes in one pass. Each context reserves a compute buffer for the worst case,
+# every token's logits over the 151,936-token vocabulary: 306 MB per context at 512, ~80 MB at
+# 128. Reading a 600-token prompt was as fast (67.5 against 68.3 tok/s, 1.5B, 2 cores).
+N_UBATCH = 128
 _LLAMAS_LOCK = threading.Lock()
 
 
@@ -114,6 +118,7 @@ def load_llama(
             "n_ctx": n_ctx,
             "n_threads": threads,
             "n_threads_batch": threads,
+            "n_ubatch": N_UBATCH,
             "seed": 0,
             "chat_format": chat_format,
             # Read, not mmapped: llama.cpp repacks the weights into memory of its own for the
@@ -179,7 +184,7 @@ class _Context:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = min(512, n_ctx)
-        params.n_ubatch = min(512, n_ctx)
+        params.n_ubatch = min(N_UBATCH, n_ctx)
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.flash_attn_type = 0  # as Llama() sets it: 'auto' chose a slower CPU path here

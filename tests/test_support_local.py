@@ -44,8 +44,11 @@ def test_kept_prefix_gives_the_same_scores_as_a_fresh_context(model: LlamaCppCha
     model.score(SOURCE, FAITHFUL)
     reused = model.score(SOURCE, EDITED)  # shares the source and the sentence's first words
     fresh = LlamaScorer(model.model_path).score(SOURCE, EDITED)  # an engine of its own
-    assert np.allclose(reused.cond, fresh.cond, atol=0.1)
-    assert np.allclose(reused.uncond, fresh.uncond, atol=0.1)
+    # Only rounding may differ: llama.cpp's kernels depend on how many tokens a pass holds.
+    # Measured largest gap per token: 0.05 on the AVX2 build, 0.23 on AVX-512 (a kept prefix read
+    # at the wrong positions differs by whole nats).
+    assert np.allclose(reused.cond, fresh.cond, atol=0.3)
+    assert np.allclose(reused.uncond, fresh.uncond, atol=0.3)
 
 
 def test_judge_prefers_the_faithful_sentence(model: LlamaCppChat) -> None:
