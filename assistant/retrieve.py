@@ -19,6 +19,7 @@ import numpy as np
 
 from assistant.dates import in_range
 from assistant.embed import Embedder
+from assistant.memory import release_free_memory
 from assistant.settings import RetrieveSettings
 from assistant.store import Store
 from assistant.types import Passage, ScoredPassage
@@ -183,6 +184,7 @@ class Retriever:
                 if index is None or index.seq != self.store.seq:
                     index = self._catch_up(index)
                     self._index = index  # one assignment: readers never see a half-built index
+                    release_free_memory()  # the replaced index and a snapshot's unpickling buffers
         return index
 
     def _catch_up(self, index: LexicalIndex | None) -> LexicalIndex:

@@ -28,6 +28,7 @@ from assistant.ingest import (
     split_passages,
 )
 from assistant.llm import ChatModel, capabilities, get_chat_model
+from assistant.memory import release_free_memory
 from assistant.prompts import render
 from assistant.qa import support_answer
 from assistant.qa_boolean import ask_stream
@@ -455,6 +456,7 @@ class Assistant:
             if resolve_strategy(self.settings) == "extract_fuse":
                 # The fuse prompt's system text and worked examples, read once into its own context.
                 self.fuse_chat.invoke(render("fuse", sentences=[], n_sentences=1), max_tokens=1)
+        release_free_memory()  # what loading the lexicons and models allocated and let go
 
     def accept_spelling(self, name: str, actor: Actor | None = None) -> None:
         """An editor accepts a spelling: it is never flagged again."""

@@ -40,6 +40,7 @@ from assistant.embed import Embedder
 from assistant.errors import NotFoundError, StoreError
 from assistant.ingest import split_passages
 from assistant.locks import writer_lock
+from assistant.memory import collect_dropped
 from assistant.redact import redact_text
 from assistant.settings import Settings
 from assistant.store_changes import LOCK_TIMEOUT, ChangeLog, FollowsWriters
@@ -97,6 +98,9 @@ class Store(FollowsWriters):
         client, passages, articles, state = self._handles(client)
         # One assignment each; readers in other threads see either the old handles or the new.
         self.client, self.passages, self.articles, self.state = client, passages, articles, state
+        if fresh:
+            del client, passages, articles, state
+            collect_dropped()
 
     def _handles(self, client: Any) -> tuple[Any, Any, Any, Any]:
         """The client with its three collections (created when missing), checked for the embedder."""

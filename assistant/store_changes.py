@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.memory import collect_dropped
 from assistant.store_records import ArticleRecord, _fresh_embedded_client, _to_record
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,8 @@ class FollowsWriters:
                     self.client, self.passages, self.articles, self.state = handles
                     # A write that came in meanwhile may be missing from what was loaded.
                     self._index_stale = self._token != token
+                del handles
+                collect_dropped()
             except Exception as exc:  # noqa: BLE001 - the next read that needs vectors reopens in the foreground
                 log.warning("background reload of the Chroma vector index failed: %s", exc)
             finally:
