@@ -9,6 +9,7 @@ real scorer's code, no model loaded).
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.error
 import urllib.parse
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from assistant.auth import ROLES, Authenticator, LoginThrottle, User, allowed
 from assistant.embed import HashingEmbedder
@@ -29,6 +31,7 @@ from assistant.service import Assistant
 from assistant.settings import AppSettings, IngestSettings, Settings
 from assistant.testing import FakeChatModel
 from assistant.ui import FLAG_COLUMNS, PUBLIC_ENDPOINTS, Access, create_app, launch_options
+from assistant.ui.library import start_upload_job, upload_jobs
 from tests.conftest import EXAMPLES, fake_support_scorer, free_port
 from tests.test_evaluate import gold_sets, write_suite
 
@@ -46,6 +49,7 @@ ENDPOINT_ACTION = {
     "accept_spelling": "accept_spelling",
     "ingest": "ingest",
     "ingest_url": "ingest",
+    "upload_job": "ingest",
     "delete_article": "delete",
     "add_preferred_spelling": "edit_stylebook",
     "evaluate": "evaluate",
@@ -215,6 +219,29 @@ def test_ingest_uploads_as_each_role(served, tmp_path):
             assert report.startswith("1 file(s): 1 article(s) added"), (role, report)
             assert f"ferry-{role}" in ids(assistant)
             assert ("ingest", f"ferry-{role}") in audited(assistant, BY_ROLE[role].name)
+
+
+def test_upload_job_progress_as_each_role(served, tmp_path):
+    url, assistant, _ = served
+    lines = [json.dumps({"id": f"job-{i}", "title": f"Quay story {i}", "text": f"The quay crane {i} was repaired."}) for i in range(3)]
+    (tmp_path / "batch.jsonl").write_text("\n".join(lines))
+    start_upload_job(assistant, [tmp_path / "batch.jsonl"], records=3)
+    assert upload_jobs(assistant).wait(60)
+    newest = upload_jobs(assistant).latest()
+    for role in ROLES:
+        call = partial(client(url, role).predict, api_name="/upload_job")
+        if refused(role, "ingest"):
+            with pytest.raises(AppError, match="may not"):
+                call("")
+            continue
+        for job_id in ("", newest.id):  # blank: the newest job
+            record = call(job_id)
+            assert record["id"] == newest.id and record["state"] == "finished" and record["done"] is True
+            assert record["records_done"] == record["records_total"] == 3 and record["added"] == 3
+        with pytest.raises(AppError, match="not an upload job id"):
+            call("../../audit")
+        with pytest.raises(AppError, match="no upload job"):
+            call("20200101-000000000-abcdef")
 
 
 def test_ingest_url_as_each_role(served, web_page):

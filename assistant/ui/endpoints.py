@@ -30,6 +30,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "accept_spelling",
         "ingest",
         "ingest_url",
+        "upload_job",
         "delete_article",
         "add_preferred_spelling",
         "evaluate",

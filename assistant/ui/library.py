@@ -4,6 +4,8 @@ record a preferred spelling in the style book, and read the audit log of who cha
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 import threading
 import time
@@ -16,10 +18,12 @@ import gradio as gr
 
 from assistant.auth import Actor, allowed, process_actor
 from assistant.errors import AssistantError, BadInputError
-from assistant.jobs import JobBusyError, JobRecord, JobRunner
+from assistant.jobs import KEEP_JOBS, JobBusyError, JobRecord, JobRunner
 from assistant.ui.auth import Access, RoleGates, check_upload_size
 from assistant.ui.common import PROGRESS, error_status, frame, md_text, notify, ok_status
 from assistant.ui.summaries import PICKER_LIMIT, choice_of, matching_articles, page_of, picker_page
+
+_JOB_ID = re.compile(r"[0-9]{8}-[0-9]{9}-[0-9a-f]{6}")  # as JobRunner.start names them
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -94,6 +98,22 @@ def job_text(record: JobRecord | None) -> str:
         if len(record.errors) > JOB_ERRORS_SHOWN:
             text += f"\n- … {len(record.errors) - JOB_ERRORS_SHOWN} more in jobs/{md_text(record.id)}.json"
     return text
+
+
+def job_record(jobs: JobRunner, job_id: str | None) -> dict[str, Any]:
+    """The saved record of upload job ``job_id`` (the newest when blank) as JSON; ``gr.Error`` when
+    there is none or the id is not one this app makes."""
+    job_id = (job_id or "").strip()
+    if job_id and not _JOB_ID.fullmatch(job_id):
+        raise gr.Error(f"{job_id[:80]!r} is not an upload job id (e.g. 20261206-101500123-a1b2c3).")
+    record = jobs.get(job_id) if job_id else jobs.latest()
+    if record is None:
+        raise gr.Error(
+            f"no upload job {job_id!r} in this data folder (the newest {KEEP_JOBS} are kept)"
+            if job_id
+            else "no upload job has run in this data folder yet"
+        )
+    return {**dataclasses.asdict(record), "done": record.done}
 
 
 def start_upload_job(
@@ -330,6 +350,12 @@ def build_tab(
         running = record is not None and record.state == "running"
         return job_text(record), gr.Timer(active=running), record.state if record else ""
 
+    def on_upload_job(job_id: str, request: gr.Request) -> dict:
+        """An upload job's progress for API clients: the job ``job_id`` (the newest when blank), as
+        JSON, the same record the Library tab shows. Editors and admins, like uploads."""
+        access.act(request, "ingest")
+        return job_record(jobs, job_id)
+
     def on_ingest(files: list[str] | None, request: gr.Request, progress=PROGRESS):
         actor = access.act(request, "ingest")
         return outputs(ingest_uploads(assistant, files, max_mb, progress, actor=actor))
@@ -446,6 +472,7 @@ def build_tab(
             job_view, None, job_outs, api_name=False, concurrency_limit=None
         )
         link_btn.click(on_ingest_link, [link], outs, api_name="ingest_url")
+        gr.api(on_upload_job, api_name="upload_job")
         link.submit(on_ingest_link, [link], outs, api_name=False)
         delete_btn.click(on_delete, [delete_dd], outs, api_name="delete_article", concurrency_limit=None)
         prefer_btn.click(
