@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m eval.bench ingest|check|generate|support|summary|chat|scale`."""
+"""Benchmarks that print figures: `python -m eval.bench ingest|check|generate|prompt|support|summary|chat|scale`."""
 
 from __future__ import annotations
 
@@ -183,6 +183,38 @@ def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
         "first_check_seconds_incl_loading": round(warm, 2),
         "check_p50_s": round(statistics.median(times), 3),
         "check_max_s": round(max(times), 3),
+    }
+
+
+def bench_prompt(preset: str, tokens: int, repeats: int) -> dict:
+    """llama.cpp alone: reading a prompt of ``tokens`` tokens (the best of ``repeats``) and generating
+    40 tokens, as the app loads the model (``load_llama``). Compare builds by alternating runs."""
+    import llama_cpp
+
+    from assistant.llm import load_llama
+    from assistant.models import gguf_path
+
+    llama, _ = load_llama(gguf_path(preset, Settings().model_dir), 2048)
+    text = (EVAL_DATA / "seed-article-putin-trump.txt").read_text() * 4
+    prompt = llama.tokenize(text.encode())[:tokens]
+    speeds = []
+    for _ in range(repeats):
+        llama.reset()
+        t = time.perf_counter()
+        llama.eval(prompt)
+        speeds.append(len(prompt) / (time.perf_counter() - t))
+    llama.reset()
+    t = time.perf_counter()
+    for made, _ in enumerate(llama.generate(prompt[:32], temp=0), 1):
+        if made == 40:
+            break
+    return {
+        "preset": preset,
+        "build": llama_cpp.llama_print_system_info().decode().strip(),
+        "prompt_tokens": len(prompt),
+        "prompt_tokens_per_s_best": round(max(speeds), 1),
+        "prompt_tokens_per_s_all": [round(x, 1) for x in speeds],
+        "generate_40_after_32_s": round(time.perf_counter() - t, 2),
     }
 
 
@@ -480,6 +512,10 @@ def main(argv: list[str] | None = None) -> None:
     gen = sub.add_parser("generate", help="local model: summary latency, tokens/s, time to first token")
     gen.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     gen.add_argument("--repeats", type=int, default=2)
+    pr = sub.add_parser("prompt", help="llama.cpp alone: prompt reading and generation speed (compare builds)")
+    pr.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
+    pr.add_argument("--tokens", type=int, default=600)
+    pr.add_argument("--repeats", type=int, default=3)
     sup = sub.add_parser("support", help="support scorer: a 5-sentence summary of an ~800-word article")
     sup.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     sup.add_argument("--source-tokens", type=int, default=None, help="longest source window (default: the scorer's)")
@@ -525,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
             not args.no_model_check,
             not args.no_prefix_cache,
         )
+    elif args.what == "prompt":
+        result = bench_prompt(args.preset, args.tokens, args.repeats)
     elif args.what == "chat":
         result = bench_chat(args.preset, args.questions, warm=not args.cold)
     elif args.what == "ingest":
