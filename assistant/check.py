@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
+from assistant.files import replace_text
 from assistant.injection import WITHHELD, find_injection, model_view
 from assistant.llm import complete_json
 from assistant.prompts import JudgeOutput, render
@@ -156,10 +156,7 @@ def load_corpus_names(store: Store, cache: Path) -> CorpusNames:
     if names is None:
         names = CorpusNames.from_articles((a.id, a.text) for a in store.all_articles())
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"fingerprint": fingerprint, "store": key, "seq": seq, "names": names.to_json()}))
-        tmp.replace(cache)
+        replace_text(cache, json.dumps({"fingerprint": fingerprint, "store": key, "seq": seq, "names": names.to_json()}))
     except OSError:
         log.warning("could not write corpus-name cache %s", cache)
     return names

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.files import replace_text
+
 KEEP_JOBS = 20  # records kept in DATA_DIR/jobs; older ones are removed when a job starts
 SAVE_EVERY_S = 0.5  # progress is written at most this often (and always at the end)
 STALE_S = 900.0  # a running job of another host that saved nothing for this long reads as interrupted
@@ -122,11 +124,7 @@ class JobRunner:
             return
         self._saved_at = now
         record.updated_at = now
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{record.id}.json"
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(asdict(record)))
-        os.replace(tmp, path)
+        replace_text(self.folder / f"{record.id}.json", json.dumps(asdict(record)))
 
     def get(self, job_id: str) -> JobRecord | None:
         """The saved record of ``job_id`` (None when there is none); a running job whose process is gone reads as interrupted."""

