@@ -9,9 +9,10 @@ DATA   ?= data
 LLAMA_VERSION := 0.3.36
 # Portable llama.cpp build: the default -march=native build also uses AMX where the CPU reports
 # it, and dies with SIGILL on these machines. So: AVX2/FMA/F16C always, AMX never, and the
-# AVX-512 families only when this machine's CPU reports them (reading a prompt: 58 -> 85 tok/s on
-# the 2-core Xeon here). The wheel is kept per instruction set, so a checkout copied to an older
-# CPU builds its own instead of reusing one that would die with SIGILL.
+# AVX-512 families only when this machine's CPU reports them (reading a prompt: ~50 -> ~80 tok/s on
+# the 2-core Xeon here, alternating runs: python -m eval.bench prompt). The wheel is kept per
+# instruction set, so a checkout copied to an older CPU builds its own instead of reusing one
+# that would die with SIGILL.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 cpu_has = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
 AVX512 := $(if $(filter 5,$(words $(filter avx512f avx512cd avx512vl avx512dq avx512bw,$(CPU_FLAGS)))),ON,OFF)
