@@ -36,11 +36,11 @@ _YES = ("yes", "Yes", " yes", " Yes", "YES")
 _NO = ("no", "No", " no", " No", "NO")
 
 _LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+_LLAMAS_LOCK = threading.Lock()
 # Tokens llama.cpp computes in one pass. Each context reserves a compute buffer for the worst case,
 # every token's logits over the 151,936-token vocabulary: 306 MB per context at 512, ~80 MB at
 # 128. Reading a 600-token prompt was as fast (67.5 against 68.3 tok/s, 1.5B, 2 cores).
 N_UBATCH = 128
-_LLAMAS_LOCK = threading.Lock()
 
 
 def default_threads() -> int:

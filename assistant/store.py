@@ -99,8 +99,7 @@ class Store(FollowsWriters):
         # One assignment each; readers in other threads see either the old handles or the new.
         self.client, self.passages, self.articles, self.state = client, passages, articles, state
         if fresh:
-            del client, passages, articles, state
-            collect_dropped()
+            collect_dropped()  # the client just replaced
 
     def _handles(self, client: Any) -> tuple[Any, Any, Any, Any]:
         """The client with its three collections (created when missing), checked for the embedder."""

@@ -257,8 +257,7 @@ class FollowsWriters:
                     self.client, self.passages, self.articles, self.state = handles
                     # A write that came in meanwhile may be missing from what was loaded.
                     self._index_stale = self._token != token
-                del handles
-                collect_dropped()
+                collect_dropped()  # the client just replaced
             except Exception as exc:  # noqa: BLE001 - the next read that needs vectors reopens in the foreground
                 log.warning("background reload of the Chroma vector index failed: %s", exc)
             finally:

@@ -408,9 +408,10 @@ def render_text(summary: Summary) -> str:
     if notes:
         lines.append("")
         marks = {c.passage_id: c.injection for s in summary.sentences for c in s.citations if c.injection}
+        label = source_label(summary)
         for pid, n in notes.items():
             flag = f"  ⚠ addresses the assistant: {marks[pid]}" if pid in marks else ""
-            lines.append(f"[{n}] {pid} {source_label(summary)}: \"{quotes[n]}\"{flag}")
+            lines.append(f"[{n}] {pid} {label}: \"{quotes[n]}\"{flag}")
     lines.append(f"\nmodel: {summary.model}")
     return "\n".join(lines)
 

@@ -120,9 +120,9 @@ def summary_html(summary: Summary, passages: dict[str, Passage]) -> str:
             marks.append(f"[{n}]")
         rows.append(_sentence_item(s, marks))
     foot = []
+    title = _source_date(summary)
     for pid, n in notes.items():
         passage = passages.get(pid)
-        title = _source_date(summary)
         quoted = "".join(f"<div>“<mark>{esc(q)}</mark>”</div>" for q in quotes.get(pid, []))
         if passage and passage.injection:
             quoted = injected_passage_html(passage.injection) + quoted
@@ -149,6 +149,7 @@ def _numbered_html(summary: Summary, passages: dict[str, Passage]) -> str:
     rows = [_sentence_item(s, [f"[{n}]" for n in s.sources]) for s in summary.sentences]
     cited = {n for s in summary.sentences for n in s.sources}
     foot = []
+    title = _source_date(summary)
     for src in summary.sources:
         if src.number not in cited:
             continue
@@ -160,7 +161,7 @@ def _numbered_html(summary: Summary, passages: dict[str, Passage]) -> str:
         )
         warn = injected_passage_html(passage.injection) if passage and passage.injection else ""
         foot.append(
-            f'<li value="{src.number}"><span class="src-id">{esc(src.passage_id)}</span>{_source_date(summary)}'
+            f'<li value="{src.number}"><span class="src-id">{esc(src.passage_id)}</span>{title}'
             f"{warn}<div>“<mark>{esc(src.text)}</mark>”</div>{detail}</li>"
         )
     return (
