@@ -37,6 +37,7 @@ from assistant.llm_base import (
 from assistant.llm_llama import default_threads, load_llama
 from assistant.llm_local import LlamaCppChat
 from assistant.llm_replay import ReplayCacheChat, cache_path, read_entry, request_key, write_entry
+from assistant.llm_scores import scoring_contexts
 from assistant.models import gguf_path
 from assistant.settings import CacheMode, Settings
 
@@ -86,6 +87,7 @@ def get_chat_model(
         chat: ChatModel = LlamaCppChat(
             model_path=str(gguf_path(llm.preset, settings.model_dir)),
             n_ctx=settings.summary.fuse_n_ctx if fuse else llm.n_ctx,
+            scoring_contexts=scoring_contexts(settings),
             n_threads=llm.n_threads,
             temperature=llm.temperature,
             max_tokens=llm.max_tokens,

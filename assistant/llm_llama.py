@@ -9,6 +9,7 @@ delegates its ``score``, ``judge`` and ``choose`` to the engine for its file.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -22,15 +23,20 @@ import numpy as np
 from assistant.errors import LLMError, ModelMissingError
 from assistant.llm_base import to_chat_dicts
 from assistant.llm_scores import (
+    CONTEXT_STEP,
     JUDGE_PROMPT,
     SCORE_PROMPT,
+    ScoringContexts,
     TokenScores,
     choice_digest,
     logsumexp,
+    scoring_contexts,
     source_digest,
 )
 from assistant.models import verify_on_load
 from assistant.prompts import render
+
+log = logging.getLogger(__name__)
 
 _YES = ("yes", "Yes", " yes", " Yes", "YES")
 _NO = ("no", "No", " no", " No", "NO")
@@ -172,6 +178,13 @@ def fill_batch(batch: Any, part: Sequence[int], first: int, wanted: Any) -> Any:
     return batch
 
 
+def _too_long(n_tokens: int, n_ctx: int) -> LLMError:
+    return LLMError(
+        f"{n_tokens} tokens do not fit the scoring context of {n_ctx}",
+        "Score against a shorter source (fewer passages) or raise ASSISTANT_LLM__N_CTX.",
+    )
+
+
 class _Context:
     """One llama.cpp context whose KV cache holds the last token sequence it read (reused by prefix)."""
 
@@ -209,10 +222,7 @@ class _Context:
         about the same source costs only its own tokens.
         """
         if len(tokens) > self.n_ctx:
-            raise LLMError(
-                f"{len(tokens)} tokens do not fit the scoring context of {self.n_ctx}",
-                "Score against a shorter source (fewer passages) or raise ASSISTANT_LLM__N_CTX.",
-            )
+            raise _too_long(len(tokens), self.n_ctx)
         wanted = set(positions)
         lcp = 0
         for a, b in zip(self.tokens, tokens):
@@ -245,7 +255,7 @@ class _Context:
         return np.stack([out[p] for p in positions]) if positions else np.zeros((0, self.n_vocab), np.float32)
 
 
-_ENGINES: dict[tuple[str, int, int], LlamaScorer] = {}
+_ENGINES: dict[tuple[str, int, int, ScoringContexts], LlamaScorer] = {}
 _ENGINES_LOCK = threading.Lock()
 _MEMO_SIZE = 512
 
@@ -254,24 +264,27 @@ class LlamaScorer:
     """Scores statements with the local GGUF; keeps the source's KV state between statements.
 
     The engine behind ``LlamaCppChat.score`` / ``judge`` / ``choose``: one per model file, context
-    size and thread count in the process (``shared``), as its contexts' KV caches are the point.
+    sizes and thread count in the process (``shared``), as its contexts' KV caches are the point.
+    Its three contexts are sized to what they read (``ScoringContexts``, from the settings); a
+    prompt that outgrows one is read in a larger one up to ``contexts.limit`` (``_context``).
     """
 
     def __init__(
         self,
         model_path: str | Path,
-        n_ctx: int = 4096,
+        contexts: ScoringContexts | None = None,
         n_threads: int | None = None,
         name: str | None = None,
         chat_n_ctx: int = 4096,
     ):
         self.model_path = str(model_path)
-        self.n_ctx = n_ctx
+        self.contexts = contexts or scoring_contexts(limit=chat_n_ctx)
         self.chat_n_ctx = chat_n_ctx  # the weights are shared with the chat model of this context size
         self.n_threads = n_threads
         self.name = name or f"local/{Path(model_path).stem}"
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, _Context, _Context] | None = None
+        self._llama: Any = None
+        self._contexts: dict[str, _Context] = {}  # by role: source, statement, choice
         # Results of recent calls: an editor who changes one sentence of a summary waits only
         # for that sentence (the others are asked again with the same source and words).
         self._memo: OrderedDict[tuple[str, ...], Any] = OrderedDict()
@@ -288,30 +301,60 @@ class LlamaScorer:
         return value
 
     @classmethod
-    def shared(cls, model_path: str | Path, n_ctx: int = 4096, n_threads: int | None = None) -> LlamaScorer:
-        """One engine per model file and context size in the process (its KV caches are the point)."""
+    def shared(
+        cls,
+        model_path: str | Path,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        contexts: ScoringContexts | None = None,
+    ) -> LlamaScorer:
+        """One engine per model file, chat context size (``n_ctx``), thread count and context sizes
+        in the process (its KV caches are the point)."""
         threads = n_threads or default_threads()
-        key = (str(Path(model_path).resolve()), n_ctx, threads)
+        contexts = contexts or scoring_contexts(limit=n_ctx)
+        key = (str(Path(model_path).resolve()), n_ctx, threads, contexts)
         with _ENGINES_LOCK:
             if key not in _ENGINES:
-                _ENGINES[key] = cls(model_path, n_ctx, threads)
+                _ENGINES[key] = cls(model_path, contexts, threads, chat_n_ctx=n_ctx)
             return _ENGINES[key]
 
     def _load(self) -> tuple[Any, _Context, _Context]:
-        if self._loaded is None:
-            threads = self.n_threads or default_threads()
-            # The chat model's Llama owns the weights; the scorer adds two contexts of its own:
-            # a large one that keeps the source, a small one for the statement without it.
-            llama, _ = load_llama(self.model_path, self.chat_n_ctx, threads)
-            # Two contexts on the shared weights, each keeping its own KV prefix: one reads the
-            # source (statements and the yes/no question both follow it, so it is read once), the
-            # other reads statements without the source.
-            self._loaded = (
-                llama,
-                _Context(llama, self.n_ctx, threads),
-                _Context(llama, 1024, threads),
+        """The loaded model and the source and statement contexts (made on first use)."""
+        if self._llama is None:
+            # The chat model's Llama owns the weights; the scorer's contexts run on them.
+            self._llama, _ = load_llama(self.model_path, self.chat_n_ctx, self.n_threads or default_threads())
+        # Two contexts on the shared weights, each keeping its own KV prefix: one reads the
+        # source (statements and the yes/no question both follow it, so it is read once), the
+        # other reads statements without the source.
+        return self._llama, self._context("source"), self._context("statement")
+
+    def _context(self, role: str, need: int = 0) -> _Context:
+        """The context for ``role`` (a ``ScoringContexts`` field), first replaced by a larger one when
+        a prompt of ``need`` tokens does not fit it (the caller holds the lock once loaded).
+
+        The sizes leave room for the product's own prompts (tests/test_scoring_contexts.py). What
+        outgrows them (a very long statement or question, text the model's tokenizer splits far
+        finer than tiktoken) is read in a context of its size rounded up to 256, which then stays;
+        one longer than ``contexts.limit`` gets the "do not fit" error.
+        """
+        if need > self.contexts.limit:
+            raise _too_long(need, self.contexts.limit)
+        ctx = self._contexts.get(role)
+        size = getattr(self.contexts, role)
+        if ctx is not None and need <= ctx.n_ctx:
+            return ctx
+        if need > size:
+            grown = min(self.contexts.limit, -(-need // CONTEXT_STEP) * CONTEXT_STEP)
+            have = ctx.n_ctx if ctx is not None else size
+            log.warning(
+                "a %d-token %s prompt outgrew the scorer's context of %d: it gets one of %d", need, role, have, grown
             )
-        return self._loaded
+            size = grown
+        # the old context (if any) is freed before the new one is allocated
+        self._contexts.pop(role, None)
+        del ctx
+        self._contexts[role] = _Context(self._llama, size, self.n_threads or default_threads())
+        return self._contexts[role]
 
     def _formatter(self, llama: Any) -> Any:
         # lazy: optional, as in _Context
@@ -346,15 +389,15 @@ class LlamaScorer:
 
     def _reply(self, cond_prefix: list[int], uncond_prefix: list[int], text: str) -> TokenScores:
         """Scores of ``text`` read as the reply after each prefix (the caller holds the lock)."""
-        llama, cond_ctx, uncond_ctx = self._load()
+        llama, _, _ = self._load()
         body = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         if not body:
             return TokenScores(text=text, model=self.name)
         pieces = [llama.detokenize([t]) for t in body]
         at = len(cond_prefix) - 1
-        cond_rows = cond_ctx.rows(cond_prefix + body, range(at, at + len(body)))
+        cond_rows = self._rows("source", cond_prefix + body, range(at, at + len(body)))
         at = len(uncond_prefix) - 1
-        uncond_rows = uncond_ctx.rows(uncond_prefix + body, range(at, at + len(body)))
+        uncond_rows = self._rows("statement", uncond_prefix + body, range(at, at + len(body)))
         cond, uncond, best, expected = [], [], [], []
         for i, tok in enumerate(body):
             lc = _log_softmax(cond_rows[i])
@@ -376,11 +419,11 @@ class LlamaScorer:
 
     def judge(self, source: str, text: str) -> float:
         with self._lock:
-            llama, cond_ctx, _ = self._load()
+            llama, _, _ = self._load()
 
             def compute() -> float:
                 question = self._prompt(llama, JUDGE_PROMPT, source=source, statement=text)
-                row = cond_ctx.rows(question, [len(question) - 1])[0]
+                row = self._rows("source", question, [len(question) - 1])[0]
                 return round(_yes_no(_log_softmax(row), self._choice_ids(llama)), 4)
 
             return self._remember(("judge", source_digest(source), text), compute)
@@ -395,13 +438,10 @@ class LlamaScorer:
         """
         with self._lock:
             llama, _, _ = self._load()
-            ctx = self.__dict__.get("_choice_ctx")
-            if ctx is None:
-                ctx = self.__dict__["_choice_ctx"] = _Context(llama, 2048, self.n_threads or default_threads())
 
             def compute() -> dict[str, float]:
                 tokens = self._prompt(llama, prompt, **variables)
-                lp = _log_softmax(ctx.rows(tokens, [len(tokens) - 1])[0])
+                lp = _log_softmax(self._rows("choice", tokens, [len(tokens) - 1])[0])
                 ids = {
                     label: sorted({llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words})
                     for label, words in choices.items()
@@ -415,6 +455,10 @@ class LlamaScorer:
 
             key = ("choose", prompt, choice_digest(prompt, variables, choices))
             return self._remember(key, compute)
+
+    def _rows(self, role: str, tokens: list[int], positions: Sequence[int]) -> np.ndarray:
+        """Logit rows of ``tokens`` read in the context for ``role`` (the caller holds the lock)."""
+        return self._context(role, len(tokens)).rows(tokens, positions)
 
     @staticmethod
     def _choice_ids(llama: Any) -> tuple[list[int], list[int]]:

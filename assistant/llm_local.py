@@ -32,6 +32,7 @@ from assistant.llm_base import (
     token_usage,
 )
 from assistant.llm_llama import LlamaScorer, load_llama
+from assistant.llm_scores import ScoringContexts
 
 _MIN_ROOM = 128  # fewest tokens worth generating; a prompt leaving less is an error
 
@@ -44,6 +45,9 @@ class LlamaCppChat(ChatModel):
         None, description="Name used in records; default local/<file stem>"
     )
     n_ctx: int = 4096
+    scoring_contexts: ScoringContexts | None = Field(
+        None, description="Context sizes of the token scorer (llm_scores.scoring_contexts); None = the defaults' within n_ctx"
+    )
     n_threads: int | None = None
     temperature: float = 0.0
     max_tokens: int = 512
@@ -82,8 +86,10 @@ class LlamaCppChat(ChatModel):
         return load_llama(self.model_path, self.n_ctx, self.n_threads, self.chat_format)
 
     def scoring_engine(self) -> LlamaScorer:
-        """The process's token-scoring engine for this file, context size and thread count."""
-        return LlamaScorer.shared(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        """The process's token-scoring engine for this file, context sizes and thread count."""
+        return LlamaScorer.shared(
+            self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, contexts=self.scoring_contexts
+        )
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any], llama: Any) -> dict[str, Any]:
         params: dict[str, Any] = {

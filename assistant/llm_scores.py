@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,13 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from assistant.prompts import PROMPTS_DIR, render
+from assistant.settings import (
+    ChunkSettings,
+    LLMSettings,
+    RetrieveSettings,
+    Settings,
+    SupportSettings,
+)
 
 SCORE_PROMPT = "support"
 JUDGE_PROMPT = "support_judge"
@@ -69,3 +77,77 @@ def logsumexp(values: np.ndarray) -> float:
     """log(sum(exp(values))), computed without overflow."""
     m = float(values.max())
     return m + math.log(float(np.exp(values - m).sum()))
+
+
+# --------------------------------------------------------------------------- context sizes
+
+# Tokens of the support prompts around the source and statement: system text, tags, the judge's
+# question and the chat template (79 of the local model's tokens in the judge prompt).
+PROMPT_TOKENS = 120
+# Statements up to this long are read beside a full source window; a longer one shrinks the window
+# (``window_budget``). The longest statement in the support dev sets has 184 tokens.
+STATEMENT_TOKENS = 200
+# The yes/no choice prompt (prompts/ask_boolean.yaml): its system text, worked examples and template
+# (411 of the local model's tokens), the tags around each passage (11) and room for the question.
+CHOICE_PROMPT_TOKENS = 420
+CHOICE_PASSAGE_TOKENS = 12
+QUESTION_TOKENS = 64
+# A yes/no answer often rests on a clause beside the sentence that names the subject: the choice
+# prompt gets this many times the free-text answer's excerpt budget (it generates nothing, so
+# only its prefill grows; chosen on the fit rows, eval/suites/boolean-fit.yaml).
+CHOICE_CONTEXT_FACTOR = 2
+# Context sizes are rounded up to a multiple of this. A prompt gets the same scores in any context
+# it fits (the same to the last digit at 1,280 and 4,096 tokens: tests/test_support_local.py), so
+# recorded scores still apply.
+CONTEXT_STEP = 256
+
+
+@dataclass(frozen=True)
+class ScoringContexts:
+    """Sizes in tokens of the local token scorer's llama.cpp contexts, each sized to what it reads.
+
+    A context's KV cache costs ~28 KB a token on the 1.5B model (28 layers, 2 KV heads of 128, f16).
+    """
+
+    source: int  # score and judge prompts: a source window and a statement
+    statement: int  # the statement scored without a source
+    choice: int  # the yes/no choice prompt with its excerpts
+    limit: int  # llm.n_ctx: a prompt that outgrows its context is read in a larger one up to this
+
+
+def _rounded(tokens: int, limit: int) -> int:
+    return min(limit, -(-tokens // CONTEXT_STEP) * CONTEXT_STEP)
+
+
+def window_budget(n_ctx: int, source_tokens: int, longest: int) -> int:
+    """Tokens of source that fit a source context of ``n_ctx`` beside statements of up to ``longest``
+    tokens (counted twice: room for the model's tokenizer, which splits digits finer than tiktoken)."""
+    return min(source_tokens, n_ctx - PROMPT_TOKENS - 2 * longest - 16)
+
+
+def support_n_ctx(source_tokens: int | None = None, limit: int | None = None) -> int:
+    """The source context's size: a full window of ``source_tokens`` beside a statement of
+    ``STATEMENT_TOKENS`` (``window_budget``'s terms), rounded up to 256, at most ``limit``
+    (defaults: the settings' ``support.source_tokens`` and ``llm.n_ctx``)."""
+    source_tokens = SupportSettings().source_tokens if source_tokens is None else source_tokens
+    limit = LLMSettings().n_ctx if limit is None else limit
+    return _rounded(source_tokens + PROMPT_TOKENS + 2 * STATEMENT_TOKENS + 16, limit)
+
+
+def scoring_contexts(settings: Settings | None = None, limit: int | None = None) -> ScoringContexts:
+    """The token scorer's context sizes for ``settings`` (default: the defaults), never above
+    ``limit`` (default ``llm.n_ctx``); the support scorer's window budget uses the same ``source``."""
+    support = settings.support if settings else SupportSettings()
+    retrieve = settings.retrieve if settings else RetrieveSettings()
+    chunk = settings.chunk if settings else ChunkSettings()
+    limit = limit or (settings.llm.n_ctx if settings else LLMSettings().n_ctx)
+    passages = retrieve.answer_passages
+    # An excerpt keeps its passage's best sentence whatever the budget, so a passage may be shown
+    # whole (a passage is at most chunk.max_tokens).
+    excerpts = max(passages * chunk.max_tokens, CHOICE_CONTEXT_FACTOR * retrieve.answer_context_tokens)
+    return ScoringContexts(
+        source=support_n_ctx(support.source_tokens, limit),
+        statement=_rounded(PROMPT_TOKENS + 2 * STATEMENT_TOKENS + 16, limit),
+        choice=_rounded(CHOICE_PROMPT_TOKENS + passages * CHOICE_PASSAGE_TOKENS + excerpts + QUESTION_TOKENS, limit),
+        limit=limit,
+    )

@@ -41,6 +41,7 @@ from rapidfuzz import fuzz
 
 from assistant.injection import model_view
 from assistant.llm_base import ChatModel, capabilities, model_name, require
+from assistant.llm_scores import CHOICE_CONTEXT_FACTOR
 from assistant.prompts import NO_ANSWER, PROMPTS_DIR
 from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant, shares_words
 from assistant.settings import Settings
@@ -209,12 +210,6 @@ class _Excluding:
         return self.inner.search(query, k=k, exclude_articles=self.exclude)
 
 
-# A yes/no answer often rests on a clause beside the sentence that names the subject: the choice
-# prompt gets this many times the free-text answer's excerpt budget (it generates nothing, so
-# only its prefill grows; chosen on the fit rows, eval/suites/boolean-fit.yaml).
-CONTEXT_FACTOR = 2
-
-
 def retrieve_excerpts(
     question: str, retriever: Any, settings: Settings, k: int | None = None, factor: int = 1
 ) -> list[tuple[Passage, str, float]]:
@@ -232,7 +227,7 @@ def retrieve_excerpts(
 def question_relevance(question: str, retriever: Any, settings: Settings, k: int | None = None) -> tuple[float, bool]:
     """(the best dense similarity among the passages a yes/no answer would read (0 when none),
     whether one of them holds half the question's content words)."""
-    return relevance_of(question, retrieve_excerpts(question, retriever, settings, k, factor=CONTEXT_FACTOR))
+    return relevance_of(question, retrieve_excerpts(question, retriever, settings, k, factor=CHOICE_CONTEXT_FACTOR))
 
 
 def relevance_of(question: str, found: Sequence[tuple[Passage, str, float]]) -> tuple[float, bool]:
@@ -282,7 +277,7 @@ def boolean_stream(
 
     The answer is a ``BooleanAnswer``: its ``choice`` holds the three log-probabilities and the decision.
     """
-    found = retrieve_excerpts(question, retriever, settings, k, factor=CONTEXT_FACTOR)
+    found = retrieve_excerpts(question, retriever, settings, k, factor=CHOICE_CONTEXT_FACTOR)
     if not found:
         yield NO_ANSWER
         yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)

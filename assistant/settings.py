@@ -81,7 +81,10 @@ class LLMSettings(_Section):
     model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible endpoint")
     temperature: float = Field(0.0, description="Sampling temperature")
     max_tokens: int = Field(512, description="Maximum tokens generated per call")
-    n_ctx: int = Field(4096, description="Context window of the local model")
+    n_ctx: int = Field(
+        4096,
+        description="Context window of the local chat model; the token scorer's contexts are sized to what they read, at most this",
+    )
     n_threads: int | None = Field(None, description="CPU threads for the local model (default: all cores)")
     cache: CacheMode = Field(
         "off", description="Replay cache: record calls, replay only (miss = error), or auto (replay, else call and record)"

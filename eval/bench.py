@@ -268,6 +268,7 @@ def bench_generate(preset: str, repeats: int) -> dict:
 def bench_support(preset: str, source_tokens: int | None) -> dict:
     """Support-score a 5-sentence summary of an ~800-word article: cold, then with the article read."""
     from assistant.llm import LlamaCppChat
+    from assistant.llm_scores import scoring_contexts
     from assistant.models import gguf_path
     from assistant.settings import Settings
     from assistant.support.scorer import SOURCE_TOKENS, SupportScorer
@@ -281,11 +282,16 @@ def bench_support(preset: str, source_tokens: int | None) -> dict:
     # five sentences: the gold highlights (one line in the data set), then lead sentences
     summary = ([reference[a:b] for a, b in split_sentences(reference)] + lead)[:5]
     edited = [*summary[:4], summary[4].replace(" the ", " a ", 1) + " Officials declined to comment."]
-    model = LlamaCppChat(model_path=str(gguf_path(preset, Settings().model_dir)))
+    budget = source_tokens or SOURCE_TOKENS
+    settings = Settings()
+    settings = settings.model_copy(update={"support": settings.support.model_copy(update={"source_tokens": budget})})
+    # the scorer's contexts sized for the window asked for, as support_scorer() sizes them from the settings
+    contexts = scoring_contexts(settings)
+    model = LlamaCppChat(model_path=str(gguf_path(preset, settings.model_dir)), scoring_contexts=contexts)
     t = time.perf_counter()
     model.scoring_engine()._load()
     load = time.perf_counter() - t
-    scorer = SupportScorer(model, source_tokens=source_tokens or SOURCE_TOKENS)
+    scorer = SupportScorer(model, n_ctx=contexts.source, source_tokens=budget)
     window = scorer.window(article, summary)
     t = time.perf_counter()
     first = scorer.score_many(article, summary)

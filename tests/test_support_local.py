@@ -7,7 +7,9 @@ import pytest
 
 from assistant.llm import LlamaCppChat, model_name
 from assistant.llm_llama import LlamaScorer
+from assistant.llm_scores import ScoringContexts, scoring_contexts
 from assistant.models import gguf_path
+from assistant.qa_boolean import CHOICES, PROMPT
 from assistant.settings import Settings
 from assistant.support.scorer import SupportScorer, load_calibration
 
@@ -49,6 +51,21 @@ def test_kept_prefix_gives_the_same_scores_as_a_fresh_context(model: LlamaCppCha
     # at the wrong positions differs by whole nats).
     assert np.allclose(reused.cond, fresh.cond, atol=0.3)
     assert np.allclose(reused.uncond, fresh.uncond, atol=0.3)
+
+
+def test_contexts_sized_to_need_score_exactly_as_full_size_ones(model: LlamaCppChat) -> None:
+    """The scorer's contexts are sized from the settings (1,280 / 768 / 1,280 tokens by default);
+    llama.cpp reads a prompt over the same KV cells in any context it fits, so the scores are the
+    ones the 4,096 / 1,024 / 2,048-token contexts gave (and the recorded ones still apply)."""
+    sized = LlamaScorer(model.model_path)
+    assert sized.contexts == scoring_contexts()
+    full = LlamaScorer(model.model_path, ScoringContexts(source=4096, statement=1024, choice=2048, limit=4096))
+    a, b = sized.score(SOURCE, EDITED), full.score(SOURCE, EDITED)
+    assert (a.cond, a.uncond, a.best) == (b.cond, b.uncond, b.best)
+    assert sized.judge(SOURCE, EDITED) == full.judge(SOURCE, EDITED)
+    ask = {"question": "Did the council approve the ferry terminal?", "passages": [{"text": SOURCE}]}
+    assert sized.choose(PROMPT, ask, CHOICES) == full.choose(PROMPT, ask, CHOICES)
+    assert [c.n_ctx for c in sized._load()[1:]] == [1280, 768]
 
 
 def test_judge_prefers_the_faithful_sentence(model: LlamaCppChat) -> None:

@@ -31,6 +31,7 @@ from assistant.evaluate.tasks.qa_boolean import run_qa_boolean
 from assistant.evaluate.tasks.summarize import run_summarize, run_summarize_variant, variant_rows
 from assistant.evaluate.tasks.typos import run_typos
 from assistant.llm import ChatModel, ReplayCacheChat, get_chat_model
+from assistant.llm_scores import scoring_contexts
 from assistant.service import Assistant
 from assistant.settings import (
     CacheMode,
@@ -95,7 +96,12 @@ def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: ChatMo
         return None
     if logprobs is None:
         return support_scorer(settings, reuse_windows=False)
-    return SupportScorer(_chat_for(settings, logprobs), n_ctx=settings.llm.n_ctx, reuse_windows=False)
+    return SupportScorer(
+        _chat_for(settings, logprobs),
+        n_ctx=scoring_contexts(settings).source,
+        source_tokens=settings.support.source_tokens,
+        reuse_windows=False,
+    )
 
 
 def _run_tasks(

@@ -22,7 +22,13 @@ from rapidfuzz import fuzz
 
 from assistant.errors import AssistantError
 from assistant.llm_base import ChatModel, model_name, require
-from assistant.llm_scores import TokenScores, prompt_fingerprint, source_digest
+from assistant.llm_scores import (
+    TokenScores,
+    prompt_fingerprint,
+    source_digest,
+    support_n_ctx,
+    window_budget,
+)
 from assistant.support.calibrate import Calibrated
 from assistant.support.features import all_features, words
 from assistant.tokens import count_tokens
@@ -35,8 +41,6 @@ WEIGHTS_PATH = Path(__file__).resolve().parent / "weights.json"
 # A word whose tokens the source made this much less likely (summed PMI, natural log) is suspect.
 SUSPECT_PMI = -2.0
 MAX_SUSPECTS = 3
-# Tokens of the scoring prompt around the source and statement (system text, tags, template).
-_PROMPT_TOKENS = 120
 # Longest source read for one scoring (tiktoken count): a 1.5B model reads ~65 tokens/s on two
 # cores, so a longer article is cut to the sentences most like the statements being scored. The
 # weights are fitted on sources cut the same way (SummEdits' podcasts run to 2,000 tokens).
@@ -109,11 +113,14 @@ def fit_source(source: str, sentence: str, budget: int) -> str:
     return " ".join(source[a:b] for i, (a, b) in enumerate(spans) if i in keep)
 
 
-def source_window(source: str, statements: list[str], source_tokens: int = SOURCE_TOKENS, n_ctx: int = 4096) -> str:
-    """The part of ``source`` the statements are scored against (all of it when it is short)."""
+def source_window(
+    source: str, statements: list[str], source_tokens: int = SOURCE_TOKENS, n_ctx: int | None = None
+) -> str:
+    """The part of ``source`` the statements are scored against (all of it when it is short), within
+    the scorer's source context of ``n_ctx`` tokens (default ``support_n_ctx(source_tokens)``)."""
     longest = max((count_tokens(s) for s in statements), default=0)
-    budget = min(source_tokens, n_ctx - _PROMPT_TOKENS - 2 * longest - 16)
-    return fit_source(source, " ".join(statements), max(budget, 64))
+    n_ctx = support_n_ctx(source_tokens) if n_ctx is None else n_ctx
+    return fit_source(source, " ".join(statements), max(window_budget(n_ctx, source_tokens, longest), 64))
 
 
 def suspects(scores: TokenScores, start: int = 0, end: int | None = None) -> list[SuspectSpan]:
@@ -142,14 +149,15 @@ class SupportScorer:
         self,
         model: ChatModel,
         calibrated: Calibrated | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,
         source_tokens: int = SOURCE_TOKENS,
         reuse_windows: bool = True,
     ) -> None:
         require(model, "token_logprobs", "the support scorer")
         self.model = model
         self.calibrated = calibrated if calibrated is not None else load_calibration(model_name(model))
-        self.n_ctx = n_ctx
+        # The local model's source context (llm_scores.scoring_contexts): windows are cut to fit it.
+        self.n_ctx = support_n_ctx(source_tokens) if n_ctx is None else n_ctx
         self.source_tokens = source_tokens
         # The window of each recent source that was read last: reused while it still holds the
         # evidence of the sentences asked about, so the model's KV cache of it is reused too.
