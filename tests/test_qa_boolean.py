@@ -267,7 +267,7 @@ NEWS_QUESTIONS = Path(__file__).parent / "data" / "news-yesno-sample.jsonl"
 
 def test_the_packaged_floor_does_not_refuse_news_questions_the_sample_articles_answer(settings: Settings):
     """The floor is fitted on BoolQ's Wikipedia questions; short news questions are less similar to
-    their article, and the word rule keeps them. 12 yes/no questions the sample articles answer
+    their article, and the word rule keeps them. 16 yes/no questions the sample articles answer
     (written for this test, never fitted on) must all reach the model."""
     import json
 
@@ -300,3 +300,46 @@ def test_the_cited_sentence_comes_from_the_passage_closest_to_the_question():
     assert (n, sentence) == (2, "The Tolland council rejected the harbour budget on Tuesday.")
     # equal similarities: words decide, as without them
     assert qa_boolean.evidence("Did the council approve the budget?", [other, own], texts, [0.5, 0.5])[0] == 1
+
+
+def test_the_choice_reads_the_closest_passage_with_its_other_sentences():
+    """The model's yes/no margin is read over the passage closest to the question, filled with the
+    sentences that share no question word too (a yes/no answer often rests on one of them), not over
+    the question-word excerpts of every retrieved passage; when retrieval's first passage is another
+    one, both are read."""
+    from assistant.ingest import make_article, split_passages
+    from assistant.qa import excerpt
+
+    question = "Did the Tolland council approve the harbour budget?"
+    own = split_passages(make_article(
+        "The Tolland council met on Tuesday to discuss the harbour budget. "
+        "Nine members voted against it and six in favour. "
+        "Work on the quay will now wait until next year.", "own"))[0]
+    other = split_passages(make_article("The Kelby council approved its harbour budget on Monday.", "other"))[0]
+    third = split_passages(make_article("Harbour budgets rose across the region this year.", "third"))[0]
+
+    def read(found):
+        return [(p.id, text) for p, text, _ in qa_boolean.choice_excerpts(question, found, Settings())]
+
+    # the free-text excerpt keeps only the sentence with the question's words ...
+    assert "Nine members" not in excerpt(question, own, 125)
+    # ... the choice reads the closest passage whole, in its own order, when retrieval ranks it first
+    (only,) = read([(own, "", 0.71), (other, "", 0.52), (third, "", 0.4)])
+    assert only[0] == own.id
+    assert only[1].index("met on Tuesday") < only[1].index("Nine members") < only[1].index("next year")
+    # retrieval's first and the closest differ: both, in retrieval's order (never the third)
+    assert [i for i, _ in read([(other, "", 0.52), (third, "", 0.4), (own, "", 0.71)])] == [other.id, own.id]
+    # equal similarities: retrieval's first alone
+    assert [i for i, _ in read([(other, "", 0.6), (own, "", 0.6)])] == [other.id]
+
+
+def test_a_filled_excerpt_stays_within_its_budget():
+    from assistant.ingest import make_article, split_passages
+    from assistant.qa import excerpt
+    from assistant.tokens import count_tokens
+
+    body = " ".join(f"Sentence number {i} is about the weather in Tolland." for i in range(40))
+    passage = split_passages(make_article("The harbour budget was rejected. " + body, "long"))[0]
+    text = excerpt("Was the harbour budget rejected?", passage, 60, fill=True)
+    assert text.startswith("The harbour budget was rejected.")
+    assert 40 < count_tokens(text.replace(" … ", " ")) <= 60
