@@ -96,9 +96,6 @@ QUESTION_TOKENS = 64
 # prompt gets this many times the free-text answer's excerpt budget (it generates nothing, so
 # only its prefill grows; chosen on the fit rows, eval/suites/boolean-fit.yaml).
 CHOICE_CONTEXT_FACTOR = 2
-# Passages the choice prompt reads at most: the closest to the question and retrieval's first
-# (qa_boolean.choice_excerpts).
-CHOICE_PASSAGES = 2
 # Context sizes are rounded up to a multiple of this. A prompt gets the same scores in any context
 # it fits (the same to the last digit at 1,280 and 4,096 tokens: tests/test_support_local.py), so
 # recorded scores still apply.
@@ -144,7 +141,7 @@ def scoring_contexts(settings: Settings | None = None, limit: int | None = None)
     retrieve = settings.retrieve if settings else RetrieveSettings()
     chunk = settings.chunk if settings else ChunkSettings()
     limit = limit or (settings.llm.n_ctx if settings else LLMSettings().n_ctx)
-    passages = min(CHOICE_PASSAGES, retrieve.answer_passages)
+    passages = retrieve.answer_passages
     # An excerpt keeps its passage's best sentence whatever the budget, so a passage may be shown
     # whole (a passage is at most chunk.max_tokens).
     excerpts = max(passages * chunk.max_tokens, CHOICE_CONTEXT_FACTOR * retrieve.answer_context_tokens)

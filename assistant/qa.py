@@ -52,16 +52,14 @@ def _keys(text: str) -> set[str]:
     return {_stem(w) for w in lexical_tokens(text)}
 
 
-def excerpt(question: str, passage: Passage, budget: int, skip: set[str] | None = None, fill: bool = False) -> str:
+def excerpt(question: str, passage: Passage, budget: int, skip: set[str] | None = None) -> str:
     """The passage sentences that bear most on the question, in order, within ``budget`` tokens.
 
     The local model reads prompts at ~65 tokens/s on two cores, so whole passages would put the
     first answer word 10+ seconds away; the sentences that bear on the question are what it needs.
     A question word counts more in a sentence the rarer it is in the passage: in "How much did the
     berth cost?" about a passage on the berth, "cost" picks the sentence, not "berth". Sentences in
-    ``skip`` (already shown from an overlapping passage) are left out, and added to it. With
-    ``fill``, sentences that share no question word fill what the budget leaves, in the passage's
-    order (a yes/no answer often rests on a clause that does not repeat the question's words).
+    ``skip`` (already shown from an overlapping passage) are left out, and added to it.
     """
     qwords = _keys(question)
     spans = split_sentences(passage.text) or [(0, len(passage.text))]
@@ -74,7 +72,7 @@ def excerpt(question: str, passage: Passage, budget: int, skip: set[str] | None 
     chosen: list[int] = []
     used = 0
     for i in ranked:
-        if chosen and overlap[i] == 0 and not fill:
+        if chosen and overlap[i] == 0:
             break  # sentences about something else only distract a small model
         cost = count_tokens(sentences[i])
         if chosen and used + cost > budget:

@@ -235,27 +235,6 @@ def relevance_of(question: str, found: Sequence[tuple[Passage, str, float]]) -> 
     return max((d for _, _, d in found), default=0.0), any(shares_words(question, p.text) for p, _, _ in found)
 
 
-def choice_excerpts(
-    question: str, found: Sequence[tuple[Passage, str, float]], settings: Settings
-) -> list[tuple[Passage, str, float]]:
-    """What the choice prompt reads, as (passage, excerpt, similarity), in retrieval's order: the
-    passage closest to the question (dense similarity) and retrieval's first, one passage when they
-    agree, both when they do not; they share the choice budget, each excerpt filled with the
-    passage's other sentences while the budget lasts.
-
-    Measured on the fit rows of chat-boolq-dev (eval/suites/boolean-fit.yaml): the model's yes/no
-    margin separates gold yes from gold no better when it reads the question's own passage whole
-    than when it reads the question-word excerpts of the three retrieved passages. The own passage
-    is the closest 96% of the time there and retrieval's first 93%; in a news archive with several
-    articles on one story the first is sometimes right where the closest is not ("Did Tobias
-    Okafor vote for the harbour plan?" on the sample articles), so a disagreement reads both.
-    """
-    closest = max(range(len(found)), key=lambda i: (found[i][2], -i))  # ties: retrieval's order
-    order = sorted({0, closest})
-    budget = max(40, CHOICE_CONTEXT_FACTOR * settings.retrieve.answer_context_tokens // len(order))
-    return [(p, excerpt(question, p, budget, fill=True), d) for p, _, d in (found[i] for i in order)]
-
-
 def evidence(
     question: str, passages: list[Passage], excerpts: list[str], similarity: Sequence[float] | None = None
 ) -> tuple[int, str]:
@@ -303,6 +282,8 @@ def boolean_stream(
         yield NO_ANSWER
         yield Answer(question=question, answer=NO_ANSWER, model="none (no relevant passages)", answered=False)
         return
+    passages = [p for p, _, _ in found]
+    excerpts = [t for _, t, _ in found]
     best, worded = relevance_of(question, found)
     relevance = round(best, 4)
     cal = calibration or load_calibration(model_name(model))
@@ -314,8 +295,6 @@ def boolean_stream(
             question=question, answer=NOT_STATED, model="none (below the relevance floor)", answered=False, choice=signal
         )
         return
-    read = choice_excerpts(question, found, settings)
-    passages, excerpts = [p for p, _, _ in read], [t for _, t, _ in read]
     lp = choice_scores(model, question, excerpts)
     label = cal.decide(lp)
     signal = {
@@ -332,7 +311,7 @@ def boolean_stream(
         return
     word = "Yes" if label == "yes" else "No"
     yield word
-    n, sentence = evidence(question, passages, excerpts, [d for _, _, d in read])
+    n, sentence = evidence(question, passages, excerpts, [d for _, _, d in found])
     sentence = sentence.rstrip()
     body = sentence.rstrip(".")
     rest = f", the article says: {body} [{n}]."

@@ -425,6 +425,12 @@ QUESTIONS: list[tuple[str, tuple[str, ...] | list[str]]] = [
     ("Did Tobias Okafor vote for the harbour plan?", ("^No",)),
     ("Was the harbour budget rejected?", ("^No",)),
     ("Did the floating berth cost 380,000 euros?", ("^Yes",)),
+    # ... and "no" answers the articles state with another fact (added 2026-12-06: news text, not
+    # the BoolQ rows the thresholds are fitted on)
+    ("Did the council approve the harbour budget unanimously?", ("^No",)),
+    ("Will the salt marsh shrink by 10 per cent?", ("^No",)),
+    ("Did the floating berth open after the mayor's deadline?", ("^No",)),
+    ("Does the floating berth have room for 20 boats?", ("^No",)),
     # two-part questions (split in code): a list of strings, every one of which the answer needs
     ("Who speaks for the fishermen, and how many boats fit on the floating berth?", ["Vandermolen", "14"]),
     ("Which university did the study, and when was it published?", ["Eastmoor", "Friday"]),

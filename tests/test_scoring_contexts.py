@@ -25,7 +25,6 @@ from assistant.llm import get_chat_model
 from assistant.llm_llama import LlamaScorer
 from assistant.llm_scores import (
     CHOICE_CONTEXT_FACTOR,
-    CHOICE_PASSAGES,
     JUDGE_PROMPT,
     QUESTION_TOKENS,
     SCORE_PROMPT,
@@ -35,7 +34,7 @@ from assistant.llm_scores import (
     support_n_ctx,
     window_budget,
 )
-from assistant.qa_boolean import CHOICES, PROMPT, choice_excerpts, retrieve_excerpts
+from assistant.qa_boolean import CHOICES, PROMPT, retrieve_excerpts
 from assistant.settings import LLMSettings, Settings, SupportSettings
 from assistant.support import support_scorer
 from assistant.support.scorer import SupportScorer
@@ -67,15 +66,13 @@ def _statement(tokens: int, i: int = 7) -> str:
 
 
 class _Retriever:
-    """Returns the given passages as the closest hits, the last the most similar (so the yes/no
-    choice reads two: retrieval's first and the closest)."""
+    """Returns the given passages as the closest hits."""
 
     def __init__(self, passages) -> None:
         self.passages = passages
 
     def search(self, query: str, k: int | None = None, **_: Any) -> list[ScoredPassage]:
-        hits = self.passages[: k or 5]
-        return [ScoredPassage(passage=p, score=1.0, dense_score=0.8 + 0.01 * i) for i, p in enumerate(hits)]
+        return [ScoredPassage(passage=p, score=1.0, dense_score=0.9) for p in self.passages[: k or 5]]
 
 
 def largest_prompts(llama: Any, settings: Settings) -> dict[str, int]:
@@ -106,10 +103,8 @@ def largest_prompts(llama: Any, settings: Settings) -> dict[str, int]:
     question = "Did " + _statement(QUESTION_TOKENS - 2).rstrip(".") + "?"
     found = retrieve_excerpts(question, _Retriever(passages), settings, factor=CHOICE_CONTEXT_FACTOR)
     assert len(found) == settings.retrieve.answer_passages
-    excerpts = [t for _, t, _ in choice_excerpts(question, found, settings)]
-    assert len(excerpts) == CHOICE_PASSAGES
-    assert all(count_tokens(t) >= settings.chunk.max_tokens - 20 for t in excerpts)  # whole passages
-    variables = {"question": question, "passages": [{"text": model_view(t)} for t in excerpts]}
+    assert all(count_tokens(t) >= settings.chunk.max_tokens - 20 for _, t, _ in found)  # whole passages
+    variables = {"question": question, "passages": [{"text": model_view(t)} for _, t, _ in found]}
     need["choice"] = len(engine._prompt(llama, PROMPT, **variables))
     return need
 
@@ -191,7 +186,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch):
 
 def test_default_sizes() -> None:
     # they were 4,096 (source, = llm.n_ctx), 1,024 (statement) and 2,048 (choice) tokens
-    assert scoring_contexts() == ScoringContexts(source=1280, statement=768, choice=1024, limit=4096)
+    assert scoring_contexts() == ScoringContexts(source=1280, statement=768, choice=1280, limit=4096)
 
 
 def test_a_full_window_fits_beside_the_statement_room() -> None:
@@ -205,10 +200,8 @@ def test_a_full_window_fits_beside_the_statement_room() -> None:
 def test_sizes_follow_the_settings_and_never_exceed_llm_n_ctx(settings: Settings) -> None:
     wider = settings.model_copy(update={"support": SupportSettings(source_tokens=1500)})
     assert scoring_contexts(wider).source == 2048
-    more = settings.model_copy(update={"retrieve": settings.retrieve.model_copy(update={"answer_context_tokens": 400})})
+    more = settings.model_copy(update={"retrieve": settings.retrieve.model_copy(update={"answer_passages": 8})})
     assert scoring_contexts(more).choice > scoring_contexts(settings).choice
-    longer = settings.model_copy(update={"chunk": settings.chunk.model_copy(update={"max_tokens": 600})})
-    assert scoring_contexts(longer).choice > scoring_contexts(settings).choice
     small = settings.model_copy(update={"llm": LLMSettings(n_ctx=1000)})
     assert max(vars(scoring_contexts(small)).values()) == 1000
 
