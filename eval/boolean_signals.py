@@ -10,8 +10,13 @@ gold no) with what a recorded qa_boolean run (``results.json``) read over the re
 * ``own-passage``: the question's own passage, whole (headline and text): is the excerpt choice
   or the model the limit?
 
+A change that reads BoolQ better must still answer news: ``news`` asks the product (the sample
+articles stored, ``Assistant.ask``) the yes/no questions they answer, the chat bench's and the
+floor test's (tests/data/news-yesno-sample.jsonl), and counts the answers that start right.
+
     python -m eval.boolean_signals prior RESULTS [RESULTS ...] --cache DIR
     python -m eval.boolean_signals own-passage RESULTS --cache DIR --limit 100
+    python -m eval.boolean_signals news --cache DIR
 
 Model calls go through the replay cache in ``--cache`` (recorded on first use, replayed after),
 kept apart from eval/cache since the product never makes them.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +37,29 @@ from assistant.qa_boolean import choice_scores
 from assistant.settings import Settings
 
 BOOLQ = Settings().eval_data_dir / "chat-boolq-dev.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def news(cache: Path) -> dict:
+    """The product's yes/no answers to the questions the sample articles answer: right / asked."""
+    from assistant.service import Assistant
+    from assistant.settings import LLMSettings
+    from eval.bench import QUESTIONS
+
+    asked = {q: g[0][1:].lower() for q, g in QUESTIONS if isinstance(g, tuple) and g[0].startswith("^")}
+    sample = ROOT / "tests" / "data" / "news-yesno-sample.jsonl"
+    for line in sample.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            asked.setdefault(row["question"], row["answer"])
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), llm=LLMSettings(cache="auto", cache_dir=cache))
+        assistant = Assistant(settings)
+        assistant.ingest([ROOT / "examples" / "articles"])
+        answers = {q: assistant.ask(q).answer for q in asked}
+    said = {q: a.split(",")[0].split()[0].lower() if a else "" for q, a in answers.items()}
+    wrong = [f"{q} ({gold}) -> {answers[q]}" for q, gold in asked.items() if said[q] != gold]
+    return {"asked": len(asked), "right": len(asked) - len(wrong), "gold_no": sum(g == "no" for g in asked.values()), "wrong": wrong}
 
 
 def auc(scores: list[float], gold: list[bool]) -> float:
@@ -47,12 +76,17 @@ def asked(results: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m eval.boolean_signals", description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["prior", "own-passage"])
-    ap.add_argument("results", type=Path, nargs="+", help="results.json of qa_boolean runs (the first fits w)")
+    ap.add_argument("what", choices=["prior", "own-passage", "news"])
+    ap.add_argument("results", type=Path, nargs="*", help="results.json of qa_boolean runs (the first fits w)")
     ap.add_argument("--cache", type=Path, required=True, help="replay cache for these calls")
     ap.add_argument("--data", type=Path, default=BOOLQ)
     ap.add_argument("--limit", type=int, default=None, help="first N asked items of each run")
     args = ap.parse_args(argv)
+    if args.what == "news":
+        print(json.dumps(news(args.cache), indent=2))
+        return
+    if not args.results:
+        ap.error(f"{args.what} needs the results.json of a qa_boolean run")
     rows = {r["id"]: r for r in (json.loads(x) for x in args.data.read_text(encoding="utf-8").splitlines() if x.strip())}
     model = get_chat_model(Settings(), cache="auto", cache_dir=args.cache)
 
