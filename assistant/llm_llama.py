@@ -215,6 +215,19 @@ class _Context:
         if batch is not None and callable(free):  # at interpreter exit the module may be torn down already
             free(batch)
 
+    def close(self) -> None:
+        """Free the native context (its KV cache and compute buffer) and the batch now.
+
+        Dropping the last reference is not enough: llama-cpp-python registers every context's
+        ``close`` with its model, so a context replaced by a larger one would stay allocated for as
+        long as the model is loaded. Closing twice is harmless (the model closes it again at exit).
+        """
+        batch, self.batch = self.batch, None
+        if batch is not None:
+            self._lib.llama_batch_free(batch)
+        self.ctx.close()
+        self.tokens, self._rows = [], {}
+
     def rows(self, tokens: list[int], positions: Sequence[int]) -> np.ndarray:
         """Logit rows at ``positions`` of ``tokens`` (the row at p predicts token p + 1).
 
@@ -351,8 +364,9 @@ class LlamaScorer:
             )
             size = grown
         # the old context (if any) is freed before the new one is allocated
-        self._contexts.pop(role, None)
-        del ctx
+        old = self._contexts.pop(role, None)
+        if old is not None:
+            old.close()
         self._contexts[role] = _Context(self._llama, size, self.n_threads or default_threads())
         return self._contexts[role]
 

@@ -136,7 +136,9 @@ def support_n_ctx(source_tokens: int | None = None, limit: int | None = None) ->
 
 def scoring_contexts(settings: Settings | None = None, limit: int | None = None) -> ScoringContexts:
     """The token scorer's context sizes for ``settings`` (default: the defaults), never above
-    ``limit`` (default ``llm.n_ctx``); the support scorer's window budget uses the same ``source``."""
+    ``limit`` (default ``llm.n_ctx``). The support scorer cuts its windows to ``limit`` (as its
+    weights were fitted), so ``source`` holds a full window beside a statement of up to
+    ``STATEMENT_TOKENS``; a longer statement's prompt grows the context (``LlamaScorer._context``)."""
     support = settings.support if settings else SupportSettings()
     retrieve = settings.retrieve if settings else RetrieveSettings()
     chunk = settings.chunk if settings else ChunkSettings()

@@ -291,7 +291,7 @@ def bench_support(preset: str, source_tokens: int | None) -> dict:
     t = time.perf_counter()
     model.scoring_engine()._load()
     load = time.perf_counter() - t
-    scorer = SupportScorer(model, n_ctx=contexts.source, source_tokens=budget)
+    scorer = SupportScorer(model, n_ctx=settings.llm.n_ctx, source_tokens=budget)
     window = scorer.window(article, summary)
     t = time.perf_counter()
     first = scorer.score_many(article, summary)

@@ -82,13 +82,12 @@ def largest_prompts(llama: Any, settings: Settings) -> dict[str, int]:
     def n(text: str) -> int:
         return len(llama.tokenize(text.encode(), add_bos=False, special=False))
 
-    contexts = scoring_contexts(settings)
     scorer = SupportScorer(
-        FakeScoringModel(), None, n_ctx=contexts.source, source_tokens=settings.support.source_tokens, reuse_windows=False
+        FakeScoringModel(), None, n_ctx=settings.llm.n_ctx, source_tokens=settings.support.source_tokens, reuse_windows=False
     )
     need = {"source": 0, "statement": 0, "choice": 0}
-    # Statements as long as the context leaves room for, and longer (their window is cut shorter).
-    for size in (12, STATEMENT_TOKENS, 2 * STATEMENT_TOKENS):
+    # Statements as long as the context leaves room for (a longer one grows it: see below).
+    for size in (12, STATEMENT_TOKENS):
         statement = _statement(size)
         window = scorer.window(ARTICLE, [statement])
         scored = len(engine._prompt(llama, SCORE_PROMPT, source=window)) + n(statement)
@@ -158,7 +157,11 @@ class FakeContext:
 
     def __init__(self, llama: Any, n_ctx: int, n_threads: int) -> None:
         self.n_ctx, self.n_vocab, self.tokens = n_ctx, llama.n_vocab(), []
+        self.closed = False
         FakeContext.made.append(n_ctx)
+
+    def close(self) -> None:
+        self.closed = True
 
     def rows(self, tokens: list[int], positions) -> np.ndarray:
         if len(tokens) > self.n_ctx:
@@ -210,8 +213,8 @@ def test_the_support_scorer_and_the_model_use_the_same_size(settings: Settings) 
     settings = settings.model_copy(update={"support": SupportSettings(source_tokens=900)})
     contexts = scoring_contexts(settings)
     assert get_chat_model(settings).scoring_contexts == contexts  # the file is opened on first use only
-    assert support_scorer(settings).n_ctx == contexts.source
-    assert SupportScorer(FakeScoringModel(), None, source_tokens=900).n_ctx == contexts.source
+    # windows are cut to the model's whole context, as the weights were fitted (not to the sized one)
+    assert support_scorer(settings).n_ctx == settings.llm.n_ctx
 
 
 # --------------------------------------------------------------------------- the product's prompts fit
@@ -228,7 +231,7 @@ def test_the_products_largest_prompts_fit_their_contexts(settings: Settings) -> 
 def test_scoring_the_largest_prompts_grows_no_context(fake_engine, settings: Settings, caplog) -> None:
     contexts = scoring_contexts(settings)
     engine = fake_engine(contexts)
-    scorer = SupportScorer(FakeScoringModel(), None, n_ctx=contexts.source, reuse_windows=False)
+    scorer = SupportScorer(FakeScoringModel(), None, n_ctx=settings.llm.n_ctx, reuse_windows=False)
     with caplog.at_level(logging.WARNING, logger="assistant.llm_llama"):
         for size in (12, STATEMENT_TOKENS):
             statement = _statement(size)
@@ -240,12 +243,27 @@ def test_scoring_the_largest_prompts_grows_no_context(fake_engine, settings: Set
     assert not caplog.records
 
 
+def test_a_long_statement_keeps_its_full_window_and_grows_the_context(fake_engine, settings: Settings, caplog) -> None:
+    """Windows are cut to the model's whole context, as the weights were fitted: a statement longer
+    than the sized room gets the same window as before the contexts were sized, read in a larger one."""
+    contexts = scoring_contexts(settings)
+    engine = fake_engine(contexts)
+    statement = _statement(3 * STATEMENT_TOKENS)
+    window = support_scorer(settings).window(ARTICLE, [statement])
+    assert count_tokens(window) > settings.support.source_tokens - 60  # not cut for the statement
+    with caplog.at_level(logging.WARNING, logger="assistant.llm_llama"):
+        engine.score(window, statement)
+    assert max(FakeContext.made) > contexts.source and "outgrew" in caplog.text
+
+
 def test_a_prompt_that_outgrows_its_context_is_read_in_a_larger_one(fake_engine, caplog) -> None:
     engine = fake_engine(ScoringContexts(source=256, statement=256, choice=256, limit=1024))
     source = _statement(350)
+    first = engine._load()[1]
     with caplog.at_level(logging.WARNING, logger="assistant.llm_llama"):
         scores = engine.score(source, "The council approved it.")
     assert len(scores.cond) == len(scores.uncond) > 0
+    assert first.closed  # the context it replaced is freed, not left to the model's exit stack
     assert engine._load()[1].n_ctx == 512  # the source context grew to the prompt, rounded up to 256
     assert engine._load()[2].n_ctx == 256  # the statement context did not need to
     assert "outgrew" in caplog.text

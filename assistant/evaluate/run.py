@@ -31,7 +31,6 @@ from assistant.evaluate.tasks.qa_boolean import run_qa_boolean
 from assistant.evaluate.tasks.summarize import run_summarize, run_summarize_variant, variant_rows
 from assistant.evaluate.tasks.typos import run_typos
 from assistant.llm import ChatModel, ReplayCacheChat, get_chat_model
-from assistant.llm_scores import scoring_contexts
 from assistant.service import Assistant
 from assistant.settings import (
     CacheMode,
@@ -98,7 +97,7 @@ def _scorer_for(settings: Settings, chat: BaseChatModel | None, logprobs: ChatMo
         return support_scorer(settings, reuse_windows=False)
     return SupportScorer(
         _chat_for(settings, logprobs),
-        n_ctx=scoring_contexts(settings).source,
+        n_ctx=settings.llm.n_ctx,
         source_tokens=settings.support.source_tokens,
         reuse_windows=False,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.llm import get_chat_model
-from assistant.llm_scores import TokenScores, scoring_contexts
+from assistant.llm_scores import TokenScores
 from assistant.settings import CacheMode, Settings
 from assistant.support.scorer import SupportResult, SupportScorer, SuspectSpan
 
@@ -29,7 +29,9 @@ def support_scorer(
     """
     return SupportScorer(
         get_chat_model(settings, cache=mode, cache_dir=cache_dir),
-        n_ctx=scoring_contexts(settings).source,
+        # windows are cut to the model's whole context, as the weights were fitted; the scorer's
+        # source context (sized for a full window and a 200-token statement) grows for a longer one
+        n_ctx=settings.llm.n_ctx,
         source_tokens=settings.support.source_tokens,
         reuse_windows=reuse_windows,
     )

@@ -26,7 +26,6 @@ from assistant.llm_scores import (
     TokenScores,
     prompt_fingerprint,
     source_digest,
-    support_n_ctx,
     window_budget,
 )
 from assistant.support.calibrate import Calibrated
@@ -113,13 +112,11 @@ def fit_source(source: str, sentence: str, budget: int) -> str:
     return " ".join(source[a:b] for i, (a, b) in enumerate(spans) if i in keep)
 
 
-def source_window(
-    source: str, statements: list[str], source_tokens: int = SOURCE_TOKENS, n_ctx: int | None = None
-) -> str:
+def source_window(source: str, statements: list[str], source_tokens: int = SOURCE_TOKENS, n_ctx: int = 4096) -> str:
     """The part of ``source`` the statements are scored against (all of it when it is short), within
-    the scorer's source context of ``n_ctx`` tokens (default ``support_n_ctx(source_tokens)``)."""
+    the model's context of ``n_ctx`` tokens (``llm.n_ctx``; the scorer's source context, sized for
+    a full window beside a 200-token statement, grows for a longer one)."""
     longest = max((count_tokens(s) for s in statements), default=0)
-    n_ctx = support_n_ctx(source_tokens) if n_ctx is None else n_ctx
     return fit_source(source, " ".join(statements), max(window_budget(n_ctx, source_tokens, longest), 64))
 
 
@@ -149,15 +146,15 @@ class SupportScorer:
         self,
         model: ChatModel,
         calibrated: Calibrated | None = None,
-        n_ctx: int | None = None,
+        n_ctx: int = 4096,
         source_tokens: int = SOURCE_TOKENS,
         reuse_windows: bool = True,
     ) -> None:
         require(model, "token_logprobs", "the support scorer")
         self.model = model
         self.calibrated = calibrated if calibrated is not None else load_calibration(model_name(model))
-        # The local model's source context (llm_scores.scoring_contexts): windows are cut to fit it.
-        self.n_ctx = support_n_ctx(source_tokens) if n_ctx is None else n_ctx
+        # The model's whole context (llm.n_ctx): windows are cut to fit it, as the weights were fitted.
+        self.n_ctx = n_ctx
         self.source_tokens = source_tokens
         # The window of each recent source that was read last: reused while it still holds the
         # evidence of the sentences asked about, so the model's KV cache of it is reused too.
