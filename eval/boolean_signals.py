@@ -43,27 +43,29 @@ ROOT = Path(__file__).resolve().parent.parent
 def news(cache: Path) -> dict:
     """The product's yes/no answers to the questions the sample articles answer: right / asked."""
     from assistant.service import Assistant
-    from assistant.settings import LLMSettings
-    from eval.bench import QUESTIONS
+    from eval.bench import QUESTIONS, answer_correct
 
-    asked = {q: g[0][1:].lower() for q, g in QUESTIONS if isinstance(g, tuple) and g[0].startswith("^")}
+    gold = {q: g[0][1:].lower() for q, g in QUESTIONS if isinstance(g, tuple) and g[0].startswith("^")}
     sample = ROOT / "tests" / "data" / "news-yesno-sample.jsonl"
     for line in sample.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            asked.setdefault(row["question"], row["answer"])
+            gold.setdefault(row["question"], row["answer"])
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), llm=LLMSettings(cache="auto", cache_dir=cache))
-        assistant = Assistant(settings)
+        base = Settings()  # the environment's model settings, with this run's store and replay cache
+        llm = base.llm.model_copy(update={"cache": "auto", "cache_dir": cache})
+        assistant = Assistant(base.model_copy(update={"data_dir": Path(tmp), "llm": llm}))
         assistant.ingest([ROOT / "examples" / "articles"])
-        answers = {q: assistant.ask(q).answer for q in asked}
-    said = {q: a.split(",")[0].split()[0].lower() if a else "" for q, a in answers.items()}
-    wrong = [f"{q} ({gold}) -> {answers[q]}" for q, gold in asked.items() if said[q] != gold]
-    return {"asked": len(asked), "right": len(asked) - len(wrong), "gold_no": sum(g == "no" for g in asked.values()), "wrong": wrong}
+        answers = {q: assistant.ask(q).answer for q in gold}
+    wrong = [f"{q} ({g}) -> {answers[q]}" for q, g in gold.items() if not answer_correct(answers[q], (f"^{g}",))]
+    return {"asked": len(gold), "right": len(gold) - len(wrong), "gold_no": sum(g == "no" for g in gold.values()), "wrong": wrong}
 
 
 def auc(scores: list[float], gold: list[bool]) -> float:
+    """ROC AUC of ``scores`` for ``gold`` (ties count half); nan when a class is empty."""
     s, y = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
+    if y.all() or not y.any():
+        return float("nan")
     pos, neg = s[y][:, None], s[~y][None, :]
     return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
 
