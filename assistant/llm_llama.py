@@ -23,13 +23,13 @@ import numpy as np
 from assistant.errors import LLMError, ModelMissingError
 from assistant.llm_base import to_chat_dicts
 from assistant.llm_scores import (
-    CONTEXT_STEP,
     JUDGE_PROMPT,
     SCORE_PROMPT,
     ScoringContexts,
     TokenScores,
     choice_digest,
     logsumexp,
+    rounded_context,
     scoring_contexts,
     source_digest,
 )
@@ -331,15 +331,16 @@ class LlamaScorer:
                 _ENGINES[key] = cls(model_path, contexts, threads, chat_n_ctx=n_ctx)
             return _ENGINES[key]
 
-    def _load(self) -> tuple[Any, _Context, _Context]:
-        """The loaded model and the source and statement contexts (made on first use)."""
+    def _load(self) -> Any:
+        """The loaded model (the chat model's Llama, which owns the weights the contexts run on).
+
+        Each role's context is made on its first use (``_context``), each keeping its own KV prefix:
+        "source" reads the source (statements and the judge's question both follow it, so it is read
+        once), "statement" reads statements without it, "choice" the yes/no choice prompt.
+        """
         if self._llama is None:
-            # The chat model's Llama owns the weights; the scorer's contexts run on them.
             self._llama, _ = load_llama(self.model_path, self.chat_n_ctx, self.n_threads or default_threads())
-        # Two contexts on the shared weights, each keeping its own KV prefix: one reads the
-        # source (statements and the yes/no question both follow it, so it is read once), the
-        # other reads statements without the source.
-        return self._llama, self._context("source"), self._context("statement")
+        return self._llama
 
     def _context(self, role: str, need: int = 0) -> _Context:
         """The context for ``role`` (a ``ScoringContexts`` field), first replaced by a larger one when
@@ -357,7 +358,7 @@ class LlamaScorer:
         if ctx is not None and need <= ctx.n_ctx:
             return ctx
         if need > size:
-            grown = min(self.contexts.limit, -(-need // CONTEXT_STEP) * CONTEXT_STEP)
+            grown = rounded_context(need, self.contexts.limit)
             have = ctx.n_ctx if ctx is not None else size
             log.warning(
                 "a %d-token %s prompt outgrew the scorer's context of %d: it gets one of %d", need, role, have, grown
@@ -392,7 +393,7 @@ class LlamaScorer:
 
     def score(self, source: str, text: str) -> TokenScores:
         with self._lock:
-            llama, _, _ = self._load()
+            llama = self._load()
 
             def compute() -> TokenScores:
                 cond = self._prompt(llama, SCORE_PROMPT, source=source)
@@ -403,7 +404,7 @@ class LlamaScorer:
 
     def _reply(self, cond_prefix: list[int], uncond_prefix: list[int], text: str) -> TokenScores:
         """Scores of ``text`` read as the reply after each prefix (the caller holds the lock)."""
-        llama, _, _ = self._load()
+        llama = self._load()
         body = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         if not body:
             return TokenScores(text=text, model=self.name)
@@ -433,7 +434,7 @@ class LlamaScorer:
 
     def judge(self, source: str, text: str) -> float:
         with self._lock:
-            llama, _, _ = self._load()
+            llama = self._load()
 
             def compute() -> float:
                 question = self._prompt(llama, JUDGE_PROMPT, source=source, statement=text)
@@ -451,7 +452,7 @@ class LlamaScorer:
         examples stay in that context's KV cache whatever the support scorer reads in between.
         """
         with self._lock:
-            llama, _, _ = self._load()
+            llama = self._load()
 
             def compute() -> dict[str, float]:
                 tokens = self._prompt(llama, prompt, **variables)

@@ -84,8 +84,9 @@ def logsumexp(values: np.ndarray) -> float:
 # Tokens of the support prompts around the source and statement: system text, tags, the judge's
 # question and the chat template (79 of the local model's tokens in the judge prompt).
 PROMPT_TOKENS = 120
-# Statements up to this long are read beside a full source window; a longer one shrinks the window
-# (``window_budget``). The longest statement in the support dev sets has 184 tokens.
+# Statements up to this long are read beside a full source window in the sized source context; a
+# longer one's prompt grows it (``LlamaScorer._context``). The longest statement in the support dev
+# sets has 184 tokens.
 STATEMENT_TOKENS = 200
 # The yes/no choice prompt (prompts/ask_boolean.yaml): its system text, worked examples and template
 # (411 of the local model's tokens), the tags around each passage (11) and room for the question.
@@ -115,7 +116,13 @@ class ScoringContexts:
     limit: int  # llm.n_ctx: a prompt that outgrows its context is read in a larger one up to this
 
 
-def _rounded(tokens: int, limit: int) -> int:
+# A statement read without its source: the prompt and room for a STATEMENT_TOKENS statement
+# (counted twice, as in ``window_budget``).
+_STATEMENT_ROOM = PROMPT_TOKENS + 2 * STATEMENT_TOKENS + 16
+
+
+def rounded_context(tokens: int, limit: int) -> int:
+    """A context for ``tokens``: rounded up to a multiple of ``CONTEXT_STEP``, at most ``limit``."""
     return min(limit, -(-tokens // CONTEXT_STEP) * CONTEXT_STEP)
 
 
@@ -125,13 +132,10 @@ def window_budget(n_ctx: int, source_tokens: int, longest: int) -> int:
     return min(source_tokens, n_ctx - PROMPT_TOKENS - 2 * longest - 16)
 
 
-def support_n_ctx(source_tokens: int | None = None, limit: int | None = None) -> int:
+def support_n_ctx(source_tokens: int, limit: int) -> int:
     """The source context's size: a full window of ``source_tokens`` beside a statement of
-    ``STATEMENT_TOKENS`` (``window_budget``'s terms), rounded up to 256, at most ``limit``
-    (defaults: the settings' ``support.source_tokens`` and ``llm.n_ctx``)."""
-    source_tokens = SupportSettings().source_tokens if source_tokens is None else source_tokens
-    limit = LLMSettings().n_ctx if limit is None else limit
-    return _rounded(source_tokens + PROMPT_TOKENS + 2 * STATEMENT_TOKENS + 16, limit)
+    ``STATEMENT_TOKENS`` (``window_budget``'s terms), rounded up to 256, at most ``limit``."""
+    return rounded_context(source_tokens + _STATEMENT_ROOM, limit)
 
 
 def scoring_contexts(settings: Settings | None = None, limit: int | None = None) -> ScoringContexts:
@@ -149,7 +153,7 @@ def scoring_contexts(settings: Settings | None = None, limit: int | None = None)
     excerpts = max(passages * chunk.max_tokens, CHOICE_CONTEXT_FACTOR * retrieve.answer_context_tokens)
     return ScoringContexts(
         source=support_n_ctx(support.source_tokens, limit),
-        statement=_rounded(PROMPT_TOKENS + 2 * STATEMENT_TOKENS + 16, limit),
-        choice=_rounded(CHOICE_PROMPT_TOKENS + passages * CHOICE_PASSAGE_TOKENS + excerpts + QUESTION_TOKENS, limit),
+        statement=rounded_context(_STATEMENT_ROOM, limit),
+        choice=rounded_context(CHOICE_PROMPT_TOKENS + passages * CHOICE_PASSAGE_TOKENS + excerpts + QUESTION_TOKENS, limit),
         limit=limit,
     )

@@ -259,19 +259,20 @@ def test_a_long_statement_keeps_its_full_window_and_grows_the_context(fake_engin
 def test_a_prompt_that_outgrows_its_context_is_read_in_a_larger_one(fake_engine, caplog) -> None:
     engine = fake_engine(ScoringContexts(source=256, statement=256, choice=256, limit=1024))
     source = _statement(350)
-    first = engine._load()[1]
+    engine._load()
+    first = engine._context("source")
     with caplog.at_level(logging.WARNING, logger="assistant.llm_llama"):
         scores = engine.score(source, "The council approved it.")
     assert len(scores.cond) == len(scores.uncond) > 0
     assert first.closed  # the context it replaced is freed, not left to the model's exit stack
-    assert engine._load()[1].n_ctx == 512  # the source context grew to the prompt, rounded up to 256
-    assert engine._load()[2].n_ctx == 256  # the statement context did not need to
+    assert engine._context("source").n_ctx == 512  # the source context grew to the prompt, rounded up to 256
+    assert engine._context("statement").n_ctx == 256  # the statement context did not need to
     assert "outgrew" in caplog.text
     engine.judge(source, "The council approved it.")  # read in the grown context: no further growth
-    assert FakeContext.made == [256, 256, 512]
+    assert FakeContext.made == [256, 512, 256]  # source, the grown source, statement (each made on first use)
     with pytest.raises(LLMError, match="do not fit the scoring context of 1024"):
         engine.score(_statement(1100), "The council approved it.")
-    assert FakeContext.made == [256, 256, 512]  # beyond the limit: the error, no context made
+    assert FakeContext.made == [256, 512, 256]  # beyond the limit: the error, no context made
 
 
 # --------------------------------------------------------------------------- with the model's tokenizer (slow)

@@ -65,18 +65,19 @@ def test_contexts_sized_to_need_score_exactly_as_full_size_ones(model: LlamaCppC
     assert sized.judge(SOURCE, EDITED) == full.judge(SOURCE, EDITED)
     ask = {"question": "Did the council approve the ferry terminal?", "passages": [{"text": SOURCE}]}
     assert sized.choose(PROMPT, ask, CHOICES) == full.choose(PROMPT, ask, CHOICES)
-    assert [c.n_ctx for c in sized._load()[1:]] == [1280, 768]
+    assert [sized._context(role).n_ctx for role in ("source", "statement")] == [1280, 768]
 
 
 def test_a_grown_context_scores_the_same_and_frees_the_one_it_replaced(model: LlamaCppChat) -> None:
     """A prompt longer than its context is read in a larger one; the replaced llama.cpp context is
     freed at once (llama-cpp-python would otherwise keep it until the model closes)."""
     tiny = LlamaScorer(model.model_path, ScoringContexts(source=256, statement=256, choice=256, limit=4096))
-    first = tiny._load()[1]
+    tiny._load()
+    first = tiny._context("source")
     full = LlamaScorer(model.model_path, ScoringContexts(source=4096, statement=1024, choice=2048, limit=4096))
     long = " ".join([SOURCE] * 4)  # ~270 tokens of source: the prompt outgrows 256
     a, b = tiny.score(long, EDITED), full.score(long, EDITED)
-    assert tiny._load()[1].n_ctx > 256  # the source context grew
+    assert tiny._context("source").n_ctx > 256  # the source context grew
     assert first.ctx.ctx is None and first.batch is None  # the old one's native context and batch are freed
     assert (a.cond, a.uncond, a.best) == (b.cond, b.uncond, b.best)
 
@@ -98,7 +99,7 @@ def test_calibrated_scorer_separates_faithful_from_edited(model: LlamaCppChat) -
 
 def test_a_repeated_call_is_answered_from_memory(model: LlamaCppChat) -> None:
     first = model.score(SOURCE, FAITHFUL)
-    ctx = model.scoring_engine()._load()[1]
+    ctx = model.scoring_engine()._context("source")
     model.score(SOURCE, SWAPPED)  # the context now holds another sentence
     held = list(ctx.tokens)
     assert model.score(SOURCE, FAITHFUL) is first
