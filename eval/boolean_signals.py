@@ -35,6 +35,7 @@ from assistant.evaluate.tasks.qa_boolean import as_question
 from assistant.llm import get_chat_model
 from assistant.qa_boolean import choice_scores
 from assistant.settings import Settings
+from assistant.stats import roc_auc
 
 BOOLQ = Settings().eval_data_dir / "chat-boolq-dev.jsonl"
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,12 +63,8 @@ def news(cache: Path) -> dict:
 
 
 def auc(scores: list[float], gold: list[bool]) -> float:
-    """ROC AUC of ``scores`` for ``gold`` (ties count half); nan when a class is empty."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
-    if y.all() or not y.any():
-        return float("nan")
-    pos, neg = s[y][:, None], s[~y][None, :]
-    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+    """ROC AUC of ``scores`` for ``gold`` (``assistant.stats.roc_auc``: ties half, nan for an empty class)."""
+    return roc_auc([int(g) for g in gold], scores)
 
 
 def asked(results: Path) -> list[dict]:
