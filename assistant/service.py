@@ -103,15 +103,22 @@ class Assistant:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return self._embedder or default_embedder()
+        """The given embedder, else the store's once it is open (it keeps the graph it was built
+        with), else the configured MiniLM graph."""
+        if self._embedder is not None:
+            return self._embedder
+        if "store" in self.__dict__:
+            return self.store.embedder
+        return default_embedder(self.settings.embed.graph, self.settings.model_dir)
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.settings, self.embedder)
+        return Store(self.settings, self._embedder or default_embedder(self.settings.embed.graph, self.settings.model_dir))
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder, self.settings.retrieve)
+        # queries are embedded as the store's passages were
+        return Retriever(self.store, self.store.embedder, self.settings.retrieve)
 
     def ingest(
         self,

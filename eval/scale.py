@@ -2,12 +2,12 @@
 
 The store is built from the distinct texts of the eval data (CNN/DM, FRANK and SummEdits
 articles, BoolQ passages), split with the project's splitter and embedded once with the real
-MiniLM embedder (cached in ``.build/scale/base.npz``). Copies of those articles fill the store
+MiniLM embedder of the configured graph (cached in ``.build/scale/<graph>/base.npz``). Copies of those articles fill the store
 to N passages; a copy's vectors are the original's plus Gaussian noise (sigma 0.02 per
 dimension, renormalised): a stand-in, because embedding 100,000 passages for real takes hours
 on 2 cores. Copies repeat their original's text (with their own article id), so BM25 sees
 realistic term statistics but many exact duplicates. Built stores are kept under
-``.build/scale/N`` between runs.
+``.build/scale/<graph>/N`` between runs.
 
 Measured against it, each in its own process as in production:
 * start-up, cold (first start on the data dir: BM25 built from every passage, corpus names
@@ -39,11 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.embed import GRAPHS
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Settings().eval_data_dir
-BUILD = ROOT / ".build" / "scale"
+# one tree per MiniLM graph: a store keeps the graph its vectors came from
+GRAPH = Settings().embed.graph
+BUILD = ROOT / ".build" / "scale" / GRAPH
 NOISE = 0.02
 
 
@@ -93,7 +96,7 @@ def base_corpus() -> dict:
         got = np.load(cache)
         if len(got["vectors"]) == len(flat):
             return {"articles": articles, "passages": passages, "vectors": got["vectors"], **json.loads(str(got["meta"]))}
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder(graph=GRAPH)
     embedder.embed(["warm up"])
     embedder.tokens_seen = 0
     t = time.perf_counter()
@@ -112,7 +115,7 @@ def base_corpus() -> dict:
 class _NamedVectors:
     """Stands for MiniLM in the builder (the store checks the name; vectors are given)."""
 
-    name = "all-MiniLM-L6-v2-onnx-int8"
+    name = GRAPHS[GRAPH]
     dim = 384
 
     def embed(self, texts):  # pragma: no cover - never called by the builder
