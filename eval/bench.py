@@ -46,7 +46,7 @@ def bench_ingest(n_articles: int, search_passages: int, queries: int) -> dict:
             TimedEmbedder.texts += len(texts)
             return out
 
-    embedder = TimedEmbedder()
+    embedder = TimedEmbedder(graph=Settings().embed.graph)  # ASSISTANT_EMBED__GRAPH
     with tempfile.TemporaryDirectory() as tmp:
         assistant = Assistant(Settings(data_dir=Path(tmp)), embedder=embedder)
         store = assistant.store
