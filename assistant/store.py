@@ -73,9 +73,14 @@ log = logging.getLogger(__name__)
 class Store(FollowsWriters):
     """Passages and articles in Chroma collections, written under a lock with generations (see module doc)."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, client: Any | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, client: Any | None = None, adopt_graph: bool = False
+    ) -> None:
+        """``adopt_graph``: ``embedder`` is only the configured default, so an existing store built with
+        another MiniLM graph opens with that graph instead of being refused (``_other_graph``)."""
         self.settings = settings
         self.embedder = embedder
+        self._adopt_graph = adopt_graph
         self.lock = writer_lock(settings.store_lock_path)
         self._embedded = client is None and not settings.chroma.host
         self._sync_lock = threading.RLock()
@@ -117,9 +122,7 @@ class Store(FollowsWriters):
             raise StoreError(redact_text(f"cannot open collection {name!r}: {exc}")) from exc
         stored = passages.metadata or {}
         built_with = stored.get("embedder")
-        if built_with not in (None, self.embedder.name) and self._other_graph(built_with):
-            pass  # the store keeps the MiniLM graph it was built with (self.embedder is now that one)
-        elif built_with not in (None, self.embedder.name):
+        if built_with not in (None, self.embedder.name) and not self._other_graph(built_with):
             raise StoreError(
                 f"collection {name!r} was built with embedder {stored.get('embedder')!r}, not {self.embedder.name!r}",
                 "Use another --data-dir or ASSISTANT_CHROMA__COLLECTION, or re-ingest into a new one.",
@@ -133,7 +136,7 @@ class Store(FollowsWriters):
         decision for its editors: it keeps its graph (a new store gets ``embed.graph``).
         """
         graph = graph_named(built_with)
-        if graph is None or not isinstance(self.embedder, MiniLMEmbedder):
+        if graph is None or not self._adopt_graph or not isinstance(self.embedder, MiniLMEmbedder):
             return False
         log.warning(
             "this store was built with the MiniLM %s graph: it keeps it (a new store gets %s; to move this one, "

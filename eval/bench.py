@@ -135,7 +135,7 @@ class MemoEmbedder:
         return np.stack([self.memo[t] for t in texts]) if texts else self.inner.embed([])
 
 
-def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
+def bench_check(n_articles: int, repeats: int, corpus_dir: Path | None) -> dict:
     """Check an ~800-word article against an ``n_articles`` corpus (no LLM); models loaded before timing."""
     from assistant.embed import default_embedder
     from assistant.ingest import make_article
@@ -146,6 +146,7 @@ def bench_check(n_articles: int, repeats: int, corpus_dir: Path) -> dict:
     target = min(rows, key=lambda r: abs(len(r["article"].split()) - 800))
     # The corpus repeats 74 articles (a copy differs in its first line only): a passage text seen
     # before gets its vector again instead of being embedded again (same text, same vector).
+    corpus_dir = corpus_dir or ROOT / ".build" / "bench-corpus" / Settings().embed.graph
     assistant = Assistant(Settings(data_dir=corpus_dir), embedder=MemoEmbedder(default_embedder()))
     store = assistant.store
     t0 = time.perf_counter()
@@ -520,7 +521,8 @@ def main(argv: list[str] | None = None) -> None:
     chk = sub.add_parser("check", help="fact-check time for an ~800-word article against a corpus")
     chk.add_argument("--articles", type=int, default=1000)
     chk.add_argument("--repeats", type=int, default=5)
-    chk.add_argument("--corpus-dir", type=Path, default=ROOT / ".build" / "bench-corpus", help="kept between runs")
+    chk.add_argument("--corpus-dir", type=Path, default=None,
+                     help="kept between runs (default .build/bench-corpus/<MiniLM graph>: a store keeps its graph)")
     gen = sub.add_parser("generate", help="local model: summary latency, tokens/s, time to first token")
     gen.add_argument("--preset", default="1.5b", choices=["1.5b", "0.5b"])
     gen.add_argument("--repeats", type=int, default=2)

@@ -55,7 +55,6 @@ class FileMiniLMEmbedder(MiniLMEmbedder):
         self.session = ort.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
-        self.input_names = {i.name for i in self.session.get_inputs()}
         self.name = name
 
 

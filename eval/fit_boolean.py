@@ -28,6 +28,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from assistant.embed import GRAPHS
 from assistant.evaluate.tasks.qa_boolean import as_question, store_corpus
 from assistant.qa_boolean import WEIGHTS_PATH, _Excluding, prompt_fingerprint, question_relevance
 from assistant.service import Assistant
@@ -169,6 +170,12 @@ def main(argv: list[str] | None = None) -> None:
         entry["fitted_on"]["relevance_floor"] = floor_fit
     entry["model"] = args.model
     weights = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    if floor_fit:
+        # a floor per embedder: its similarities differ from one MiniLM graph to another, and a store
+        # keeps the graph it was built with; floors fitted earlier for the other graphs are kept
+        embedder = GRAPHS[Settings().embed.graph]
+        floor_fit["embedder"] = embedder
+        entry["floors"] = {**weights.get(args.model, {}).get("floors", {}), embedder: entry["min_relevance"]}
     weights[args.model] = entry
     args.out.write_text(json.dumps(weights, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in entry.items() if k != "fitted_on"}, indent=2))

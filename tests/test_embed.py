@@ -90,13 +90,21 @@ def test_a_store_keeps_the_graph_it_was_built_with(tmp_path, shipped, caplog) ->
     doc.write_text("Budget vote\n\nThe Tolland council rejected the harbour budget on Tuesday by 9 votes to 6.\n")
     assert not Assistant(old, embedder=shipped).ingest([doc]).failed
 
-    later = Assistant(old)  # configured graph: dynamic-int8
+    # configured graph: dynamic-int8, in a model dir where it was never built (nor can be: the
+    # store's own graph is all that is loaded, so opening an old archive never needs the new one)
+    no_models = tmp_path / "no-models"
+    later = Assistant(old.model_copy(update={"model_dir": no_models}))
     with caplog.at_level("WARNING", logger="assistant.store"):
         assert later.store.embedder.graph == "int8-weights"
     assert "keeps it" in caplog.text
     assert later.embedder is later.store.embedder and later.retriever.embedder is later.store.embedder
     hits = later.retriever.search("harbour budget vote", k=1)
     assert hits and "Tolland" in hits[0].passage.text
+    assert not no_models.exists()
+
+    # an embedder given explicitly is used as given: the other graph's is refused, not replaced
+    with pytest.raises(StoreError, match="was built with embedder"):
+        _ = Assistant(old, embedder=MiniLMEmbedder(graph="dynamic-int8")).store
 
     fresh = Assistant(Settings(data_dir=tmp_path / "new"))
     assert fresh.store.embedder.graph == "dynamic-int8"

@@ -567,3 +567,16 @@ def test_eval_data_paths_follow_the_one_setting(tmp_path, monkeypatch) -> None:
     moved = suite.model_copy(update={"eval_data": Settings().eval_data_dir})
     assert moved.resolve(moved.datasets["typos"].path) == tmp_path.resolve() / "typos-dev.jsonl"
     assert moved.resolve(Path("eval/cache")) == ROOT / "eval" / "cache"  # other paths keep the suite root
+
+
+def test_a_suite_runs_with_the_default_chunking_retrieval_and_embedding_graph(tmp_path, monkeypatch) -> None:
+    """They shape the prompts (the replay cache's keys): the shell's ASSISTANT_* do not reach a suite."""
+    from assistant.evaluate.run import settings_for
+    from assistant.settings import Settings
+
+    monkeypatch.setenv("ASSISTANT_EMBED__GRAPH", "int8-weights")
+    monkeypatch.setenv("ASSISTANT_RETRIEVE__K", "9")
+    shell = Settings()
+    assert shell.embed.graph == "int8-weights"
+    run = settings_for(load_suite(ROOT / "eval" / "suites" / "dev.yaml"), tmp_path, "replay", shell)
+    assert run.embed.graph == "dynamic-int8" and run.retrieve.k != 9

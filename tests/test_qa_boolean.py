@@ -60,6 +60,22 @@ def test_calibration_decides_not_stated_then_polarity():
     assert cal.decide({"yes": -0.6, "no": -0.9, "not": -4.0}) == "no"  # 0.3 is under the 0.5 threshold
 
 
+def test_the_relevance_floor_is_the_one_fitted_for_the_embedder(caplog):
+    # Similarities differ from one MiniLM graph to another: each has its own fitted floor.
+    cal = Calibration(min_relevance=0.5, floors={"graph-a": 0.6, "graph-b": 0.55})
+    assert cal.for_embedder("graph-a").min_relevance == 0.6
+    assert cal.for_embedder("graph-b").min_relevance == 0.55
+    with caplog.at_level("WARNING", logger="assistant.qa_boolean"):
+        assert cal.for_embedder("hashing-fake").min_relevance is None  # no floor fitted for it: none
+    assert "no yes/no relevance floor" in caplog.text
+    assert Calibration(min_relevance=0.5).for_embedder("any").min_relevance == 0.5  # no floors: as given
+    from assistant.embed import GRAPHS
+    from assistant.models import get_preset
+
+    packaged = qa_boolean.load_calibration(f"local/{Path(get_preset('1.5b').filename).stem}")
+    assert set(packaged.floors) == set(GRAPHS.values())  # both graphs' stores keep a fitted floor
+
+
 def test_missing_or_stale_weights_fall_back_to_argmax(tmp_path: Path):
     path = tmp_path / "w.json"
     path.write_text('{"m": {"answer_threshold": 3, "polarity_threshold": 2, "prompts": "old"}}')
@@ -277,7 +293,8 @@ def test_the_packaged_floor_does_not_refuse_news_questions_the_sample_articles_a
     a = Assistant(settings)  # the real embedder: the floor is a threshold on its similarities
     a.ingest([EXAMPLES])
     cal = qa_boolean.load_calibration(f"local/{Path(get_preset('1.5b').filename).stem}")
-    assert cal.min_relevance is not None  # the packaged weights carry a fitted floor
+    cal = cal.for_embedder(a.retriever.embedder.name)
+    assert cal.min_relevance is not None  # the packaged weights carry a floor fitted for this graph
     rows = [json.loads(line) for line in NEWS_QUESTIONS.read_text().splitlines() if line.strip()]
     found = {r["question"]: qa_boolean.question_relevance(r["question"], a.retriever, a.settings) for r in rows}
     assert [q for q, (rel, worded) in found.items() if not cal.relevant(rel, worded)] == []

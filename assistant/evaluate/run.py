@@ -35,6 +35,7 @@ from assistant.service import Assistant
 from assistant.settings import (
     CacheMode,
     ChunkSettings,
+    EmbedSettings,
     LLMSettings,
     RetrieveSettings,
     Settings,
@@ -53,10 +54,11 @@ def settings_for(
 ) -> Settings:
     """The run's settings: a temp data dir, the suite's pinned LLM settings and its cache dir."""
     settings = base or Settings()
-    # Chunking and retrieval shape the prompts, hence the cache keys: a suite runs with the
-    # defaults, whatever ASSISTANT_CHUNK__* / ASSISTANT_RETRIEVE__* say in the shell.
+    # Chunking, retrieval and the embedding graph shape the prompts, hence the cache keys: a suite
+    # runs with the defaults, whatever ASSISTANT_CHUNK__* / ASSISTANT_RETRIEVE__* / ASSISTANT_EMBED__*
+    # say in the shell.
     settings = settings.model_copy(
-        update={"chunk": ChunkSettings(), "retrieve": RetrieveSettings()}
+        update={"chunk": ChunkSettings(), "retrieve": RetrieveSettings(), "embed": EmbedSettings()}
     )
     llm = LLMSettings(
         **{

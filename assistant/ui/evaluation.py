@@ -59,7 +59,7 @@ def run_evaluation(
             out_dir,
             cache="replay",  # the app never records: a missing call is reported, not made
             settings=assistant.settings,
-            embedder=assistant.embedder,
+            embedder=assistant._embedder,  # only one given explicitly: a suite's stores get the configured graph
             progress=True,
         )
     except Exception as exc:  # noqa: BLE001 - the UI shows every failure as a message

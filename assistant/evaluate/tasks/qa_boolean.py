@@ -134,7 +134,7 @@ def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick
     own_dir = assistant.settings.data_dir / "qa_boolean"
     choices = assistant.answer_choices
     assistant = Assistant(
-        assistant.settings.model_copy(update={"data_dir": own_dir}), embedder=assistant.embedder, chat=assistant._chat
+        assistant.settings.model_copy(update={"data_dir": own_dir}), embedder=assistant._embedder, chat=assistant._chat
     )
     assistant.__dict__["_answer_choices"] = choices
     corpus = load_dataset(suite, task.corpus, ("article",), ("title",))
@@ -174,7 +174,7 @@ def run_qa_boolean(assistant: Assistant, suite: Suite, task: QABooleanTask, tick
     no = [i for i in items if i.input.gold == "no"]
     answered = [i for i in items if not i.scores.refused]
     controls = [i.scores.control_refused for i in items if i.scores.control_refused is not None]
-    cal = load_calibration(model_name(assistant.answer_choices))
+    cal = load_calibration(model_name(assistant.answer_choices)).for_embedder(assistant.retriever.embedder.name)
     metrics = QABooleanMetrics(
         n=len(items),
         n_yes=len(yes),
