@@ -110,7 +110,8 @@ def build_dynamic_int8(model_dir: Path | None = None) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ModelMissingError(
-            f"cannot build the MiniLM dynamic-int8 graph: {exc}", "Run `make install` (it installs onnx)."
+            f"cannot build the MiniLM dynamic-int8 graph: {exc}",
+            "Install the pinned versions: `pip install onnxruntime==1.32.0 onnx==1.23.2` (`make install` in a checkout).",
         ) from exc
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +148,17 @@ def build_dynamic_int8(model_dir: Path | None = None) -> Path:
     return target
 
 
+def _configured(graph: str | None, model_dir: Path | None) -> tuple[str, Path]:
+    """``graph`` and ``model_dir``, each defaulting to the settings' (``embed.graph``, ``model_dir``)."""
+    if graph is None or model_dir is None:
+        from assistant.settings import Settings
+
+        settings = Settings()
+        graph = graph or settings.embed.graph
+        model_dir = model_dir or settings.model_dir
+    return graph, Path(model_dir)
+
+
 def graph_named(name: str) -> str | None:
     """The graph behind an embedder name a store recorded (None for another embedder)."""
     return next((g for g, n in GRAPHS.items() if n == name), None)
@@ -173,12 +185,7 @@ class MiniLMEmbedder:
         # lazy: tokenizers loads a native library; only an embedding run needs it
         from tokenizers import Tokenizer
 
-        if graph is None or model_dir is None:
-            from assistant.settings import Settings
-
-            settings = Settings()
-            graph = graph or settings.embed.graph
-            model_dir = model_dir or settings.model_dir
+        graph, model_dir = _configured(graph, model_dir)
         if graph not in GRAPHS:
             raise ValueError(f"unknown MiniLM graph {graph!r}: one of {', '.join(GRAPHS)}")
         if graph == "dynamic-int8" and batch_size != 1:
@@ -187,7 +194,7 @@ class MiniLMEmbedder:
         _, tok_path = _minilm_files()
         self.graph = graph
         self.name = GRAPHS[graph]
-        self.model_dir = Path(model_dir)
+        self.model_dir = model_dir
         self.threads = threads
         self.tokenizer = Tokenizer.from_file(str(tok_path))
         self.tokenizer.enable_truncation(max_length=max_length)
@@ -270,13 +277,7 @@ class HashingEmbedder:
 
 def default_embedder(graph: str | None = None, model_dir: Path | None = None) -> MiniLMEmbedder:
     """The process-wide MiniLM embedder of ``graph`` (the configured one by default; loaded once)."""
-    if graph is None or model_dir is None:
-        from assistant.settings import Settings
-
-        settings = Settings()
-        graph = graph or settings.embed.graph
-        model_dir = model_dir or settings.model_dir
-    return _embedder(graph, Path(model_dir))
+    return _embedder(*_configured(graph, model_dir))
 
 
 @lru_cache(maxsize=2)
