@@ -202,6 +202,7 @@ class MiniLMEmbedder:
         self.batch_size = batch_size
         self.tokens_seen = 0
         self._session: Any = None
+        self.input_names: set[str] = set()
         self._session_lock = threading.Lock()
 
     @property
@@ -217,18 +218,18 @@ class MiniLMEmbedder:
                     # ORT's default pool spins and oversubscribes when other work shares the cores.
                     options.intra_op_num_threads = self.threads or os.cpu_count() or 1
                     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                    self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return self._session
 
     @session.setter
     def session(self, value: Any) -> None:
+        # read once per session, not on every text of the one-text-a-pass loop (before the session
+        # is published: a thread that sees the session sees its input names)
+        self.input_names = {i.name for i in value.get_inputs()}
         self._session = value
 
-    @property
-    def input_names(self) -> set[str]:
-        return {i.name for i in self.session.get_inputs()}
-
     def _run(self, texts: list[str]) -> np.ndarray:
+        session = self.session  # made on first use, with its input names
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -236,7 +237,7 @@ class MiniLMEmbedder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self.session.run(None, feeds)[0]
+        hidden = session.run(None, feeds)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -33,7 +33,7 @@ import logging
 import math
 import re
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,7 +153,7 @@ class Calibration(BaseModel):
             return self
         floor = self.floors.get(name)
         if floor is None:
-            log.warning("no yes/no relevance floor is fitted for embedder %r: questions are asked without one", name)
+            _warn_no_floor(name)
         return self.model_copy(update={"min_relevance": floor})
 
     def relevant(self, relevance: float, shares_words: bool = False) -> bool:
@@ -164,6 +164,12 @@ class Calibration(BaseModel):
         if answer_margin(lp) <= self.answer_threshold:
             return "not"
         return "yes" if polarity_margin(lp) > self.polarity_threshold else "no"
+
+
+@cache
+def _warn_no_floor(embedder: str) -> None:
+    """Said once per embedder and process, not on every question."""
+    log.warning("no yes/no relevance floor is fitted for embedder %r: questions are asked without one", embedder)
 
 
 @lru_cache(maxsize=8)
