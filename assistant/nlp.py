@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from functools import lru_cache
 
 from assistant.errors import ModelMissingError
 
+_LOADING = threading.Lock()
+
+
+def get_nlp(size: str = "sm"):
+    """Load the spaCy pipeline: "sm" (en_core_web_sm, NER) or "md" (adds a 500k-word vocabulary).
+
+    Loaded once per process, also when threads ask at once (a check's typos and claims run in two)."""
+    with _LOADING:
+        return _load(size)
+
 
 @lru_cache(maxsize=2)
-def get_nlp(size: str = "sm"):
-    """Load the spaCy pipeline: "sm" (en_core_web_sm, NER) or "md" (adds a 500k-word vocabulary)."""
+def _load(size: str):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # md 3.7.1 under spaCy 3.8 warns W095; it loads and runs fine
