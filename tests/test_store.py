@@ -175,3 +175,19 @@ def test_offsets_follow_a_line_added_above_unchanged_passages(assistant, tmp_pat
     raw = path.read_text()
     for p in assistant.store.get_passages("story"):
         assert raw[p.start : p.end].startswith("Headline")
+
+
+def test_excluding_an_article_that_is_not_stored_asks_chroma_for_no_filter(assistant, monkeypatch):
+    """A pasted draft's own id is excluded from its evidence but is not stored: Chroma's $nin filter
+    (~45% of a query's time) is asked only for stored articles, and the results are the same."""
+    assistant.ingest([EXAMPLES])
+    vector = assistant.retriever.embedder.embed(["harbour budget vote"])[0]
+    plain = assistant.store.query(vector, 5)
+    wheres = []
+    query = assistant.store.passages.query
+    monkeypatch.setattr(assistant.store.passages, "query", lambda **kw: wheres.append(kw.get("where")) or query(**kw))
+    assert assistant.store.query(vector, 5, exclude_articles=["draft-not-stored"]) == plain
+    assert wheres == [None]
+    kept_out = assistant.store.query(vector, 5, exclude_articles=["draft-not-stored", "harbour-vote"])
+    assert wheres[-1] == {"article_id": {"$nin": ["harbour-vote"]}}
+    assert kept_out and all(p.article_id != "harbour-vote" for p, _ in kept_out)
