@@ -84,11 +84,7 @@ def _shipped_graph() -> Path:
 
 def dynamic_int8_path(model_dir: Path | None = None) -> Path:
     """Where ``build_dynamic_int8`` puts the derived graph (the configured model dir by default)."""
-    if model_dir is None:
-        from assistant.settings import Settings
-
-        model_dir = Settings().model_dir
-    return Path(model_dir) / DYNINT8_FILE
+    return _configured(None, model_dir)[1] / DYNINT8_FILE
 
 
 def build_dynamic_int8(model_dir: Path | None = None) -> Path:
@@ -159,6 +155,17 @@ def _configured(graph: str | None, model_dir: Path | None) -> tuple[str, Path]:
     return graph, Path(model_dir)
 
 
+def ort_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session for the graph at ``path`` (all cores unless ``threads``)."""
+    import onnxruntime as ort  # lazy: a native library; only an embedding run needs it
+
+    options = ort.SessionOptions()
+    # ORT's default pool spins and oversubscribes when other work shares the cores.
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def graph_named(name: str) -> str | None:
     """The graph behind an embedder name a store recorded (None for another embedder)."""
     return next((g for g, n in GRAPHS.items() if n == name), None)
@@ -211,14 +218,8 @@ class MiniLMEmbedder:
         if self._session is None:
             with self._session_lock:
                 if self._session is None:
-                    import onnxruntime as ort  # lazy, as above
-
                     path = build_dynamic_int8(self.model_dir) if self.graph == "dynamic-int8" else _shipped_graph()
-                    options = ort.SessionOptions()
-                    # ORT's default pool spins and oversubscribes when other work shares the cores.
-                    options.intra_op_num_threads = self.threads or os.cpu_count() or 1
-                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                    self.session = ort_session(path, self.threads)
         return self._session
 
     @session.setter

@@ -110,14 +110,16 @@ class Assistant:
             return self._embedder
         if "store" in self.__dict__:
             return self.store.embedder
+        return self._configured_embedder()
+
+    def _configured_embedder(self) -> Embedder:
         return default_embedder(self.settings.embed.graph, self.settings.model_dir)
 
     @cached_property
     def store(self) -> Store:
         if self._embedder is not None:
             return Store(self.settings, self._embedder)
-        configured = default_embedder(self.settings.embed.graph, self.settings.model_dir)
-        return Store(self.settings, configured, adopt_graph=True)
+        return Store(self.settings, self._configured_embedder(), adopt_graph=True)
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.embed import MiniLMEmbedder
+from assistant.embed import MiniLMEmbedder, ort_session
 
 ROOT = Path(__file__).resolve().parent.parent
 KS = (1, 3, 5)
@@ -46,15 +46,8 @@ class FileMiniLMEmbedder(MiniLMEmbedder):
     """The project's MiniLM embedder code running another ONNX graph of the same model."""
 
     def __init__(self, model_path: Path, name: str) -> None:
-        import onnxruntime as ort
-
         super().__init__(graph="int8-weights")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort_session(model_path)
         self.name = name
 
 
