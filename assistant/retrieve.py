@@ -29,7 +29,7 @@ _STOPWORDS = frozenset(
 )
 log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "bm25-index.pkl"
-SNAPSHOT_VERSION = 1  # bump when lexical_tokens or the index layout changes
+SNAPSHOT_VERSION = 2  # bump when lexical_tokens or the index layout changes
 SNAPSHOT_EVERY = 200  # writes between two saves of a running reader's index
 _WORD = re.compile(r"[\w][\w'’-]*")
 
@@ -130,19 +130,27 @@ class BM25:
 @dataclass(frozen=True)
 class LexicalIndex:
     """BM25 over the live passages as of the store's write ``seq``; slot i holds ``passages[i]``
-    (None once its article changed), ``slots`` maps an article id to its passages' slots."""
+    (None once its article changed), ``slots`` maps an article id to its passages' slots and
+    ``by_id`` a passage id to its slot (the dense side reads its hits' passages here:
+    ``Store.query_many``'s ``known``)."""
 
     seq: int
     bm25: BM25
     passages: list[Passage | None]
     slots: dict[str, list[int]]
+    by_id: dict[str, int]
 
     @classmethod
     def build(cls, seq: int, passages: Sequence[Passage]) -> LexicalIndex:
         slots: dict[str, list[int]] = {}
         for i, p in enumerate(passages):
             slots.setdefault(p.article_id, []).append(i)
-        return cls(seq, BM25([p.text for p in passages]), list(passages), slots)
+        by_id = {p.id: i for i, p in enumerate(passages)}
+        return cls(seq, BM25([p.text for p in passages]), list(passages), slots, by_id)
+
+    def passage(self, passage_id: str) -> Passage | None:
+        slot = self.by_id.get(passage_id)
+        return self.passages[slot] if slot is not None else None
 
     def updated(self, seq: int, changed: set[str], fresh: Sequence[Passage]) -> LexicalIndex:
         """This index with the ``changed`` articles' passages replaced by ``fresh`` (their current ones)."""
@@ -153,12 +161,16 @@ class LexicalIndex:
         base = len(passages)
         passages.extend(fresh)
         slots = {a: s for a, s in self.slots.items() if a not in changed}
+        by_id = dict(self.by_id)
+        for i, _ in removed:
+            by_id.pop(self.passages[i].id, None)  # type: ignore[union-attr]  # removed slots held passages
         for k, p in enumerate(fresh):
             slots.setdefault(p.article_id, []).append(base + k)
+            by_id[p.id] = base + k
         bm25 = self.bm25.updated(removed, [p.text for p in fresh])
         if bm25.dead > max(1000, len(passages) // 3):  # mostly dropped slots: compact
             return LexicalIndex.build(seq, [p for p in passages if p is not None])
-        return LexicalIndex(seq, bm25, passages, slots)
+        return LexicalIndex(seq, bm25, passages, slots, by_id)
 
 
 class Retriever:
@@ -282,10 +294,10 @@ class Retriever:
         k = k or self.settings.k
         n = max(self.settings.candidates, k)
         vectors = self.embedder.embed(list(queries))
-        dense = self.store.query_many(
-            vectors, n, exclude_articles=exclude_articles, only_article=only_article, since=since, until=until
-        )
         index = self._lexical()  # once for the batch: each look is a read of the store's state
+        dense = self.store.query_many(
+            vectors, n, exclude_articles=exclude_articles, only_article=only_article, since=since, until=until, known=index
+        )
         return [
             self._fuse(index, q, d, k, n, exclude_articles, only_article, since, until) for q, d in zip(queries, dense)
         ]

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from chromadb.errors import ChromaError
@@ -70,6 +70,15 @@ log = logging.getLogger(__name__)
 
 # (excluded article ids, only this article, published since, until): a dense query's restriction
 _Restriction = tuple[tuple[str, ...], str | None, int | None, int | None]
+
+
+class KnownPassages(Protocol):
+    """The live passages as of the store's write ``seq``, by passage id (the BM25 index holds them):
+    a dense query given these asks Chroma for ids and distances alone (see ``Store.query_many``)."""
+
+    seq: int
+
+    def passage(self, passage_id: str) -> Passage | None: ...
 
 
 class Store(FollowsWriters):
@@ -488,17 +497,24 @@ class Store(FollowsWriters):
         *,
         since: int | None = None,
         until: int | None = None,
+        known: KnownPassages | None = None,
     ) -> list[list[tuple[Passage, float]]]:
         """``query`` for several vectors in one Chroma call, current generations only.
 
         ``since`` / ``until`` (epoch seconds, inclusive) keep passages whose ``published_ts`` lies
         in the range, in Chroma's ``where``; undated passages are outside any range.
+
+        ``known``: passages this process already holds. When they are as of the store's current
+        write, Chroma returns ids and distances only and the passages come from ``known``: a record
+        id names its passage and generation, which says whether it is live. Reading documents and
+        metadata was ~85% of a query's time (a draft check's 29 claims: 0.09 s of 0.1 s). Ids
+        ``known`` lacks are read from Chroma as before.
         """
         restrict = (tuple(exclude_articles), only_article, since, until)
         for _ in range(2):
             token = self._token
             try:
-                return self._query_many(vectors, n, restrict)
+                return self._query_many(vectors, n, restrict, known)
             except (ChromaError, StoreError) as exc:
                 if not self._embedded or "Error finding id" not in str(exc):
                     raise
@@ -519,18 +535,26 @@ class Store(FollowsWriters):
                 self._reopen_after_error(exc)  # stale without any published write: an outside writer
                 return self._query_live(vectors, n, restrict)
 
-    def _query_many(self, vectors: np.ndarray, n: int, restrict: _Restriction) -> list[list[tuple[Passage, float]]]:
-        return self._fetch(lambda: self._query_live(vectors, n, restrict))
+    def _query_many(
+        self, vectors: np.ndarray, n: int, restrict: _Restriction, known: KnownPassages | None
+    ) -> list[list[tuple[Passage, float]]]:
+        return self._fetch(lambda: self._query_live(vectors, n, restrict, known))
 
-    def _query_live(self, vectors: np.ndarray, n: int, restrict: _Restriction) -> list[list[tuple[Passage, float]]]:
-        if not self._catalog:
+    def _query_live(
+        self, vectors: np.ndarray, n: int, restrict: _Restriction, known: KnownPassages | None = None
+    ) -> list[list[tuple[Passage, float]]]:
+        with self._sync_lock:  # the catalog and the sequence number change together under this lock
+            catalog, seq = self._catalog, self.seq
+        if known is not None and known.seq != seq:
+            known = None  # behind the store (or ahead of this reader): read the passages from Chroma
+        if not catalog:
             return [[] for _ in range(len(vectors))]
         self._fresh_index(wait=False)
         exclude, only_article, since, until = restrict
         # An excluded article that is not stored (a pasted draft's own id) has no live passage to
         # keep out (``_live`` drops passages of articles the catalog lacks), and Chroma's ``$nin``
         # filter costs ~45% of a query: leave such ids out of it.
-        where = _where([a for a in exclude if a in self._catalog], only_article, since, until)
+        where = _where([a for a in exclude if a in catalog], only_article, since, until)
         # Leftovers of other generations are filtered out after the query: ask for a few more
         # (Chroma returns fewer when the collection is smaller, so no count is needed).
         want = n + max(8, n // 4)
@@ -539,20 +563,52 @@ class Store(FollowsWriters):
                 query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
                 n_results=want,
                 where=where,
-                include=["documents", "metadatas", "distances"],
+                include=["distances"] if known is not None else ["documents", "metadatas", "distances"],
             )
-            if any(m is None for metas in got["metadatas"] for m in metas):
+            if known is not None:
+                found = self._resolve(got["ids"], known, catalog)
+            elif any(m is None for metas in got["metadatas"] for m in metas):
                 raise StoreError("Error finding id: vector index out of date")  # reopened by the caller
+            else:
+                found = {}
+                for ids, docs, metas in zip(got["ids"], got["documents"], got["metadatas"]):
+                    found.update((i, _to_passage(i, d, m)) for i, d, m, ok in zip(ids, docs, metas, self._live(ids, metas)) if ok)
             out = []
             short = False
-            for ids, docs, metas, dists in zip(got["ids"], got["documents"], got["metadatas"], got["distances"]):
-                live = self._live(ids, metas)
-                rows = [(_to_passage(i, d, m), 1.0 - float(x)) for i, d, m, x, ok in zip(ids, docs, metas, dists, live) if ok]
+            for ids, dists in zip(got["ids"], got["distances"]):
+                rows = [(found[i], 1.0 - float(x)) for i, x in zip(ids, dists) if i in found]
                 short |= len(rows) < n and len(ids) == want
                 out.append(rows[:n])
             if not short:
                 return out
             want *= 2
+
+    def _resolve(
+        self, ids: Sequence[Sequence[str]], known: KnownPassages, catalog: dict[str, ArticleRecord]
+    ) -> dict[str, Passage]:
+        """The live passages among record ids a query returned, by record id: from ``known`` when the
+        id is its passage's record in the generation ``catalog`` names, else read from Chroma."""
+        found: dict[str, Passage] = {}
+        unknown: list[str] = []
+        for rid in {i for row in ids for i in row}:
+            for pid in (rid.rpartition("@")[0], rid):  # PASSAGE_ID@GEN; records stored before generations: PASSAGE_ID
+                p = known.passage(pid) if pid else None
+                rec = catalog.get(p.article_id) if p is not None else None
+                if rec is not None and record_id(p.id, rec.gen) == rid:
+                    found[rid] = p
+                    break
+            else:
+                unknown.append(rid)  # another generation's leftover, or a passage ``known`` lacks
+        if unknown:
+            got = self.passages.get(ids=unknown, include=["documents", "metadatas"])
+            if len(got["ids"]) < len(unknown):
+                raise StoreError("Error finding id: vector index out of date")  # reopened by the caller
+            found.update(
+                (i, _to_passage(i, d, m))
+                for i, d, m, ok in zip(got["ids"], got["documents"], got["metadatas"], self._live(got["ids"], got["metadatas"]))
+                if ok
+            )
+        return found
 
     def raw_passages(self, include: Sequence[str] = ("metadatas",)) -> dict[str, list]:
         """Every passage record as stored, whatever its generation (for the doctor)."""

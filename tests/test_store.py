@@ -8,6 +8,7 @@ import pytest
 
 from assistant.embed import HashingEmbedder
 from assistant.errors import NotFoundError, StoreError
+from assistant.ingest import make_article
 from assistant.service import Assistant
 from assistant.store import Store
 from tests.conftest import EXAMPLES, SEED
@@ -191,3 +192,36 @@ def test_excluding_an_article_that_is_not_stored_asks_chroma_for_no_filter(assis
     kept_out = assistant.store.query(vector, 5, exclude_articles=["draft-not-stored", "harbour-vote"])
     assert wheres[-1] == {"article_id": {"$nin": ["harbour-vote"]}}
     assert kept_out and all(p.article_id != "harbour-vote" for p, _ in kept_out)
+
+
+def test_dense_hits_read_from_the_lexical_index_match_chromas_records(assistant, monkeypatch):
+    """Given the BM25 index's passages as of the store's write, a dense query asks Chroma for ids and
+    distances alone and takes the passages from the index: the same results as reading them from
+    Chroma; another generation's leftover stays out, and an index behind the store is not used."""
+    assistant.ingest([EXAMPLES])
+    store = assistant.store
+    index = assistant.retriever._lexical()
+    vectors = assistant.retriever.embedder.embed(["harbour budget vote", "floating berth"])
+    plain = store.query_many(vectors, 6)
+    asked = []
+    query = store.passages.query
+    monkeypatch.setattr(store.passages, "query", lambda **kw: asked.append(kw["include"]) or query(**kw))
+    assert store.query_many(vectors, 6, known=index) == plain
+    assert asked == [["distances"]]
+
+    # A leftover of an older generation with the best passage's vector: never a hit.
+    best = plain[0][0][0]
+    rid = next(i for i in store.passages.get(where={"pid": best.id}, include=[])["ids"])
+    got = store.passages.get(ids=[rid], include=["embeddings", "documents", "metadatas"])
+    meta = dict(got["metadatas"][0], gen="0old")
+    store.passages.add(ids=[f"{best.id}@0old"], embeddings=[got["embeddings"][0]], documents=got["documents"], metadatas=[meta])
+    again = store.query_many(vectors, 6, known=index)
+    assert again == plain
+    assert all(f"{best.id}@0old" != p.id for rows in again for p, _ in rows)
+
+    # Another write moves the store past the index: the passages are read from Chroma.
+    store.upsert_article(make_article("Harbour update\n\nThe harbour budget vote was postponed to May.", "harbour-update"))
+    asked.clear()
+    behind = store.query_many(vectors, 6, known=index)
+    assert asked == [["documents", "metadatas", "distances"]]
+    assert any(p.article_id == "harbour-update" for p, _ in behind[0])
