@@ -21,6 +21,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -186,6 +187,11 @@ class MiniLMEmbedder:
     ) -> None:
         """``graph`` and ``model_dir`` default to the settings' (``embed.graph``, ``model_dir``).
 
+        ``threads``: texts embedded at once (default: every core), each pass on one core. Two
+        single-core passes side by side beat one pass spread over both cores: 29 claims 0.087 s
+        against 0.135 s, 40 passages 0.99 s against 1.34 s (2 cores, alternated), with the same
+        vectors bit for bit; one short question takes 2.5 ms either way.
+
         The ONNX session is made on the first ``embed`` (the dynamic-int8 graph built then if it is
         missing), so an embedder a store turns down for another graph costs nothing.
         """
@@ -202,7 +208,7 @@ class MiniLMEmbedder:
         self.graph = graph
         self.name = GRAPHS[graph]
         self.model_dir = model_dir
-        self.threads = threads
+        self.threads = threads or os.cpu_count() or 1
         self.tokenizer = Tokenizer.from_file(str(tok_path))
         self.tokenizer.enable_truncation(max_length=max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -219,7 +225,7 @@ class MiniLMEmbedder:
             with self._session_lock:
                 if self._session is None:
                     path = build_dynamic_int8(self.model_dir) if self.graph == "dynamic-int8" else _shipped_graph()
-                    self.session = ort_session(path, self.threads)
+                    self.session = ort_session(path, threads=1)  # the parallelism is ``embed``'s
         return self._session
 
     @session.setter
@@ -229,12 +235,12 @@ class MiniLMEmbedder:
         self.input_names = {i.name for i in value.get_inputs()}
         self._session = value
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _run(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """The texts' vectors and the tokens they held."""
         session = self.session  # made on first use, with its input names
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        self.tokens_seen += int(mask.sum())
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -242,7 +248,7 @@ class MiniLMEmbedder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32), int(mask.sum())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -250,10 +256,27 @@ class MiniLMEmbedder:
         # One text a pass by default (no padding: 13-18% faster than batches of 8 here); larger
         # batches hold texts of similar length so little time goes into padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
+
+        def run(part: list[list[int]]) -> int:
+            tokens = 0
+            for idx in part:
+                out[idx], n = self._run([texts[i] for i in idx])
+                tokens += n
+            return tokens
+
+        lanes = min(self.threads, len(batches))
+        if lanes <= 1:
+            self.tokens_seen += run(batches)
+            return out
+        # Dealt in turn from the length order, so the lanes get similar work. Threads made per call
+        # (~0.1 ms) rather than a shared pool: a chat question never queues behind an ingest.
+        with ThreadPoolExecutor(lanes - 1, thread_name_prefix="embed") as pool:
+            helpers = [pool.submit(run, batches[k::lanes]) for k in range(1, lanes)]
+            tokens = run(batches[0::lanes])
+            tokens += sum(f.result() for f in helpers)
+        self.tokens_seen += tokens
         return out
 
 

@@ -111,3 +111,17 @@ def test_a_store_keeps_the_graph_it_was_built_with(tmp_path, shipped, caplog) ->
     # another embedder altogether is still refused: nothing is mixed into the collection
     with pytest.raises(StoreError, match="was built with embedder"):
         Store(Settings(data_dir=tmp_path / "old"), HashingEmbedder())
+
+
+@pytest.mark.parametrize("graph", ["dynamic-int8", "int8-weights"])
+def test_texts_embedded_side_by_side_get_the_vectors_of_one_lane(graph) -> None:
+    """``embed`` runs texts in parallel lanes, one core a pass: the vectors are those of one lane
+    bit for bit (whatever the lane count, in the input's order), and every token is counted."""
+    texts = TEXTS * 3 + ["A short one.", "Zelenskyy and Witkoff met in Kyiv."]
+    one = MiniLMEmbedder(graph=graph, threads=1)
+    lanes = MiniLMEmbedder(graph=graph, threads=3)
+    expected = one.embed(texts)
+    assert np.array_equal(lanes.embed(texts), expected)
+    assert np.array_equal(lanes.embed(texts[::-1]), expected[::-1])
+    assert lanes.tokens_seen == 2 * one.tokens_seen > 0
+    assert np.array_equal(lanes.embed(texts[:1]), expected[:1])  # one text: no helper thread
