@@ -20,7 +20,8 @@ or a crash:
   for the embedded store, reopens the Chroma client: chromadb's embedded client keeps each
   collection's vector index in memory and never re-reads it for writes made by other
   processes, which made queries fail with "Error finding id". That part lives in
-  ``assistant.store_changes``; records and pure helpers in ``assistant.store_records``.
+  ``assistant.store_changes``; dense queries in ``assistant.store_search``; records and pure
+  helpers in ``assistant.store_records``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from chromadb.errors import ChromaError
@@ -43,7 +44,7 @@ from assistant.locks import writer_lock
 from assistant.memory import collect_dropped
 from assistant.redact import redact_text
 from assistant.settings import Settings
-from assistant.store_changes import LOCK_TIMEOUT, ChangeLog, FollowsWriters
+from assistant.store_changes import LOCK_TIMEOUT, ChangeLog
 from assistant.store_records import (
     ArticleInfo,
     ArticleRecord,
@@ -56,7 +57,6 @@ from assistant.store_records import (
     _to_article,
     _to_passage,
     _to_record,
-    _where,
     make_client,
     new_generation,
     record_id,
@@ -64,24 +64,13 @@ from assistant.store_records import (
     source_key,
     text_sha,
 )
+from assistant.store_search import ReadsVectors
 from assistant.types import Article, Passage
 
 log = logging.getLogger(__name__)
 
-# (excluded article ids, only this article, published since, until): a dense query's restriction
-_Restriction = tuple[tuple[str, ...], str | None, int | None, int | None]
 
-
-class KnownPassages(Protocol):
-    """The live passages as of the store's write ``seq``, by passage id (the BM25 index holds them):
-    a dense query given these asks Chroma for ids and distances alone (see ``Store.query_many``)."""
-
-    seq: int
-
-    def passage(self, passage_id: str) -> Passage | None: ...
-
-
-class Store(FollowsWriters):
+class Store(ReadsVectors):
     """Passages and articles in Chroma collections, written under a lock with generations (see module doc)."""
 
     def __init__(
@@ -371,15 +360,6 @@ class Store(FollowsWriters):
 
     # ------------------------------------------------------------ reading
 
-    def _live(self, ids: Sequence[str], metas: Sequence[dict[str, Any] | None]) -> list[bool]:
-        """Which passage records belong to the generation their article record names."""
-        catalog = self._catalog
-        out = []
-        for m in metas:
-            rec = catalog.get(str((m or {}).get("article_id", ""))) if m else None
-            out.append(rec is not None and str(m.get("gen", "")) == rec.gen)
-        return out
-
     def list_articles(self) -> list[ArticleInfo]:
         return sorted((r.info() for r in self.catalog().values()), key=lambda a: a.id)
 
@@ -413,23 +393,6 @@ class Store(FollowsWriters):
         self.sync()
         got = self._get_all(self.articles, ["documents", "metadatas"])
         return [_to_article(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
-
-    def _fetch(self, read: Callable[[], Any]) -> Any:
-        """Run ``read`` against a catalog consistent with it.
-
-        Writers publish a new token after switching an article and before deleting its old
-        passages, so a read that overlapped a switch sees the token change and runs again.
-        """
-        token = self.sync()
-        for _ in range(3):
-            got = read()
-            if self._read_token() == token:
-                return got
-            token = self.sync()
-        # Writers keep switching (a tight loop of small writes): read between two of them.
-        with self.lock.hold(LOCK_TIMEOUT):
-            self.sync()
-            return read()
 
     def get_passages(self, article_id: str) -> list[Passage]:
         out = self._fetch(
@@ -474,141 +437,6 @@ class Store(FollowsWriters):
     def count(self) -> int:
         """Passages readers can see (the article records' counts)."""
         return sum(r.passages for r in self.catalog().values())
-
-    def query(
-        self,
-        vector: np.ndarray,
-        n: int,
-        exclude_articles: Sequence[str] = (),
-        only_article: str | None = None,
-        *,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[tuple[Passage, float]]:
-        """Nearest passages by cosine similarity (1 - distance)."""
-        return self.query_many(np.asarray([vector]), n, exclude_articles, only_article, since=since, until=until)[0]
-
-    def query_many(
-        self,
-        vectors: np.ndarray,
-        n: int,
-        exclude_articles: Sequence[str] = (),
-        only_article: str | None = None,
-        *,
-        since: int | None = None,
-        until: int | None = None,
-        known: KnownPassages | None = None,
-    ) -> list[list[tuple[Passage, float]]]:
-        """``query`` for several vectors in one Chroma call, current generations only.
-
-        ``since`` / ``until`` (epoch seconds, inclusive) keep passages whose ``published_ts`` lies
-        in the range, in Chroma's ``where``; undated passages are outside any range.
-
-        ``known``: passages this process already holds. When they are as of the store's current
-        write, Chroma returns ids and distances only and the passages come from ``known``: a record
-        id names its passage and generation, which says whether it is live. Reading documents and
-        metadata was ~85% of a query's time (a draft check's 29 claims: 0.09 s of 0.1 s). Ids
-        ``known`` lacks are read from Chroma as before.
-        """
-        restrict = (tuple(exclude_articles), only_article, since, until)
-        for _ in range(2):
-            token = self._token
-            try:
-                return self._query_many(vectors, n, restrict, known)
-            except (ChromaError, StoreError) as exc:
-                if not self._embedded or "Error finding id" not in str(exc):
-                    raise
-                # Another process deleted passages while this query ran on the vector index
-                # loaded before: expected, and the token says so; read again (sync reopens).
-                if self._read_token() == token:
-                    self._reopen_after_error(exc)
-        # Writes keep overlapping this query (a CLI writing fast while many checks run): query
-        # between two of them, under the writer lock, where no delete can interfere.
-        with self.lock.hold(LOCK_TIMEOUT):
-            self.sync()
-            self._fresh_index()
-            try:
-                return self._query_live(vectors, n, restrict)
-            except (ChromaError, StoreError) as exc:
-                if not self._embedded or "Error finding id" not in str(exc):
-                    raise
-                self._reopen_after_error(exc)  # stale without any published write: an outside writer
-                return self._query_live(vectors, n, restrict)
-
-    def _query_many(
-        self, vectors: np.ndarray, n: int, restrict: _Restriction, known: KnownPassages | None
-    ) -> list[list[tuple[Passage, float]]]:
-        return self._fetch(lambda: self._query_live(vectors, n, restrict, known))
-
-    def _query_live(
-        self, vectors: np.ndarray, n: int, restrict: _Restriction, known: KnownPassages | None = None
-    ) -> list[list[tuple[Passage, float]]]:
-        with self._sync_lock:  # the catalog and the sequence number change together under this lock
-            catalog, seq = self._catalog, self.seq
-        if known is not None and known.seq != seq:
-            known = None  # behind the store (or ahead of this reader): read the passages from Chroma
-        if not catalog:
-            return [[] for _ in range(len(vectors))]
-        self._fresh_index(wait=False)
-        exclude, only_article, since, until = restrict
-        # An excluded article that is not stored (a pasted draft's own id) has no live passage to
-        # keep out (``_live`` drops passages of articles the catalog lacks), and Chroma's ``$nin``
-        # filter costs ~45% of a query: leave such ids out of it.
-        where = _where([a for a in exclude if a in catalog], only_article, since, until)
-        # Leftovers of other generations are filtered out after the query: ask for a few more
-        # (Chroma returns fewer when the collection is smaller, so no count is needed).
-        want = n + max(8, n // 4)
-        while True:
-            got = self.passages.query(
-                query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
-                n_results=want,
-                where=where,
-                include=["distances"] if known is not None else ["documents", "metadatas", "distances"],
-            )
-            if known is not None:
-                found = self._resolve(got["ids"], known, catalog)
-            elif any(m is None for metas in got["metadatas"] for m in metas):
-                raise StoreError("Error finding id: vector index out of date")  # reopened by the caller
-            else:
-                found = {}
-                for ids, docs, metas in zip(got["ids"], got["documents"], got["metadatas"]):
-                    found.update((i, _to_passage(i, d, m)) for i, d, m, ok in zip(ids, docs, metas, self._live(ids, metas)) if ok)
-            out = []
-            short = False
-            for ids, dists in zip(got["ids"], got["distances"]):
-                rows = [(found[i], 1.0 - float(x)) for i, x in zip(ids, dists) if i in found]
-                short |= len(rows) < n and len(ids) == want
-                out.append(rows[:n])
-            if not short:
-                return out
-            want *= 2
-
-    def _resolve(
-        self, ids: Sequence[Sequence[str]], known: KnownPassages, catalog: dict[str, ArticleRecord]
-    ) -> dict[str, Passage]:
-        """The live passages among record ids a query returned, by record id: from ``known`` when the
-        id is its passage's record in the generation ``catalog`` names, else read from Chroma."""
-        found: dict[str, Passage] = {}
-        unknown: list[str] = []
-        for rid in {i for row in ids for i in row}:
-            for pid in (rid.rpartition("@")[0], rid):  # PASSAGE_ID@GEN; records stored before generations: PASSAGE_ID
-                p = known.passage(pid) if pid else None
-                rec = catalog.get(p.article_id) if p is not None else None
-                if rec is not None and record_id(p.id, rec.gen) == rid:
-                    found[rid] = p
-                    break
-            else:
-                unknown.append(rid)  # another generation's leftover, or a passage ``known`` lacks
-        if unknown:
-            got = self.passages.get(ids=unknown, include=["documents", "metadatas"])
-            if len(got["ids"]) < len(unknown):
-                raise StoreError("Error finding id: vector index out of date")  # reopened by the caller
-            found.update(
-                (i, _to_passage(i, d, m))
-                for i, d, m, ok in zip(got["ids"], got["documents"], got["metadatas"], self._live(got["ids"], got["metadatas"]))
-                if ok
-            )
-        return found
 
     def raw_passages(self, include: Sequence[str] = ("metadatas",)) -> dict[str, list]:
         """Every passage record as stored, whatever its generation (for the doctor)."""

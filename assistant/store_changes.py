@@ -228,7 +228,7 @@ class FollowsWriters:
         ``wait=False`` (searches): the reload runs in the background and this read uses the index
         it has, which lacks only the vectors written since (their passages are found by BM25 at
         once, by their vectors when the reload is done); a read that meets a vector deleted since
-        reopens at once (see ``Store.query_many``). Writers and repairs wait for the reload.
+        reopens at once (see ``Store.query_many`` in assistant.store_search). Writers and repairs wait for the reload.
         """
         if not self._index_stale:
             return
