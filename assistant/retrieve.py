@@ -29,7 +29,7 @@ _STOPWORDS = frozenset(
 )
 log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "bm25-index.pkl"
-SNAPSHOT_VERSION = 2  # bump when lexical_tokens or the index layout changes
+SNAPSHOT_VERSION = 3  # bump when lexical_tokens or the index layout changes
 SNAPSHOT_EVERY = 200  # writes between two saves of a running reader's index
 _WORD = re.compile(r"[\w][\w'’-]*")
 
@@ -130,47 +130,56 @@ class BM25:
 @dataclass(frozen=True)
 class LexicalIndex:
     """BM25 over the live passages as of the store's write ``seq``; slot i holds ``passages[i]``
-    (None once its article changed), ``slots`` maps an article id to its passages' slots and
-    ``by_id`` a passage id to its slot (the dense side reads its hits' passages here:
-    ``Store.query_many``'s ``known``)."""
+    (None once its article changed) from the Chroma record ``records[i]``, ``slots`` maps an
+    article id to its passages' slots and ``by_record`` a record id to its slot (the dense side
+    reads its hits' passages here: ``Store.query_many``'s ``known``)."""
 
     seq: int
     bm25: BM25
     passages: list[Passage | None]
     slots: dict[str, list[int]]
-    by_id: dict[str, int]
+    records: list[str]
+    by_record: dict[str, int]
 
     @classmethod
-    def build(cls, seq: int, passages: Sequence[Passage]) -> LexicalIndex:
+    def build(cls, seq: int, passages: Sequence[Passage], records: Sequence[str] | None = None) -> LexicalIndex:
+        """``records``: each passage's record id (by default its passage id, as stored before generations)."""
         slots: dict[str, list[int]] = {}
         for i, p in enumerate(passages):
             slots.setdefault(p.article_id, []).append(i)
-        by_id = {p.id: i for i, p in enumerate(passages)}
-        return cls(seq, BM25([p.text for p in passages]), list(passages), slots, by_id)
+        records = list(records) if records is not None else [p.id for p in passages]
+        by_record = {r: i for i, r in enumerate(records)}
+        return cls(seq, BM25([p.text for p in passages]), list(passages), slots, records, by_record)
 
-    def passage(self, passage_id: str) -> Passage | None:
-        slot = self.by_id.get(passage_id)
+    @classmethod
+    def of_records(cls, seq: int, pairs: Sequence[tuple[str, Passage]]) -> LexicalIndex:
+        return cls.build(seq, [p for _, p in pairs], [r for r, _ in pairs])
+
+    def passage(self, record: str) -> Passage | None:
+        slot = self.by_record.get(record)
         return self.passages[slot] if slot is not None else None
 
-    def updated(self, seq: int, changed: set[str], fresh: Sequence[Passage]) -> LexicalIndex:
-        """This index with the ``changed`` articles' passages replaced by ``fresh`` (their current ones)."""
+    def updated(self, seq: int, changed: set[str], fresh: Sequence[tuple[str, Passage]]) -> LexicalIndex:
+        """This index with the ``changed`` articles' passages replaced by ``fresh`` (their current
+        ones, with their record ids)."""
         removed = [(i, p.text) for a in changed for i in self.slots.get(a, ()) if (p := self.passages[i]) is not None]
         passages = list(self.passages)
+        by_record = dict(self.by_record)
         for i, _ in removed:
             passages[i] = None
+            by_record.pop(self.records[i], None)
         base = len(passages)
-        passages.extend(fresh)
+        passages.extend(p for _, p in fresh)
+        records = self.records + [r for r, _ in fresh]
         slots = {a: s for a, s in self.slots.items() if a not in changed}
-        by_id = dict(self.by_id)
-        for i, _ in removed:
-            by_id.pop(self.passages[i].id, None)  # type: ignore[union-attr]  # removed slots held passages
-        for k, p in enumerate(fresh):
+        for k, (r, p) in enumerate(fresh):
             slots.setdefault(p.article_id, []).append(base + k)
-            by_id[p.id] = base + k
-        bm25 = self.bm25.updated(removed, [p.text for p in fresh])
+            by_record[r] = base + k
+        bm25 = self.bm25.updated(removed, [p.text for _, p in fresh])
         if bm25.dead > max(1000, len(passages) // 3):  # mostly dropped slots: compact
-            return LexicalIndex.build(seq, [p for p in passages if p is not None])
-        return LexicalIndex(seq, bm25, passages, slots, by_id)
+            kept = [k for k, p in enumerate(passages) if p is not None]
+            return LexicalIndex.build(seq, [passages[k] for k in kept], [records[k] for k in kept])  # type: ignore[misc]
+        return LexicalIndex(seq, bm25, passages, slots, records, by_record)
 
 
 class Retriever:
@@ -206,13 +215,13 @@ class Retriever:
             seq, changed = self.store.changed_since(index.seq)
             if changed is not None:
                 if changed:
-                    index = index.updated(seq, changed, self.store.passages_of(sorted(changed)))
+                    index = index.updated(seq, changed, self.store.records_of(sorted(changed)))
                 else:
                     index = dataclasses.replace(index, seq=seq)
                 if index.seq - self._saved_seq >= SNAPSHOT_EVERY:
                     self._save_snapshot(index)
                 return index
-        index = LexicalIndex.build(self.store.seq, self.store.all_passages())
+        index = LexicalIndex.of_records(self.store.seq, self.store.all_records())
         self.rebuilds += 1
         self._save_snapshot(index)
         return index

@@ -55,7 +55,6 @@ from assistant.store_records import (
     _fresh_embedded_client,
     _passage_meta,
     _to_article,
-    _to_passage,
     _to_record,
     make_client,
     new_generation,
@@ -402,14 +401,18 @@ class Store(ReadsVectors):
 
     def passages_of(self, article_ids: Sequence[str]) -> list[Passage]:
         """Current passages of several articles (those removed have none), in one read per 500 ids."""
+        return [p for _, p in self.records_of(article_ids)]
+
+    def records_of(self, article_ids: Sequence[str]) -> list[tuple[str, Passage]]:
+        """``passages_of`` with each passage's record id (``PASSAGE_ID@GEN``: its content never changes)."""
         ids = sorted(set(article_ids))
 
-        def read() -> list[Passage]:
-            out: list[Passage] = []
+        def read() -> list[tuple[str, Passage]]:
+            out: list[tuple[str, Passage]] = []
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
                 where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
-                out.extend(self._passages_of(self.passages.get(where=where, include=["documents", "metadatas"])))
+                out.extend(self._records_of(self.passages.get(where=where, include=["documents", "metadatas"])))
             return out
 
         return self._fetch(read) if ids else []
@@ -428,11 +431,14 @@ class Store(ReadsVectors):
         return self._fetch(read)
 
     def all_passages(self) -> list[Passage]:
-        return self._fetch(lambda: self._passages_of(self._get_all(self.passages, ["documents", "metadatas"])))
+        return [p for _, p in self.all_records()]
+
+    def all_records(self) -> list[tuple[str, Passage]]:
+        """Every current passage with its record id (see ``records_of``)."""
+        return self._fetch(lambda: self._records_of(self._get_all(self.passages, ["documents", "metadatas"])))
 
     def _passages_of(self, got: dict[str, Any]) -> list[Passage]:
-        ids, docs, metas = got["ids"], got["documents"], got["metadatas"]
-        return [_to_passage(i, d, m) for i, d, m, ok in zip(ids, docs, metas, self._live(ids, metas)) if ok]
+        return [p for _, p in self._records_of(got)]
 
     def count(self) -> int:
         """Passages readers can see (the article records' counts)."""

@@ -23,18 +23,21 @@ _Restriction = tuple[tuple[str, ...], str | None, int | None, int | None]
 
 
 class KnownPassages(Protocol):
-    """The live passages as of the store's write ``seq``, by passage id (the BM25 index holds them):
-    a dense query given these asks Chroma for ids and distances alone (see ``ReadsVectors.query_many``)."""
+    """Passages this process holds by record id (the BM25 index): a dense query given these asks
+    Chroma for ids and distances alone (see ``ReadsVectors.query_many``)."""
 
-    seq: int
-
-    def passage(self, passage_id: str) -> Passage | None: ...
+    def passage(self, record: str) -> Passage | None: ...
 
 
 class ReadsVectors(FollowsWriters):
     """Nearest-passage queries and consistent reads (``Store`` sets ``passages``)."""
 
     passages: Any
+
+    def _records_of(self, got: dict[str, Any]) -> list[tuple[str, Passage]]:
+        """(record id, passage) of the live records in a Chroma read with documents and metadata."""
+        ids, docs, metas = got["ids"], got["documents"], got["metadatas"]
+        return [(i, _to_passage(i, d, m)) for i, d, m, ok in zip(ids, docs, metas, self._live(ids, metas)) if ok]
 
     def _live(self, ids: Sequence[str], metas: Sequence[dict[str, Any] | None]) -> list[bool]:
         """Which passage records belong to the generation their article record names."""
@@ -91,11 +94,12 @@ class ReadsVectors(FollowsWriters):
         ``since`` / ``until`` (epoch seconds, inclusive) keep passages whose ``published_ts`` lies
         in the range, in Chroma's ``where``; undated passages are outside any range.
 
-        ``known``: passages this process already holds. When they are as of the store's current
-        write, Chroma returns ids and distances only and the passages come from ``known``: a record
-        id names its passage and generation, which says whether it is live. Reading documents and
-        metadata was ~85% of a query's time (a draft check's 29 claims: 0.09 s of 0.1 s). Ids
-        ``known`` lacks are read from Chroma as before.
+        ``known``: passages this process already holds, by record id. Chroma then returns ids and
+        distances only and the passages come from ``known``: a record's content never changes (a
+        rewrite is a new generation, a new record id), and its id names passage and generation, so
+        the catalog says whether it is live. Reading documents and metadata was ~85% of a query's
+        time (a draft check's 29 claims: 0.09 s of 0.1 s). Ids ``known`` lacks (written since it
+        was read, or another generation's leftover) are read from Chroma as before.
         """
         restrict = (tuple(exclude_articles), only_article, since, until)
         for _ in range(2):
@@ -130,10 +134,7 @@ class ReadsVectors(FollowsWriters):
     def _query_live(
         self, vectors: np.ndarray, n: int, restrict: _Restriction, known: KnownPassages | None = None
     ) -> list[list[tuple[Passage, float]]]:
-        with self._sync_lock:  # the catalog and the sequence number change together under this lock
-            catalog, seq = self._catalog, self.seq
-        if known is not None and known.seq != seq:
-            known = None  # behind the store (or ahead of this reader): read the passages from Chroma
+        catalog = self._catalog  # one snapshot: a hit is live when this catalog names its generation
         if not catalog:
             return [[] for _ in range(len(vectors))]
         self._fresh_index(wait=False)
@@ -173,26 +174,18 @@ class ReadsVectors(FollowsWriters):
     def _resolve(
         self, ids: Sequence[Sequence[str]], known: KnownPassages, catalog: dict[str, ArticleRecord]
     ) -> dict[str, Passage]:
-        """The live passages among record ids a query returned, by record id: from ``known`` when the
-        id is its passage's record in the generation ``catalog`` names, else read from Chroma."""
+        """The live passages among record ids a query returned, by record id: from ``known`` when it
+        holds the record and ``catalog`` names its generation, else read from Chroma."""
         found: dict[str, Passage] = {}
         unknown: list[str] = []
         for rid in {i for row in ids for i in row}:
-            for pid in (rid.rpartition("@")[0], rid):  # PASSAGE_ID@GEN; records stored before generations: PASSAGE_ID
-                p = known.passage(pid) if pid else None
-                rec = catalog.get(p.article_id) if p is not None else None
-                if rec is not None and record_id(p.id, rec.gen) == rid:
-                    found[rid] = p
-                    break
+            p = known.passage(rid)
+            rec = catalog.get(p.article_id) if p is not None else None
+            if p is not None and rec is not None and record_id(p.id, rec.gen) == rid:
+                found[rid] = p
             else:
-                unknown.append(rid)  # another generation's leftover, or a passage ``known`` lacks
+                unknown.append(rid)  # another generation's leftover, or a record ``known`` lacks
         if unknown:
-            got = self.passages.get(ids=unknown, include=["documents", "metadatas"])
-            if len(got["ids"]) < len(unknown):
-                raise StoreError("Error finding id: vector index out of date")  # reopened by the caller
-            found.update(
-                (i, _to_passage(i, d, m))
-                for i, d, m, ok in zip(got["ids"], got["documents"], got["metadatas"], self._live(got["ids"], got["metadatas"]))
-                if ok
-            )
+            # A record missing here was a leftover deleted since the query: not live, left out.
+            found.update(self._records_of(self.passages.get(ids=unknown, include=["documents", "metadatas"])))
         return found

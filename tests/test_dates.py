@@ -158,7 +158,7 @@ def test_dates_are_stored_in_chroma_and_old_passages_stay_readable(assistant, tm
     infos = {i.id: i for i in store.list_articles()}
     assert infos["dated"].published == "2025-08-07T21:16:00+05:30" and infos["plain"].published == ""
     # A passage stored before dates existed (no "published" keys) is read as undated.
-    from assistant.store import _to_passage
+    from assistant.store_records import _to_passage
 
     rec = store.passages.get(where={"article_id": "dated"}, include=["documents", "metadatas"])
     legacy = {k: v for k, v in rec["metadatas"][0].items() if k not in ("published", "published_ts")}

@@ -195,33 +195,41 @@ def test_excluding_an_article_that_is_not_stored_asks_chroma_for_no_filter(assis
 
 
 def test_dense_hits_read_from_the_lexical_index_match_chromas_records(assistant, monkeypatch):
-    """Given the BM25 index's passages as of the store's write, a dense query asks Chroma for ids and
+    """Given the BM25 index's passages (by record id), a dense query asks Chroma for ids and
     distances alone and takes the passages from the index: the same results as reading them from
-    Chroma; another generation's leftover stays out, and an index behind the store is not used."""
+    Chroma; another generation's leftover stays out, and records the index lacks (written since it
+    was read) are read from Chroma, as is the new version of an article rewritten with the same
+    text, whose passage ids are unchanged."""
     assistant.ingest([EXAMPLES])
     store = assistant.store
     index = assistant.retriever._lexical()
     vectors = assistant.retriever.embedder.embed(["harbour budget vote", "floating berth"])
     plain = store.query_many(vectors, 6)
-    asked = []
-    query = store.passages.query
+    asked, read = [], []
+    query, get = store.passages.query, store.passages.get
     monkeypatch.setattr(store.passages, "query", lambda **kw: asked.append(kw["include"]) or query(**kw))
+    monkeypatch.setattr(store.passages, "get", lambda **kw: read.append(kw.get("ids")) or get(**kw))
     assert store.query_many(vectors, 6, known=index) == plain
-    assert asked == [["distances"]]
+    assert asked == [["distances"]] and read == []
 
     # A leftover of an older generation with the best passage's vector: never a hit.
     best = plain[0][0][0]
-    rid = next(i for i in store.passages.get(where={"pid": best.id}, include=[])["ids"])
-    got = store.passages.get(ids=[rid], include=["embeddings", "documents", "metadatas"])
+    rid = next(i for i in get(where={"pid": best.id}, include=[])["ids"])
+    got = get(ids=[rid], include=["embeddings", "documents", "metadatas"])
     meta = dict(got["metadatas"][0], gen="0old")
     store.passages.add(ids=[f"{best.id}@0old"], embeddings=[got["embeddings"][0]], documents=got["documents"], metadatas=[meta])
     again = store.query_many(vectors, 6, known=index)
     assert again == plain
-    assert all(f"{best.id}@0old" != p.id for rows in again for p, _ in rows)
+    assert [f"{best.id}@0old"] in read  # looked up, found to be of another generation
 
-    # Another write moves the store past the index: the passages are read from Chroma.
+    # The index is now behind the store: records it lacks are read from Chroma.
     store.upsert_article(make_article("Harbour update\n\nThe harbour budget vote was postponed to May.", "harbour-update"))
-    asked.clear()
     behind = store.query_many(vectors, 6, known=index)
-    assert asked == [["documents", "metadatas", "distances"]]
+    assert behind == store.query_many(vectors, 6)
     assert any(p.article_id == "harbour-update" for p, _ in behind[0])
+
+    # Rewritten with the same text and a new link: same passage ids, a new generation.
+    article = store.get_article(best.article_id)
+    store.upsert_article(article.model_copy(update={"url": "https://example.org/moved"}))
+    moved = [p for rows in store.query_many(vectors, 6, known=index) for p, _ in rows if p.article_id == best.article_id]
+    assert moved and all(p.url == "https://example.org/moved" for p in moved)

@@ -73,11 +73,16 @@ def test_lexical_index_replaces_an_articles_passages():
     def passage(article: str, i: int, text: str) -> Passage:
         return Passage(id=f"{article}#p{i}", article_id=article, index=i, start=0, end=len(text), text=text, tokens=len(text.split()))
 
-    index = LexicalIndex.build(1, [passage("a", 0, "ferry sank"), passage("b", 0, "council met"), passage("a", 1, "ferry crew")])
-    new = index.updated(2, {"a", "c"}, [passage("a", 0, "bridge opened"), passage("c", 0, "ferry returned")])
+    old = [passage("a", 0, "ferry sank"), passage("b", 0, "council met"), passage("a", 1, "ferry crew")]
+    index = LexicalIndex.build(1, old, ["a#p0@g1", "b#p0@g1", "a#p1@g1"])
+    fresh = [passage("a", 0, "bridge opened"), passage("c", 0, "ferry returned")]
+    new = index.updated(2, {"a", "c"}, [("a#p0@g2", fresh[0]), ("c#p0@g1", fresh[1])])
     assert new.seq == 2 and index.seq == 1
     assert [p.id if p else None for p in new.passages] == [None, "b#p0", None, "a#p0", "c#p0"]
     assert new.slots == {"b": [1], "a": [3], "c": [4]}
+    # by record id: a rewritten article's old record is gone, its passage id now names the new text
+    assert new.passage("a#p0@g1") is None and new.passage("a#p0@g2") == fresh[0]
+    assert new.passage("b#p0@g1") == old[1] and index.passage("a#p0@g1") == old[0]
     scores = new.bm25.scores("ferry")
     assert scores.argmax() == 4 and scores[[0, 2]].tolist() == [0, 0]
     assert lexical_tokens("Putin's ferries") == ["putin", "ferries"]
