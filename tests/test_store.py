@@ -233,3 +233,31 @@ def test_dense_hits_read_from_the_lexical_index_match_chromas_records(assistant,
     store.upsert_article(article.model_copy(update={"url": "https://example.org/moved"}))
     moved = [p for rows in store.query_many(vectors, 6, known=index) for p, _ in rows if p.article_id == best.article_id]
     assert moved and all(p.url == "https://example.org/moved" for p in moved)
+
+
+def test_a_leftover_deleted_between_the_ids_query_and_its_read_is_left_out(assistant, monkeypatch):
+    """A writer drops another generation's leftover after the dense query returned its id and before
+    the passages it named are read: the search leaves it out rather than failing or reopening."""
+    assistant.ingest([EXAMPLES])
+    store = assistant.store
+    index = assistant.retriever._lexical()
+    vectors = assistant.retriever.embedder.embed(["harbour budget vote"])
+    plain = store.query_many(vectors, 5)
+    best = plain[0][0][0]
+    rid = store.passages.get(where={"pid": best.id}, include=[])["ids"][0]
+    got = store.passages.get(ids=[rid], include=["embeddings", "documents", "metadatas"])
+    leftover = f"{best.id}@0old"
+    store.passages.add(ids=[leftover], embeddings=[got["embeddings"][0]], documents=got["documents"],
+                       metadatas=[dict(got["metadatas"][0], gen="0old")])
+    query = store.passages.query
+
+    def query_then_delete(**kw):
+        out = query(**kw)
+        store.passages.delete(ids=[leftover])
+        return out
+
+    monkeypatch.setattr(store.passages, "query", query_then_delete)
+    reopened = []  # the embedded store would recover by reopening Chroma (~0.5 s); a server's reader would fail
+    monkeypatch.setattr(store, "_reopen_after_error", reopened.append)
+    assert store.query_many(vectors, 5, known=index) == plain
+    assert reopened == []
