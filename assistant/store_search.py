@@ -160,7 +160,7 @@ class ReadsVectors(FollowsWriters):
             else:
                 found = {}
                 for ids, docs, metas in zip(got["ids"], got["documents"], got["metadatas"]):
-                    found.update((i, _to_passage(i, d, m)) for i, d, m, ok in zip(ids, docs, metas, self._live(ids, metas)) if ok)
+                    found.update(self._records_of({"ids": ids, "documents": docs, "metadatas": metas}))
             out = []
             short = False
             for ids, dists in zip(got["ids"], got["distances"]):
