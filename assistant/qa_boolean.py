@@ -15,7 +15,11 @@ Measured on the fit rows, similarity separates answerable questions from their c
 than the model's own "Not stated" probability (ROC AUC 0.92 against 0.75); the word rule keeps
 the floor, fitted on BoolQ's Wikipedia questions, from refusing short news questions whose words
 the article has ("Did the debate last six hours?": similarity 0.21).
-Above the floor the model's margins decide, with thresholds fitted on dev data
+Above the floor the code's hard conflicts come first: the question read as a statement ("Does the
+berth have room for 20 boats?": "the berth have room for 20 boats") that the claim checker finds
+contradicted by a passage read (a different number, date or name, a negation or antonym), and
+backed by none, is answered "No", citing the sentence that says otherwise; the model is not asked. Otherwise the
+model's margins decide, with thresholds fitted on dev data
 (``qa_boolean_weights.json``, ``python -m eval.fit_boolean``): "Not stated" unless the margin for
 an answer clears the first, then "Yes" or "No" by the second. The answer cites the sentence of the
 passage closest to the question that shares most of its words, and is verified like every other
@@ -46,8 +50,8 @@ from assistant.llm_scores import CHOICE_CONTEXT_FACTOR
 from assistant.prompts import NO_ANSWER, PROMPTS_DIR
 from assistant.qa import _keys, answer_stream, excerpt, mark_injection, relevant, shares_words
 from assistant.settings import Settings
-from assistant.types import Answer, AnswerCitation, Citation, Passage
-from assistant.verify import split_sentences, verify_citations
+from assistant.types import Answer, AnswerCitation, Citation, Passage, ScoredPassage
+from assistant.verify import check_claim, split_sentences, verify_citations
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +313,51 @@ def evidence(
     return best[1], best[2]
 
 
+def as_statement(question: str) -> str:
+    """A yes/no question's words as a statement for the claim checker: its opening auxiliary and
+    question mark dropped. The grammar stays rough ("the berth have room for 20 boats"): the hard
+    conflicts read numbers, dates, names and polarity, not grammar."""
+    words = question.strip().rstrip("?").strip().split(maxsplit=1)
+    if len(words) == 2 and words[0].lower() in AUXILIARIES:
+        return words[1]
+    return " ".join(words)
+
+
+def hard_conflict(question: str, found: Sequence[tuple[Passage, str, float]]) -> tuple[int, str, str] | None:
+    """(1-based number of the passage, its sentence, why) when the claim checker finds the question's
+    statement contradicted by a passage read (a hard conflict: a different number, date or name, a
+    negation or antonym, a pair in the other order) and no passage read backs it; None otherwise
+    (when one passage backs it and another differs, the model's choice decides as before)."""
+    hits = [ScoredPassage(passage=p, score=d, dense_score=d) for p, _, d in found]
+    result = check_claim(as_statement(question), hits)
+    if result.verdict != "contradicted" or len(result.evidence) != 1:
+        return None  # no conflict, or the evidence disagrees with itself (the second item backs it)
+    first = result.evidence[0]
+    n = next((i for i, (p, _, _) in enumerate(found, start=1) if p.id == first.passage_id), None)
+    return (n, first.quote, result.reason) if n is not None else None
+
+
+def _answered(word: str, question: str, passages: list[Passage], n: int, sentence: str, signal: dict, model: str) -> Iterator[str | Answer]:
+    """The streamed words of "Yes/No, the article says: SENTENCE [n]." and then its verified Answer."""
+    sentence = sentence.rstrip()
+    body = sentence.rstrip(".")
+    rest = f", the article says: {body} [{n}]."
+    yield word
+    yield rest
+    p = passages[n - 1]
+    cited = [Citation(passage_id=p.id, quote=sentence)]
+    verdict = verify_citations(f"{word}, the article says: {body}.", cited, {x.id: x for x in passages})
+    answer = BooleanAnswer(
+        question=question,
+        answer=word + rest,
+        citations=[AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=sentence)],
+        verdicts=[verdict],
+        model=model,
+        choice=signal,
+    )
+    yield mark_injection(answer, passages)
+
+
 def boolean_stream(
     question: str, retriever: Any, model: ChatModel, settings: Settings, k: int | None = None, calibration: Calibration | None = None
 ) -> Iterator[str | Answer]:
@@ -334,6 +383,12 @@ def boolean_stream(
             question=question, answer=NOT_STATED, model="none (below the relevance floor)", answered=False, choice=signal
         )
         return
+    conflict = hard_conflict(question, found)
+    if conflict is not None:
+        n, sentence, why = conflict
+        signal = {"relevance": relevance, "shares_words": worded, "conflict": why, "decision": "no"}
+        yield from _answered("No", question, passages, n, sentence, signal, "none (a hard conflict in the passages)")
+        return
     lp = choice_scores(model, question, excerpts)
     label = cal.decide(lp)
     signal = {
@@ -348,27 +403,8 @@ def boolean_stream(
         yield NOT_STATED
         yield BooleanAnswer(question=question, answer=NOT_STATED, model=model_name(model), answered=False, choice=signal)
         return
-    word = "Yes" if label == "yes" else "No"
-    yield word
     n, sentence = evidence(question, passages, excerpts, [d for _, _, d in found])
-    sentence = sentence.rstrip()
-    body = sentence.rstrip(".")
-    rest = f", the article says: {body} [{n}]."
-    yield rest
-    p = passages[n - 1]
-    text = word + rest
-    cited = [Citation(passage_id=p.id, quote=sentence)]
-    verdict = verify_citations(f"{word}, the article says: {body}.", cited, {x.id: x for x in passages})
-    answer = BooleanAnswer(
-        question=question,
-        answer=text,
-        citations=[AnswerCitation(n=n, passage_id=p.id, article_id=p.article_id, quote=sentence)],
-        verdicts=[verdict],
-        model=model_name(model),
-        choice=signal,
-    )
-
-    yield mark_injection(answer, passages)
+    yield from _answered("Yes" if label == "yes" else "No", question, passages, n, sentence, signal, model_name(model))
 
 
 # --------------------------------------------------------------------------- the dispatcher

@@ -13,7 +13,7 @@ from assistant.qa_boolean import Calibration, ask_stream, is_yes_no, split_parts
 from assistant.service import Assistant
 from assistant.settings import Settings, SupportSettings
 from assistant.testing import FakeChatModel, FakeScoringModel
-from assistant.types import Answer
+from assistant.types import Answer, Passage
 
 TOLLAND = "The Tolland council rejected the 12 million euro harbour budget on Tuesday by 9 votes to 6."
 
@@ -112,9 +112,10 @@ def _run(stream) -> tuple[str, Answer]:
 
 
 def test_a_no_answer_says_no_and_cites_the_evidence_sentence(tolland: Assistant):
+    """No hard conflict ("back" is no antonym of "rejected"): the model's calibrated choice says no."""
     choices = FakeScoringModel()
     text, answer = _run(
-        ask_stream("Did the Tolland council approve the harbour budget?", tolland.retriever, tolland.chat, choices, tolland.settings)
+        ask_stream("Did the Tolland council back the harbour budget?", tolland.retriever, tolland.chat, choices, tolland.settings)
     )
     assert text == answer.answer
     assert answer.answered and answer.answer.startswith("No, ")
@@ -122,7 +123,41 @@ def test_a_no_answer_says_no_and_cites_the_evidence_sentence(tolland: Assistant)
     assert answer.citations[0].article_id == "tolland" and answer.citations[0].quote == TOLLAND
     assert [v.verdict for v in answer.verdicts] == ["supported"]
     assert answer.choice["decision"] == "no" and answer.choice["no"] > answer.choice["yes"]
+    assert "conflict" not in answer.choice and choices.scored
     assert not tolland.chat.history  # the chat model wrote nothing: the answer rests on the signal
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "why"),
+    [
+        # the issue's example: "approve" where the article says "rejected" (an antonym)
+        ("Did the Tolland council approve the harbour budget?", TOLLAND, "'approve' where the evidence says 'rejected'"),
+        ("Was the Tolland harbour budget 15 million euros?", TOLLAND, "number '15' where the evidence says '12'"),
+    ],
+)
+def test_a_hard_conflict_answers_no_without_asking_the_model(tolland: Assistant, question, sentence, why):
+    choices = FakeScoringModel()
+    choices.scripted = ["yes"]  # what the model would say: never asked
+    text, answer = _run(ask_stream(question, tolland.retriever, tolland.chat, choices, tolland.settings))
+    assert text == answer.answer and answer.answered
+    assert answer.answer.startswith("No, the article says: ") and answer.answer.endswith(" [1].")
+    assert answer.citations[0].quote == sentence and [v.verdict for v in answer.verdicts] == ["supported"]
+    assert answer.choice["decision"] == "no" and answer.choice["conflict"].startswith(why)
+    assert not choices.scored and choices.scripted == ["yes"]
+
+
+def test_a_conflict_another_passage_disputes_is_left_to_the_model():
+    def passage(article: str, text: str) -> Passage:
+        return Passage(id=f"{article}#p0", article_id=article, index=0, text=text, start=0, end=len(text), tokens=9)
+
+    fourteen = passage("a", "The floating berth in Vellmar holds 14 boats, the mayor said.")
+    twenty = passage("b", "The floating berth in Vellmar holds 20 boats, the harbour master said.")
+    question = "Does the floating berth in Vellmar hold 20 boats?"
+    assert qa_boolean.as_statement(question) == "the floating berth in Vellmar hold 20 boats"
+    n, quote, why = qa_boolean.hard_conflict(question, [(fourteen, fourteen.text, 0.8)])
+    assert (n, quote) == (1, fourteen.text) and why.startswith("number '20' where the evidence says '14'")
+    assert qa_boolean.hard_conflict(question, [(fourteen, fourteen.text, 0.8), (twenty, twenty.text, 0.7)]) is None
+    assert qa_boolean.hard_conflict(question, [(twenty, twenty.text, 0.7)]) is None
 
 
 def test_a_yes_answer_and_not_stated_come_from_the_signal(tolland: Assistant):
@@ -252,7 +287,9 @@ def test_choices_are_recorded_and_replayed(tmp_path: Path):
 
 @pytest.mark.slow
 def test_real_model_says_no_to_the_tolland_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The issue's example on the local 1.5B model: "No", citing the rejection."""
+    """The issue's example on the local 1.5B model: "No", citing the rejection. "approve" against
+    "rejected" is a hard conflict (answered without the model); "back" is none, so the model's
+    calibrated choice says no, and "reject" yes."""
     for name in [n for n in __import__("os").environ if n.startswith("ASSISTANT_")]:
         monkeypatch.delenv(name)
     (tmp_path / "tolland.txt").write_text(f"Tolland rejects harbour budget\n\n{TOLLAND}\n")
@@ -262,6 +299,10 @@ def test_real_model_says_no_to_the_tolland_question(tmp_path: Path, monkeypatch:
     assert answer.answered and answer.answer.startswith("No, ")
     assert answer.citations[0].quote == TOLLAND
     assert [v.verdict for v in answer.verdicts] == ["supported"]
+    assert answer.choice["conflict"].startswith("'approve' where the evidence says 'rejected'")
+    backed = a.ask("Did the Tolland council back the harbour budget?")
+    assert backed.answer.startswith("No, ") and "conflict" not in backed.choice
+    assert backed.choice["polarity_margin"] < 0 and backed.citations[0].quote == TOLLAND
     assert a.ask("Did the Tolland council reject the harbour budget?").answer.startswith("Yes, ")
 
 
