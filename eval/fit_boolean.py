@@ -18,6 +18,9 @@ prompt's fingerprint and the rows used.
   whatever the threshold.
 * polarity threshold (polarity_margin = log p(Yes) − log p(No)): the best balanced accuracy
   between gold-yes and gold-no questions that pass the floor.
+
+A question (or control) a hard conflict answered "No" (``choice["conflict"]``; the model was not
+asked) counts as answered, and as a "no", whatever the thresholds.
 """
 
 from __future__ import annotations
@@ -115,16 +118,23 @@ def fit(results: Path, floor: float | None = None) -> dict:
             raise SystemExit(f"{results} was recorded before answers carried their relevance: run the fit suite again")
         return choice["shares_words"] or choice["relevance"] >= floor
 
+    def conflict(choice: dict | None) -> bool:
+        """A hard conflict answered "No" without the model."""
+        return bool(choice) and "conflict" in choice
+
     q = [i for i in items if asked(i["output"]["choice"])]
+    said_no = [i for i in items if conflict(i["output"]["choice"])]
     pos = [i["output"]["choice"]["answer_margin"] for i in q]
-    pos_none = len(items) - len(q)  # nothing retrieved or below the floor: refused whatever t is
+    pos_none = len(items) - len(q) - len(said_no)  # nothing retrieved or below the floor: refused whatever t is
     ctrl = [i["control"] for i in items if i.get("control")]
     neg = [c["choice"]["answer_margin"] for c in ctrl if asked(c["choice"])]
-    neg_none = len(ctrl) - len(neg)
-    t_ans, _bacc_ans, answered, refused = best_threshold(pos, neg, (0, pos_none), (neg_none, 0))
+    ctrl_no = sum(conflict(c["choice"]) for c in ctrl)
+    neg_none = len(ctrl) - len(neg) - ctrl_no
+    t_ans, _bacc_ans, answered, refused = best_threshold(pos, neg, (len(said_no), pos_none), (neg_none, ctrl_no))
     yes = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "yes"]
     no = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "no"]
-    t_pol, _bacc_pol, yes_right, no_right = best_threshold(yes, no)
+    no_right = sum(i["input"]["gold"] == "no" for i in said_no)
+    t_pol, _bacc_pol, yes_right, no_right = best_threshold(yes, no, (0, len(said_no) - no_right), (no_right, 0))
     return {
         "min_relevance": None if floor is None else round(floor, 4),
         "answer_threshold": round(t_ans, 4),

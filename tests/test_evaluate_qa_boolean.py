@@ -15,7 +15,8 @@ from assistant.testing import FakeChatModel, FakeScoringModel
 from eval.fit_boolean import best_threshold, fit, fit_floor, relevances
 
 ROWS = [
-    {"id": "b1", "title": "Tolland", "question": "Did the Tolland council approve the harbour budget?", "answer": False,
+    # "back" is no antonym of "rejected": the model's choice answers (a hard conflict would answer unasked)
+    {"id": "b1", "title": "Tolland", "question": "Did the Tolland council back the harbour budget?", "answer": False,
      "passage": "The Tolland council rejected the 12 million euro harbour budget on Tuesday by 9 votes to 6."},
     {"id": "b2", "title": "Vellmar", "question": "Did the floating berth in Vellmar open on Thursday?", "answer": True,
      "passage": "The floating berth in Vellmar opened on Thursday, and it holds 14 boats."},
@@ -82,6 +83,28 @@ def test_fit_boolean_fits_thresholds_on_recorded_items(tmp_path: Path):
     entry = fit(tmp_path / "out" / "results.json")
     assert entry["fitted_on"]["questions"] == 3 and entry["fitted_on"]["rows"] == ["b1", "b2", "b3"]
     assert entry["fitted_on"]["in_sample"]["polarity_right_no"] == 1.0
+
+
+def test_fit_boolean_counts_hard_conflicts_as_no_answers_whatever_the_thresholds(tmp_path: Path):
+    def item(i: str, gold: str, choice: dict, control: dict | None = None) -> dict:
+        return {"task": "qa_boolean", "id": i, "input": {"gold": gold}, "output": {"choice": choice},
+                "control": {"choice": control} if control is not None else None}
+
+    asked = {"answer_margin": 2.0, "relevance": 0.8, "shares_words": True}
+    refused = {"answer_margin": -1.0, "relevance": 0.8, "shares_words": True}
+    said_no = {"conflict": "number '20' where the evidence says '14'", "decision": "no", "relevance": 0.8, "shares_words": True}
+    items = [
+        item("y1", "yes", {**asked, "polarity_margin": 3.0}, refused),
+        item("n1", "no", {**asked, "polarity_margin": -1.0}, refused),
+        item("n2", "no", said_no, said_no),  # its control answered "No" too: a control not refused
+        item("y2", "yes", said_no, refused),  # a wrong "No"
+    ]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"suite": {"name": "t", "datasets": {}}, "items": items}), encoding="utf-8")
+    entry = fit(results, floor=0.5)["fitted_on"]["in_sample"]
+    assert entry["answered_questions"] == 1.0  # the two conflicts are answers, not refusals
+    assert entry["controls_refused"] == 0.75
+    assert entry["polarity_right_no"] == 1.0 and entry["polarity_right_yes"] == 0.5
 
 
 def test_best_threshold_maximises_balanced_accuracy():
