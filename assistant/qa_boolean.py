@@ -18,8 +18,8 @@ the article has ("Did the debate last six hours?": similarity 0.21).
 Above the floor the code's hard conflicts come first: the question read as a statement ("Does the
 berth have room for 20 boats?": "the berth have room for 20 boats") that the claim checker finds
 contradicted by a passage read (a different number, date or name, a negation or antonym), and
-backed by none, is answered "No", citing the sentence that says otherwise; the model is not asked. Otherwise the
-model's margins decide, with thresholds fitted on dev data
+backed by none, is answered "No", citing the sentence that says otherwise; the model is not
+asked. Otherwise the model's margins decide, with thresholds fitted on dev data
 (``qa_boolean_weights.json``, ``python -m eval.fit_boolean``): "Not stated" unless the margin for
 an answer clears the first, then "Yes" or "No" by the second. The answer cites the sentence of the
 passage closest to the question that shares most of its words, and is verified like every other
