@@ -17,9 +17,10 @@ the floor, fitted on BoolQ's Wikipedia questions, from refusing short news quest
 the article has ("Did the debate last six hours?": similarity 0.21).
 Above the floor the code's hard conflicts come first: the question read as a statement ("Does the
 berth have room for 20 boats?": "the berth have room for 20 boats") that the claim checker finds
-contradicted by a passage read (a different number, date or name, a negation or antonym), and
-backed by none, is answered "No", citing the sentence that says otherwise; the model is not
-asked. Otherwise the model's margins decide, with thresholds fitted on dev data
+contradicted by a passage read (a different number or date, a negation or antonym), when no
+passage read backs it and none is newer, is answered "No", citing the sentence that says
+otherwise; the model is not asked (questions that bound a number or negate are left to it).
+Otherwise the model's margins decide, with thresholds fitted on dev data
 (``qa_boolean_weights.json``, ``python -m eval.fit_boolean``): "Not stated" unless the margin for
 an answer clears the first, then "Yes" or "No" by the second. The answer cites the sentence of the
 passage closest to the question that shares most of its words, and is verified like every other
@@ -323,18 +324,45 @@ def as_statement(question: str) -> str:
     return " ".join(words)
 
 
+# A question whose number is a bound or a range ("more than 10 boats", "between 300,000 and
+# 400,000 euros") or whose statement carries a negation or a lack ("without a study", "lack room")
+# is not one the claim checker reads right: it would take "more than 10" against "14" for another
+# number, "without" against a sentence that has the word for a flip. Such questions go to the model.
+_HEDGED = re.compile(
+    r"\b(?:more|less|fewer|over|under|above|below|least|most|up to|within|between|exceed\w*|than|beyond"
+    r"|nearly|almost|about|around|approximately|roughly|only|just|no|not|never|none|nothing|without"
+    r"|lack\w*|short of|too)\b|n't\b|\d\s*(?:to|-|–|and|or)\s*\d",
+    re.IGNORECASE,
+)
+
+
 def hard_conflict(question: str, found: Sequence[tuple[Passage, str, float]]) -> tuple[int, str, str] | None:
     """(1-based number of the passage, its sentence, why) when the claim checker finds the question's
-    statement contradicted by a passage read (a hard conflict: a different number, date or name, a
-    negation or antonym, a pair in the other order) and no passage read backs it; None otherwise
-    (when one passage backs it and another differs, the model's choice decides as before)."""
+    statement contradicted by a passage read (a different number or date, a negation or antonym, a
+    pair in the other order) and the answer can rest on it; None otherwise, and the model decides.
+
+    It cannot when a passage read backs the statement (the articles disagree), when a newer passage
+    was read (it may say otherwise in other words), when the conflict is a name (the question may
+    be about someone the archive does not mention), or when the question bounds its number or
+    negates (``_HEDGED``).
+    """
+    statement = as_statement(question)
+    if _HEDGED.search(statement):
+        return None
     hits = [ScoredPassage(passage=p, score=d, dense_score=d) for p, _, d in found]
-    result = check_claim(as_statement(question), hits)
+    result = check_claim(statement, hits)
     if result.verdict != "contradicted" or len(result.evidence) != 1:
         return None  # no conflict, or the evidence disagrees with itself (the second item backs it)
+    if result.reason.startswith("name "):  # the claim checker's name conflict ("name 'X' where …")
+        return None
     first = result.evidence[0]
     n = next((i for i, (p, _, _) in enumerate(found, start=1) if p.id == first.passage_id), None)
-    return (n, first.quote, result.reason) if n is not None else None
+    if n is None:
+        return None
+    when = found[n - 1][0].published
+    if any(p.published and p.published > when for p, _, _ in found):  # ISO dates; undated sorts first
+        return None
+    return n, first.quote, result.reason
 
 
 def _answered(word: str, question: str, passages: list[Passage], n: int, sentence: str, signal: dict, model: str) -> Iterator[str | Answer]:

@@ -20,7 +20,8 @@ prompt's fingerprint and the rows used.
   between gold-yes and gold-no questions that pass the floor.
 
 A question (or control) a hard conflict answered "No" (``choice["conflict"]``; the model was not
-asked) counts as answered, and as a "no", whatever the thresholds.
+asked) counts as answered, and as a "no", whatever the two thresholds, when it clears the floor
+being fitted (else as refused, as the floor is checked first).
 """
 
 from __future__ import annotations
@@ -119,8 +120,10 @@ def fit(results: Path, floor: float | None = None) -> dict:
         return choice["shares_words"] or choice["relevance"] >= floor
 
     def conflict(choice: dict | None) -> bool:
-        """A hard conflict answered "No" without the model."""
-        return bool(choice) and "conflict" in choice
+        """A hard conflict answered "No" without the model (above the floor: it is checked first)."""
+        if not choice or "conflict" not in choice:
+            return False
+        return floor is None or choice["shares_words"] or choice["relevance"] >= floor
 
     q = [i for i in items if asked(i["output"]["choice"])]
     said_no = [i for i in items if conflict(i["output"]["choice"])]

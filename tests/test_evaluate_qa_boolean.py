@@ -105,6 +105,11 @@ def test_fit_boolean_counts_hard_conflicts_as_no_answers_whatever_the_thresholds
     assert entry["answered_questions"] == 1.0  # the two conflicts are answers, not refusals
     assert entry["controls_refused"] == 0.75
     assert entry["polarity_right_no"] == 1.0 and entry["polarity_right_yes"] == 0.5
+    # a floor above the conflicts' relevance (and no shared words): the floor refuses them first
+    for i in items[2:]:
+        i["output"]["choice"] = dict(said_no, relevance=0.3, shares_words=False)
+    results.write_text(json.dumps({"suite": {"name": "t", "datasets": {}}, "items": items}), encoding="utf-8")
+    assert fit(results, floor=0.5)["fitted_on"]["in_sample"]["answered_questions"] == 0.5
 
 
 def test_best_threshold_maximises_balanced_accuracy():

@@ -146,6 +146,45 @@ def test_a_hard_conflict_answers_no_without_asking_the_model(tolland: Assistant,
     assert not choices.scored and choices.scripted == ["yes"]
 
 
+def _passage(article: str, text: str, published: str = "") -> Passage:
+    return Passage(id=f"{article}#p0", article_id=article, index=0, text=text, start=0, end=len(text), tokens=9,
+                   published=published)
+
+
+BERTH = "The berth has room for 14 boats and cost 380,000 euros, paid from the harbour budget."
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Does the berth have room for more than 10 boats?",
+        "Does the berth have room for at least 10 boats?",
+        "Does the berth have room for 10 to 20 boats?",
+        "Did the berth cost less than 400,000 euros?",
+        "Did the berth cost between 300,000 and 400,000 euros?",
+        "Does the berth lack room for 20 boats?",
+        "Is there no room for 20 boats at the berth?",
+    ],
+)
+def test_a_question_that_bounds_its_number_or_negates_is_left_to_the_model(question):
+    """The claim checker would read "more than 10" against "14" as another number (review, session 29)."""
+    berth = _passage("berth", BERTH)
+    assert qa_boolean.hard_conflict(question, [(berth, berth.text, 0.8)]) is None
+    plain = qa_boolean.hard_conflict("Does the berth have room for 20 boats?", [(berth, berth.text, 0.8)])
+    assert plain is not None and plain[2].startswith("number '20' where the evidence says '14'")
+
+
+def test_a_name_conflict_or_a_newer_passage_leaves_the_answer_to_the_model():
+    okafor = _passage("vote", "Councillor Okafor voted against the harbour plan on Tuesday.")
+    # the archive does not mention Jensen: "No" would be a guess
+    assert qa_boolean.hard_conflict("Did Councillor Jensen vote against the harbour plan?", [(okafor, okafor.text, 0.8)]) is None
+    old = _passage("march", "The council did not release the environmental study of the harbour works.", "2026-03-01")
+    new = _passage("september", "The environmental study of the harbour works came out on Friday.", "2026-09-01")
+    question = "Did the council release the environmental study of the harbour works?"
+    assert qa_boolean.hard_conflict(question, [(old, old.text, 0.8)]) is not None  # a negation, alone
+    assert qa_boolean.hard_conflict(question, [(old, old.text, 0.8), (new, new.text, 0.7)]) is None
+
+
 def test_a_conflict_another_passage_disputes_is_left_to_the_model():
     def passage(article: str, text: str) -> Passage:
         return Passage(id=f"{article}#p0", article_id=article, index=0, text=text, start=0, end=len(text), tokens=9)
