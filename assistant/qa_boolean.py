@@ -443,17 +443,22 @@ _MARKER = re.compile(r"\[(\d+)\]")
 def _merge(question: str, parts: list[tuple[str, Answer]]) -> tuple[list[str], Answer]:
     """One Answer from the parts' answers: citations renumbered over the union of cited passages.
 
+    An answered first part keeps its own numbers: it was streamed as written ("… [3]."), so the
+    final answer must say the same; later parts' passages are numbered after them.
     Returns each part's text as shown (an unanswered part says so, naming the part) and the Answer.
     """
     numbers: dict[str, int] = {}
     citations: list[AnswerCitation] = []
     texts: list[str] = []
     verdicts = []
+    if parts and parts[0][1].answered:
+        numbers = {c.passage_id: c.n for c in parts[0][1].citations}
     for part, ans in parts:
         local = {c.n: c for c in ans.citations}
         for c in ans.citations:
             if c.passage_id not in numbers:
-                numbers[c.passage_id] = len(numbers) + 1
+                numbers[c.passage_id] = max(numbers.values(), default=0) + 1
+            if all(x.passage_id != c.passage_id for x in citations):
                 citations.append(c.model_copy(update={"n": numbers[c.passage_id]}))
 
         def renumber(m: re.Match, local: dict = local) -> str:
@@ -470,7 +475,7 @@ def _merge(question: str, parts: list[tuple[str, Answer]]) -> tuple[list[str], A
     merged = BooleanAnswer(
         question=question,
         answer=" ".join(texts) if answered else NO_ANSWER,
-        citations=citations,
+        citations=sorted(citations, key=lambda c: c.n),
         verdicts=verdicts,
         model=next((a.model for _, a in parts if a.answered), parts[0][1].model),
         answered=answered,
@@ -518,7 +523,7 @@ def ask_stream(
                 answer = item
             elif i == 0 and not (isinstance(item, str) and item.strip() in (NO_ANSWER, NOT_STATED)):
                 live = True
-                yield item  # the first part streams as it is written: its [n] are the merged ones
+                yield item  # the first part streams as it is written: ``_merge`` keeps its [n]
         assert answer is not None
         done.append((part, answer))
         if not live:

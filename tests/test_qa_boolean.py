@@ -413,3 +413,24 @@ def test_a_passage_holding_more_of_the_question_words_wins_a_near_tie_in_similar
     assert qa_boolean.evidence(question, [other, own], texts, [0.60, 0.55])[0] == 2
     # similarity still decides when the gap is wider than the words make up
     assert qa_boolean.evidence(question, [other, own], texts, [0.80, 0.55])[0] == 1
+
+
+def test_a_merged_answer_keeps_the_numbers_its_first_part_streamed_with():
+    """The first part streams as written ("… [3]."): the merged answer must read the same, and the
+    second part's passages are numbered after it (a review found the stream said [3], the answer [1])."""
+    from assistant.types import AnswerCitation
+
+    def answer(text: str, *cited: tuple[int, str]) -> Answer:
+        return Answer(question="q", answer=text, answered=True,
+                      citations=[AnswerCitation(n=n, passage_id=f"{a}#p0", article_id=a) for n, a in cited])
+
+    first = answer("No, the article says: The study was published on Friday [3].", (3, "study"))
+    second = answer("The protest was on Monday [1]. The study came out late [2].", (1, "protest"), (2, "study"))
+    texts, merged = qa_boolean._merge("q1, and q2?", [("q1", first), ("q2", second)])
+    assert texts[0] == first.answer  # what was streamed
+    assert merged.answer == f"{first.answer} The protest was on Monday [4]. The study came out late [3]."
+    assert [(c.n, c.article_id) for c in merged.citations] == [(3, "study"), (4, "protest")]
+    # an unanswered first part streamed nothing: numbering starts at 1
+    none = Answer(question="q", answer=qa_boolean.NOT_STATED, answered=False)
+    _, merged = qa_boolean._merge("q1, and q2?", [("q1", none), ("q2", second)])
+    assert [(c.n, c.article_id) for c in merged.citations] == [(1, "protest"), (2, "study")]
