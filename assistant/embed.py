@@ -156,14 +156,13 @@ def _configured(graph: str | None, model_dir: Path | None) -> tuple[str, Path]:
     return graph, Path(model_dir)
 
 
-def ort_session(path: Path, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session for the graph at ``path`` (all cores unless ``threads``)."""
+def ort_session(path: Path) -> Any:
+    """An onnxruntime CPU session for the graph at ``path`` that runs each pass on one core: the
+    parallelism is ``MiniLMEmbedder.embed``'s lanes (one pass spread over two cores was slower)."""
     import onnxruntime as ort  # lazy: a native library; only an embedding run needs it
 
     options = ort.SessionOptions()
-    # ORT's default pool spins and oversubscribes when other work shares the cores.
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -225,7 +224,7 @@ class MiniLMEmbedder:
             with self._session_lock:
                 if self._session is None:
                     path = build_dynamic_int8(self.model_dir) if self.graph == "dynamic-int8" else _shipped_graph()
-                    self.session = ort_session(path, threads=1)  # the parallelism is ``embed``'s
+                    self.session = ort_session(path)
         return self._session
 
     @session.setter

@@ -47,7 +47,7 @@ class FileMiniLMEmbedder(MiniLMEmbedder):
 
     def __init__(self, model_path: Path, name: str) -> None:
         super().__init__(graph="int8-weights")
-        self.session = ort_session(model_path, threads=1)  # as the product runs its graphs: one core a pass
+        self.session = ort_session(model_path)  # as the product runs its graphs: one core a pass
         self.name = name
 
 

@@ -109,21 +109,21 @@ def fit(results: Path, floor: float | None = None) -> dict:
     if not items:
         raise SystemExit(f"{results} has no qa_boolean items")
 
-    def asked(choice: dict | None) -> bool:
-        """The model was asked and the passages clear the floor."""
-        if not choice or "answer_margin" not in choice:
-            return False
+    def clears_floor(choice: dict) -> bool:
+        """The passages clear the floor being fitted (a question's words held, or its similarity)."""
         if floor is None:
             return True
         if "relevance" not in choice or "shares_words" not in choice:
             raise SystemExit(f"{results} was recorded before answers carried their relevance: run the fit suite again")
         return choice["shares_words"] or choice["relevance"] >= floor
 
+    def asked(choice: dict | None) -> bool:
+        """The model was asked and the passages clear the floor."""
+        return bool(choice) and "answer_margin" in choice and clears_floor(choice)
+
     def conflict(choice: dict | None) -> bool:
         """A hard conflict answered "No" without the model (above the floor: it is checked first)."""
-        if not choice or "conflict" not in choice:
-            return False
-        return floor is None or choice["shares_words"] or choice["relevance"] >= floor
+        return bool(choice) and "conflict" in choice and clears_floor(choice)
 
     q = [i for i in items if asked(i["output"]["choice"])]
     said_no = [i for i in items if conflict(i["output"]["choice"])]
