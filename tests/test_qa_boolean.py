@@ -186,11 +186,8 @@ def test_a_name_conflict_or_a_newer_passage_leaves_the_answer_to_the_model():
 
 
 def test_a_conflict_another_passage_disputes_is_left_to_the_model():
-    def passage(article: str, text: str) -> Passage:
-        return Passage(id=f"{article}#p0", article_id=article, index=0, text=text, start=0, end=len(text), tokens=9)
-
-    fourteen = passage("a", "The floating berth in Vellmar holds 14 boats, the mayor said.")
-    twenty = passage("b", "The floating berth in Vellmar holds 20 boats, the harbour master said.")
+    fourteen = _passage("a", "The floating berth in Vellmar holds 14 boats, the mayor said.")
+    twenty = _passage("b", "The floating berth in Vellmar holds 20 boats, the harbour master said.")
     question = "Does the floating berth in Vellmar hold 20 boats?"
     assert qa_boolean.as_statement(question) == "the floating berth in Vellmar hold 20 boats"
     n, quote, why = qa_boolean.hard_conflict(question, [(fourteen, fourteen.text, 0.8)])
