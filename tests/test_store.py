@@ -194,6 +194,17 @@ def test_excluding_an_article_that_is_not_stored_asks_chroma_for_no_filter(assis
     assert kept_out and all(p.article_id != "harbour-vote" for p, _ in kept_out)
 
 
+def _add_leftover(store: Store, passage_id: str) -> str:
+    """A record of an older generation ("0old") copying the live record of ``passage_id`` (same
+    vector and text): what a crashed or overlapped write leaves behind. Returns its record id."""
+    rid = store.passages.get(where={"pid": passage_id}, include=[])["ids"][0]
+    got = store.passages.get(ids=[rid], include=["embeddings", "documents", "metadatas"])
+    leftover = f"{passage_id}@0old"
+    store.passages.add(ids=[leftover], embeddings=[got["embeddings"][0]], documents=got["documents"],
+                       metadatas=[dict(got["metadatas"][0], gen="0old")])
+    return leftover
+
+
 def test_dense_hits_read_from_the_lexical_index_match_chromas_records(assistant, monkeypatch):
     """Given the BM25 index's passages (by record id), a dense query asks Chroma for ids and
     distances alone and takes the passages from the index: the same results as reading them from
@@ -214,13 +225,10 @@ def test_dense_hits_read_from_the_lexical_index_match_chromas_records(assistant,
 
     # A leftover of an older generation with the best passage's vector: never a hit.
     best = plain[0][0][0]
-    rid = next(i for i in get(where={"pid": best.id}, include=[])["ids"])
-    got = get(ids=[rid], include=["embeddings", "documents", "metadatas"])
-    meta = dict(got["metadatas"][0], gen="0old")
-    store.passages.add(ids=[f"{best.id}@0old"], embeddings=[got["embeddings"][0]], documents=got["documents"], metadatas=[meta])
+    leftover = _add_leftover(store, best.id)
     again = store.query_many(vectors, 6, known=index)
     assert again == plain
-    assert [f"{best.id}@0old"] in read  # looked up, found to be of another generation
+    assert [leftover] in read  # looked up, found to be of another generation
 
     # The index is now behind the store: records it lacks are read from Chroma.
     store.upsert_article(make_article("Harbour update\n\nThe harbour budget vote was postponed to May.", "harbour-update"))
@@ -243,12 +251,7 @@ def test_a_leftover_deleted_between_the_ids_query_and_its_read_is_left_out(assis
     index = assistant.retriever._lexical()
     vectors = assistant.retriever.embedder.embed(["harbour budget vote"])
     plain = store.query_many(vectors, 5)
-    best = plain[0][0][0]
-    rid = store.passages.get(where={"pid": best.id}, include=[])["ids"][0]
-    got = store.passages.get(ids=[rid], include=["embeddings", "documents", "metadatas"])
-    leftover = f"{best.id}@0old"
-    store.passages.add(ids=[leftover], embeddings=[got["embeddings"][0]], documents=got["documents"],
-                       metadatas=[dict(got["metadatas"][0], gen="0old")])
+    leftover = _add_leftover(store, plain[0][0][0].id)
     query = store.passages.query
 
     def query_then_delete(**kw):
