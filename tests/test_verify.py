@@ -252,6 +252,19 @@ def test_claim_contradicted_by_name() -> None:
     assert "'Joe Biden'" in r.reason and "'Donald Trump'" in r.reason
 
 
+def test_unknown_word_marker_is_no_name() -> None:
+    # Machine summaries write "UNK" / "[UNK]" where their vocabulary ran out: a gap, not a rival
+    # name, so it cannot contradict the evidence's name (the claim is left to the score).
+    from assistant.verify.names import names_in
+
+    assert names_in("UNK UNK, 27, was arrested on Friday at the border near San Diego.") == ["San Diego"]
+    assert names_in("UNK Ibrahim UNK was a deputy of Saddam Hussein.") == ["Ibrahim", "Saddam Hussein"]
+    assert names_in("Items worth up to # [UNK] were put up for sale in Staffordshire.") == ["Staffordshire"]
+    r = check_claim("UNK met Donald Trump in Alaska on Friday.", evidence(SUMMIT))
+    assert r.verdict != "contradicted", r.reason
+    assert check_claim("Joe Biden met Donald Trump in Alaska on Friday.", evidence(SUMMIT)).verdict == "contradicted"
+
+
 def test_claim_contradicted_by_place_and_day() -> None:
     assert (
         check_claim(

@@ -24,6 +24,9 @@ _NER_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", 
 # fmt: on
 
 _CAP_TOKEN_RE = re.compile(r"[\w'’.-]+")
+# A summariser's unknown-word marker ("UNK", "[UNK]"): a gap in the text, not a name, so it neither
+# forms a name nor contradicts one (machine summaries carry it where their vocabulary ran out).
+_PLACEHOLDERS = frozenset({"UNK"})
 
 
 def name_tokens(name: str) -> tuple[str, ...]:
@@ -54,6 +57,7 @@ def capitalised_names(sentence: str) -> list[str]:
         initial = i == 0 or sentence[:pos].rstrip()[-1:] in (".", "!", "?", ":", '"', "“", "'", "‘")
         is_cap = (
             bare[:1].isupper()
+            and bare not in _PLACEHOLDERS
             and bare.lower() not in MONTHS
             and bare.lower() not in WEEKDAYS
             and bare != "I"
@@ -103,7 +107,7 @@ def capitalised_names(sentence: str) -> list[str]:
 def ner_names(sentence: str) -> tuple[str, ...]:
     """spaCy NER names of one sentence (NER only: the parser is not needed and costs most)."""
     doc = get_nlp("sm")(sentence, disable=["parser", "tagger", "lemmatizer", "attribute_ruler"])
-    return tuple(e.text for e in doc.ents if e.label_ in _NER_LABELS)
+    return tuple(e.text for e in doc.ents if e.label_ in _NER_LABELS and not set(e.text.split()) <= _PLACEHOLDERS)
 
 
 def names_in(sentence: str, use_ner: bool = True) -> list[str]:
