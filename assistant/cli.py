@@ -71,8 +71,20 @@ def _root(
     settings = Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
+    _check_data_dir(settings.data_dir, given=data_dir is not None)
     State.settings = settings
     State._assistant = None
+
+
+def _check_data_dir(path: Path, given: bool) -> None:
+    """A data dir that is (or lies under) a file is a usage error (exit 2), not a traceback at the first write."""
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        where = "" if given else " (from ASSISTANT_DATA_DIR)"
+        raise typer.BadParameter(
+            f"{path}{where} cannot be the data folder: {blocker} is a file; give a folder (it is created if missing)",
+            param_hint="'--data-dir'",
+        )
 
 
 def _echo_json(obj) -> None:
@@ -132,12 +144,14 @@ def ingest(
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
-    k: Annotated[int, typer.Option("-k", help="How many passages")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many passages")] = 5,
     since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option("--until", help=_UNTIL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Hybrid (dense + BM25) search over stored passages. Exit code 1 if no article is stored yet."""
+    if not query.strip():
+        raise typer.BadParameter("the query is empty: say what to look for", param_hint="'QUERY'")
     lo, hi = _date_range(since, until)
     a = State.assistant()
     a.require_articles("there is nothing to search")
@@ -277,7 +291,7 @@ def summarize(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the stored articles")],
-    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve")] = None,
+    k: Annotated[int | None, typer.Option("-k", min=1, help="Passages to retrieve")] = None,
     support: Annotated[
         bool | None,
         typer.Option("--support/--no-support", help="Model check of the answer's sentences (default: settings)"),

@@ -131,6 +131,11 @@ def test_usage_errors_print_the_usage_message_and_exit_2(tmp_path):
         ("--data-dir", data, "search"): "Missing argument",
         ("--data-dir", data, "search", "harbour", "-k", "many"): "Invalid value for '-k'",
         ("--data-dir", data, "summarize"): "give either ARTICLE_ID or --file PATH",
+        # -k 0 used to mean "the default" and -k -3 "all but the last 3 candidates"
+        ("--data-dir", data, "search", "harbour", "-k", "0"): "Invalid value for '-k'",
+        ("--data-dir", data, "search", "harbour", "-k", "-3"): "Invalid value for '-k'",
+        ("--data-dir", data, "ask", "Who floated a meeting?", "-k", "0"): "Invalid value for '-k'",
+        ("--data-dir", data, "search", "  "): "the query is empty",
     }
     for args, message in cases.items():
         proc = run(*args, check=False)
@@ -138,6 +143,18 @@ def test_usage_errors_print_the_usage_message_and_exit_2(tmp_path):
         assert proc.returncode == 2, (args, output)
         assert "Traceback" not in output, (args, output)
         assert message in proc.stderr and "Usage: assistant" in proc.stderr, (args, output)
+
+
+def test_a_data_dir_that_is_a_file_is_a_usage_error_not_a_traceback(tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a folder")
+    for data, env in ((str(afile), {}), (str(afile / "sub"), {}), (None, {"ASSISTANT_DATA_DIR": str(afile)})):
+        args = ("list",) if data is None else ("--data-dir", data, "list")
+        proc = subprocess.run([str(BIN), *args], check=False, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+        assert proc.returncode == 2, (args, proc.stdout + proc.stderr)
+        assert "Traceback" not in proc.stderr and "FileExistsError" not in proc.stderr, proc.stderr
+        assert "Invalid value for '--data-dir'" in proc.stderr and f"{afile} is a file" in proc.stderr, proc.stderr
+    assert afile.read_text() == "not a folder"
 
 
 def test_version_prints_the_package_version_and_exits_0():
