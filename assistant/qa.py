@@ -94,10 +94,21 @@ def _supporting_passage(sentence: str, passages: list[Passage]) -> int | None:
     return passages.index(passage) + 1 if passage is not None and score >= CITE_MIN_SCORE else None
 
 
+# The model's refusal in other words ("The mayor of Tolland is not mentioned in the given
+# passages."): an answer that only says the excerpts lack it is the refusal, not a claim to verify.
+_REFUSAL = re.compile(
+    r"^[^.\[]*\b(?:is|are|was|were)\s+not\s+(?:mentioned|stated|given|provided|specified)\s+in\s+the\s+"
+    r"(?:given\s+|provided\s+)?(?:passages?|articles?|excerpts?|text)\s*\.?$"
+    r"|^(?:the\s+)?(?:given\s+|provided\s+)?(?:passages?|articles?|excerpts?)\s+(?:do|does)\s+not\s+"
+    r"(?:mention|say|state|provide|specify|answer)\b[^.\[]*\.?$",
+    re.IGNORECASE,
+)
+
+
 def build_answer(question: str, text: str, passages: list[Passage], model: str) -> Answer:
     """Map [n] markers to passages and verify each answer sentence against what it cites."""
     text = text.strip()
-    if not text or NO_ANSWER.lower().rstrip(".") in text.lower():
+    if not text or NO_ANSWER.lower().rstrip(".") in text.lower() or _REFUSAL.match(text):
         return mark_injection(Answer(question=question, answer=NO_ANSWER, model=model, answered=False), passages)
     by_id = {p.id: p for p in passages}
     citations: dict[int, AnswerCitation] = {}

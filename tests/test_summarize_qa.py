@@ -141,6 +141,23 @@ def test_ask_model_says_no_answer(helper, fake):
     assert not answer.answered and answer.citations == []
 
 
+@pytest.mark.parametrize(
+    "reply",
+    ["The mayor of Tolland is not mentioned in the given passages.", "The passages do not mention who the mayor is."],
+)
+def test_ask_model_says_no_answer_in_other_words(helper, fake, reply):
+    # the 1.5B model's own wording of a refusal (seen live): the refusal, not an unsupported claim
+    fake.enqueue(reply)
+    answer = helper.ask("Who is the mayor of Tolland?")
+    assert not answer.answered and answer.citations == [] and answer.verdicts == []
+
+
+def test_an_answer_that_says_something_is_unmentioned_elsewhere_is_checked(helper, fake):
+    fake.enqueue("The vote passed by 19 votes to 12 [1]. The salt marsh is not mentioned in the passages.")
+    answer = helper.ask("What did the council decide?")
+    assert answer.answered and len(answer.verdicts) == 2
+
+
 def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
     fake.enqueue(
         _draft(
