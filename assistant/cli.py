@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from assistant.auth import cli_actor
 from assistant.dates import display, parse_bound
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, BadInputError
 from assistant.ingest import expand_inputs, is_url, read_file
 from assistant.redact import install_log_redaction, redact_text
 from assistant.settings import Settings
@@ -228,7 +228,11 @@ def doctor(
 
 
 def _read_draft(path: Path) -> str:
-    articles = read_file(path, State.settings.ingest)
+    try:
+        articles = read_file(path, State.settings.ingest)
+    except BadInputError as exc:
+        # read_file's reasons ("file is empty") do not say which file: a --file error names it.
+        raise BadInputError(f"{path}: {exc}", exc.help) from exc
     if len(articles) != 1:
         raise typer.BadParameter(f"{path} holds {len(articles)} articles; give one article or ingest it and use its id")
     return articles[0].raw
@@ -237,7 +241,9 @@ def _read_draft(path: Path) -> str:
 @app.command()
 def summarize(
     article_id: Annotated[str | None, typer.Argument(help="Stored article id (see `assistant list`)")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Summarise a file without storing it")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", exists=True, dir_okay=False, help="Summarise a file without storing it")
+    ] = None,
     sentences: Annotated[int, typer.Option("--sentences", "-n", min=1, max=15)] = 5,
     strategy: Annotated[
         str | None,
@@ -360,7 +366,7 @@ def brief(
 @app.command()
 def check(
     article_id: Annotated[str | None, typer.Argument(help="Stored article id")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Check a file (not stored)")] = None,
+    file: Annotated[Path | None, typer.Option("--file", exists=True, dir_okay=False, help="Check a file (not stored)")] = None,
     judge: Annotated[bool | None, typer.Option("--judge/--no-judge", help="Also ask the LLM judge")] = None,
     support: Annotated[
         bool | None,

@@ -157,6 +157,19 @@ def test_a_data_dir_that_is_a_file_is_a_usage_error_not_a_traceback(tmp_path):
     assert afile.read_text() == "not a folder"
 
 
+def test_check_and_summarize_file_errors_name_the_file(tmp_path):
+    """A missing --file or a folder is a usage error; a file read_file rejects is named in the error."""
+    data = str(tmp_path / "d")
+    missing, empty = tmp_path / "nowhere.txt", tmp_path / "draft.txt"
+    empty.write_text("")
+    for command in ("check", "summarize"):
+        for path, message in ((missing, "does not exist"), (tmp_path, "is a directory"), (empty, f"{empty}: file is empty")):
+            proc = run("--data-dir", data, command, "--file", str(path), check=False)
+            assert proc.returncode == 2, (command, path, proc.stdout + proc.stderr)
+            assert message in proc.stderr and str(path) in proc.stderr, proc.stderr
+            assert "Traceback" not in proc.stderr
+
+
 def test_version_prints_the_package_version_and_exits_0():
     import tomllib
     from importlib.metadata import version
