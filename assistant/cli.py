@@ -18,7 +18,7 @@ from tqdm import tqdm
 from assistant.auth import cli_actor
 from assistant.dates import display, parse_bound
 from assistant.errors import AssistantError, BadInputError
-from assistant.ingest import expand_inputs, is_url, read_file
+from assistant.ingest import expand_inputs, is_link, read_file
 from assistant.redact import install_log_redaction, redact_text
 from assistant.settings import Settings
 from assistant.types import Answer, FusedSentence, Selection, Summary
@@ -124,7 +124,7 @@ def ingest(
 ) -> None:
     """Chunk, embed and store articles in Chroma. Exit code 1 if any file or link failed."""
     a = State.assistant()
-    inputs = [p if is_url(p) else Path(p) for p in paths]
+    inputs = [p if is_link(p) else Path(p) for p in paths]
     files = list(expand_inputs(inputs, a.settings.ingest))  # folders expanded, to size the progress bar
     disable = quiet
     with tqdm(total=len(files), desc="files", unit="file", disable=disable, position=0) as fbar, tqdm(

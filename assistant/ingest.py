@@ -403,11 +403,21 @@ def is_url(value: object) -> bool:
     return text.startswith(("http://", "https://"))
 
 
+_LINK = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def is_link(value: object) -> bool:
+    """Whether a command-line input is written as a link of any scheme (``ftp://…`` too): it goes to
+    ``assistant.fetch``, which says which schemes it fetches, instead of being read as a path."""
+    return is_url(value) or bool(_LINK.match(str(value)))
+
+
 def expand_inputs(items: Iterable[Path | str], settings: IngestSettings | None = None) -> Iterator[Path | str]:
-    """``iter_files`` for a mix of paths and web links: a link (``http://``, ``https://``) is yielded
-    as its string, in order, for ``assistant.fetch``; anything else is a path."""
+    """``iter_files`` for a mix of paths and web links: a link (``http://``, ``https://``, or another
+    scheme that fetching then refuses) is yielded as its string, in order, for ``assistant.fetch``;
+    anything else is a path."""
     for item in items:
-        if isinstance(item, str) and is_url(item):
+        if isinstance(item, str) and is_link(item):
             yield item.strip()
         else:
             yield from iter_files([Path(item)], settings)

@@ -183,6 +183,24 @@ def test_cli_batch_reports_a_failed_link_by_url_and_ingests_the_rest(server, set
     assert {i.id for i in a.store.list_articles()} == {"harbour-vote", "note"}
 
 
+def test_cli_names_a_link_of_another_scheme_as_such_not_as_a_missing_file(settings, embedder, tmp_path, monkeypatch):
+    """`ingest ftp://host/x` was read as the path 'ftp:/host/x' and failed as "no such file or folder"."""
+    from typer.testing import CliRunner
+
+    from assistant import cli
+
+    a = Assistant(settings, embedder=embedder)
+    monkeypatch.setattr(cli.State, "assistant", classmethod(lambda cls: a))
+    note = tmp_path / "note.txt"
+    note.write_text("Ferry strike\n\nFerry crews walked out on Monday over pay.\n")
+    out = CliRunner().invoke(cli.app, ["ingest", "--quiet", "ftp://example.org/news.html", "FILE:///etc/hostname", str(note)])
+    assert out.exit_code == 1
+    assert "FAILED ftp://example.org/news.html: only http and https links can be ingested, not ftp" in out.output
+    assert "FAILED FILE:///etc/hostname: only http and https links can be ingested" in out.output
+    assert "no such file" not in out.output
+    assert {i.id for i in a.store.list_articles()} == {"note"}
+
+
 def test_library_url_box_ingests_a_link_and_needs_the_editor_role(server, settings, embedder):
     from assistant import ui
     from assistant.auth import Actor
