@@ -307,19 +307,24 @@ def _read_pdf(data: bytes) -> tuple[str, str]:
         raise BadInputError(f"cannot read PDF: {exc}") from exc
 
 
-def _records_to_articles(records: Iterable[tuple[int, object]], stem: str, source: str) -> list[Article]:
+def _records_to_articles(
+    records: Iterable[tuple[int, object]], stem: str, source: str, unit: str = "record"
+) -> list[Article]:
+    """Articles of JSON records; ``n`` (0-based) names an id-less record's article, and its error
+    says ``unit`` n + 1 ("line 2" of a .jsonl, as its JSON errors do; "record 2" of a list)."""
     articles = []
     first_of: dict[str, int] = {}
     for n, rec in records:
+        where = f"{unit} {n + 1}"
         if not isinstance(rec, dict):
-            raise BadInputError(f"record {n} is not a JSON object")
+            raise BadInputError(f"{where} is not a JSON object")
         body = rec.get("article") or rec.get("text")
         if not isinstance(body, str) or not body.strip():
-            raise BadInputError(f"record {n} has no 'article' or 'text' field with text")
+            raise BadInputError(f"{where} has no 'article' or 'text' field with text")
         rid = str(rec.get("id") or f"{stem}-{n}")
         if rid in first_of:
             raise BadInputError(
-                f"record {n} repeats the id {rid!r} of record {first_of[rid]}",
+                f"{where} repeats the id {rid!r} of {unit} {first_of[rid] + 1}",
                 "Give every record of the file its own id (or none: then the file name and record number are used).",
             )
         first_of[rid] = n
@@ -373,7 +378,7 @@ def read_file(path: Path, settings: IngestSettings | None = None) -> list[Articl
                 records.append((n, json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise BadInputError(f"invalid JSON on line {n + 1}: {exc.msg}") from exc
-        return _records_to_articles(records, stem, source)
+        return _records_to_articles(records, stem, source, unit="line")
     return [make_article(text, stem, source=source)]
 
 

@@ -89,6 +89,24 @@ def test_json_and_jsonl_fields(tmp_path):
     assert ids == ["many-0", "b2"]
 
 
+def test_a_bad_record_is_named_by_its_line_or_its_place_counted_from_1(tmp_path):
+    """A .jsonl's bad record was 'record 1' when it was on line 2 (its JSON errors say 'line 2')."""
+    jsonl = tmp_path / "feed.jsonl"
+    jsonl.write_text(json.dumps({"text": "First body."}) + "\n" + json.dumps({"title": "no body"}) + "\n")
+    with pytest.raises(BadInputError, match=r"^line 2 has no 'article' or 'text' field"):
+        read_file(jsonl)
+    jsonl.write_text(json.dumps({"id": "a", "text": "One."}) + "\n\n" + json.dumps({"id": "a", "text": "Two."}) + "\n")
+    with pytest.raises(BadInputError, match=r"^line 3 repeats the id 'a' of line 1$"):
+        read_file(jsonl)
+    listed = tmp_path / "feed.json"
+    listed.write_text(json.dumps([{"id": "a", "text": "One."}, "just text"]))
+    with pytest.raises(BadInputError, match=r"^record 2 is not a JSON object"):
+        read_file(listed)
+    # The ids of records without one are unchanged (0-based), so re-ingesting a feed stores nothing new.
+    jsonl.write_text(json.dumps({"text": "One."}) + "\n" + json.dumps({"text": "Two."}) + "\n")
+    assert [a.id for a in read_file(jsonl)] == ["feed-0", "feed-1"]
+
+
 def test_pdf_text_is_extracted(tmp_path):
     pdf = tmp_path / "doc.pdf"
     pdf.write_bytes(_tiny_pdf("Harbour budget approved by council"))
