@@ -412,6 +412,15 @@ def stylebook_add(
     typer.echo(f"style book updated: {State.settings.stylebook_path}")
 
 
+@stylebook_app.command("remove")
+def stylebook_remove(
+    name: Annotated[str, typer.Argument(help="An accepted name, a preferred spelling (with its variants) or a variant")],
+) -> None:
+    """Undo a style-book entry: the name is checked like any other word again."""
+    removed = State.assistant().remove_spelling(name, actor=cli_actor())
+    typer.echo(f"removed {'; '.join(removed)} from the style book: {State.settings.stylebook_path}")
+
+
 @stylebook_app.command("show")
 def stylebook_show() -> None:
     """Print the style book."""

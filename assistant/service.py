@@ -479,6 +479,19 @@ class Assistant:
             book.add_allowed(name)
         self.audit.record(actor, "accept_spelling", name)
 
+    def remove_spelling(self, name: str, actor: Actor | None = None) -> list[str]:
+        """Take a name out of the style book (accepted, house spelling or variant); says what went."""
+        actor = actor or process_actor()
+        require(actor, "edit_stylebook")
+        if not StyleBook.load(self.settings.stylebook_path).remove(name):  # refused before the file is written
+            raise BadInputError(
+                f"{name!r} is not in the style book", "Run `assistant stylebook show` to see its names; nothing was changed."
+            )
+        with editing(self.settings.stylebook_path) as book:
+            removed = book.remove(name)
+        self.audit.record(actor, "edit_stylebook", name, removed=removed)
+        return removed
+
     def add_preferred_spelling(self, name: str, variants: list[str], actor: Actor | None = None) -> None:
         """Record the preferred spelling of a name with its known wrong variants (a style-book edit)."""
         actor = actor or process_actor()

@@ -141,6 +141,22 @@ class StyleBook:
                 merged.append(v)
         self.preferred[name] = merged
 
+    def remove(self, name: str) -> list[str]:
+        """Undo an entry: ``name`` stops being accepted, a house spelling (its variants go with it)
+        or a variant. Returns what was removed, in words; empty when the book does not hold it."""
+        key = _fold(_check_name(name))
+        removed = [f"accepted name {a!r}" for a in self.allow if _fold(a) == key]
+        self.allow = [a for a in self.allow if _fold(a) != key]
+        for preferred in list(self.preferred):
+            if _fold(preferred) == key:
+                variants = self.preferred.pop(preferred)
+                removed.append(f"house spelling {preferred!r}" + (f" with its variants {', '.join(variants)}" if variants else ""))
+                continue
+            kept = [v for v in self.preferred[preferred] if _fold(v) != key]
+            removed += [f"variant {v!r} of {preferred!r}" for v in self.preferred[preferred] if _fold(v) == key]
+            self.preferred[preferred] = kept
+        return removed
+
     def variant_of(self, word: str) -> str | None:
         """The preferred spelling if ``word`` is a known variant, else None."""
         key = _fold(word)

@@ -39,6 +39,7 @@ COMMAND_TESTS: dict[str, tuple[str, str]] = {
     "eval": ("test_evaluate.py", "test_cli_exit_code_names_failing_gate"),
     "stylebook add": ("test_cli_commands.py", "test_stylebook_add_then_show_and_check_uses_it"),
     "stylebook show": ("test_cli_commands.py", "test_stylebook_add_then_show_and_check_uses_it"),
+    "stylebook remove": ("test_cli_commands.py", "test_stylebook_remove_undoes_an_accepted_name"),
 }
 
 
@@ -128,3 +129,30 @@ def test_stylebook_add_then_show_and_check_uses_it(tmp_path):
     # A usage error exits 2 with the usage message.
     usage = cli(data, "stylebook", "add", check=False)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
+
+
+def test_stylebook_remove_undoes_an_accepted_name(tmp_path):
+    """A name accepted by mistake silenced its flag for good: `stylebook remove` takes it back out."""
+    data = tmp_path / "data"
+    missing = cli(data, "stylebook", "remove", "Zelensky", check=False)
+    assert missing.returncode == 2 and "not in the style book" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (data / "stylebook.yaml").exists()
+
+    draft = tmp_path / "draft.txt"
+    draft.write_text("Talks in Kyiv\n\nPresident Zelensky met the mayor in Kyiv on Monday.\n")
+
+    def flags() -> dict[str, str]:
+        report = json.loads(cli(data, "check", "--file", str(draft), "--json", "--no-support").stdout)
+        return {t["text"]: t["suggestion"] for t in report["typos"]}
+
+    cli(data, "stylebook", "add", "Zelenskyy", "--variant", "Zelensky")
+    assert flags().get("Zelensky") == "Zelenskyy"
+    cli(data, "stylebook", "add", "Zelensky")  # the mistake: the variant is now accepted
+    assert "Zelensky" not in flags()
+    removed = cli(data, "stylebook", "remove", "zelensky")
+    assert "removed accepted name 'Zelensky'" in removed.stdout
+    assert yaml.safe_load((data / "stylebook.yaml").read_text()) == {"preferred": {"Zelenskyy": []}, "allow": []}
+    cli(data, "stylebook", "remove", "Zelenskyy")
+    assert yaml.safe_load((data / "stylebook.yaml").read_text()) == {"preferred": {}, "allow": []}
+    actions = [json.loads(line) for line in (data / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["target"]) for e in actions][-2:] == [("edit_stylebook", "zelensky"), ("edit_stylebook", "Zelenskyy")]

@@ -90,6 +90,18 @@ def test_wrong_shape_is_refused(tmp_path: Path, content: str) -> None:
     assert path.read_text() == content
 
 
+def test_remove_takes_out_an_accepted_name_a_house_spelling_or_a_variant() -> None:
+    book = StyleBook(preferred={"Zelenskyy": ["Zelensky", "Zelenskiy"], "Halvorsen": ["Halvorson"]}, allow=["Witkoff"])
+    assert book.remove("witkoff") == ["accepted name 'Witkoff'"]
+    assert not book.is_allowed("Witkoff")
+    assert book.remove("Zelenskiy") == ["variant 'Zelenskiy' of 'Zelenskyy'"]
+    assert book.variant_of("Zelenskiy") is None and book.variant_of("Zelensky") == "Zelenskyy"
+    assert book.remove("Halvorsen") == ["house spelling 'Halvorsen' with its variants Halvorson"]
+    assert book.variant_of("Halvorson") is None and not book.is_allowed("Halvorsen")
+    assert book.remove("Nobody") == []
+    assert book.to_data() == {"preferred": {"Zelenskyy": ["Zelensky"]}, "allow": []}
+
+
 def test_empty_names_are_refused() -> None:
     with pytest.raises(BadInputError):
         StyleBook().add_allowed("  ")
