@@ -307,6 +307,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer from the stored articles with inline numbered citations (streamed)."""
+    if not question.strip():
+        raise typer.BadParameter("the question is empty: ask about the stored articles", param_hint="'QUESTION'")
     lo, hi = _date_range(since, until)
     a = State.assistant()
     answer = None

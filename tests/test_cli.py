@@ -136,6 +136,8 @@ def test_usage_errors_print_the_usage_message_and_exit_2(tmp_path):
         ("--data-dir", data, "search", "harbour", "-k", "-3"): "Invalid value for '-k'",
         ("--data-dir", data, "ask", "Who floated a meeting?", "-k", "0"): "Invalid value for '-k'",
         ("--data-dir", data, "search", "  "): "the query is empty",
+        # it was "Check the file or text and try again", about a question
+        ("--data-dir", data, "ask", ""): "the question is empty",
     }
     for args, message in cases.items():
         proc = run(*args, check=False)
