@@ -126,7 +126,8 @@ def ingest(
     a = State.assistant()
     inputs = [p if is_link(p) else Path(p) for p in paths]
     files = list(expand_inputs(inputs, a.settings.ingest))  # folders expanded, to size the progress bar
-    disable = quiet
+    # Progress bars only on a terminal: in a log or a pipe their \r and cursor-up codes land on the FAILED lines.
+    disable = quiet or not sys.stderr.isatty()
     with tqdm(total=len(files), desc="files", unit="file", disable=disable, position=0) as fbar, tqdm(
         desc="passages", unit="psg", disable=disable, position=1
     ) as pbar:

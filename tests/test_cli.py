@@ -43,6 +43,10 @@ def test_list_remove_and_failing_batch_exit_code(tmp_path):
     proc = run("--data-dir", data, "ingest", "--quiet", str(bad), str(SEED), check=False)
     assert proc.returncode == 1
     assert "bad.txt" in proc.stderr and "empty" in proc.stderr
+    # Without --quiet too, a log (stderr not a terminal) gets plain lines: no progress bar's \r or cursor codes.
+    logged = run("--data-dir", data, "ingest", str(bad), check=False)
+    assert logged.returncode == 1 and f"FAILED {bad}: file is empty" in logged.stderr.splitlines(), repr(logged.stderr)
+    assert "\r" not in logged.stderr and "\x1b[" not in logged.stderr
     assert "1 article(s) added" in proc.stdout
     run("--data-dir", data, "remove", "harbour-vote")
     proc = run("--data-dir", data, "remove", "harbour-vote", check=False)
