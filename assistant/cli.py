@@ -390,6 +390,13 @@ def check(
     report = a.check_with_support(
         article_id=article_id, text=_read_draft(file) if file else None, judge=judge, support=support, since=lo, until=hi
     )
+    if not a.store.count():
+        # typos and names are still checked; the claims had nothing to be checked against
+        typer.echo(
+            "note: no articles are stored yet, so every claim is 'nothing in the archive on this'. "
+            "Ingest articles first: `assistant ingest PATH`.",
+            err=True,
+        )
     if as_json:
         _echo_json(report.model_dump())
     else:

@@ -176,6 +176,22 @@ def test_check_and_summarize_file_errors_name_the_file(tmp_path):
             assert "Traceback" not in proc.stderr
 
 
+def test_check_on_an_empty_archive_says_so_and_still_flags_names(tmp_path):
+    """Claims have nothing to be checked against: the check says so (and how to ingest), exit 0 with
+    its typo flags, since the spelling check needs no archive."""
+    draft = tmp_path / "draft.txt"
+    draft.write_text("Mr Zeelenskyy met Mr Trump on Friday. The summit lasted three hours.\n")
+    proc = run("--data-dir", str(tmp_path / "d"), "check", "--file", str(draft), "--no-support", "--json", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "no articles are stored yet" in proc.stderr and "assistant ingest PATH" in proc.stderr
+    report = json.loads(proc.stdout)
+    assert any(t["suggestion"] == "Zelenskyy" for t in report["typos"]), report["typos"]
+    stored = tmp_path / "s"
+    run("--data-dir", str(stored), "ingest", "--quiet", str(SEED))
+    proc = run("--data-dir", str(stored), "check", "--file", str(draft), "--no-support", "--json")
+    assert "no articles are stored" not in proc.stderr
+
+
 def test_version_prints_the_package_version_and_exits_0():
     import tomllib
     from importlib.metadata import version
