@@ -25,6 +25,7 @@ from assistant.verify import best_sentence, split_sentences, verify_citations
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
 MIN_DENSE = 0.30
 _MARK = re.compile(r"\[(\d+)\]")
+_MARK_GAP = re.compile(r"\s*\[\d+\]")
 # An uncited answer sentence this close (token_set_ratio) to a passage sentence gets that citation.
 CITE_MIN_SCORE = 70
 
@@ -116,7 +117,7 @@ def build_answer(question: str, text: str, passages: list[Passage], model: str) 
     for start, end in split_sentences(text):
         sentence = text[start:end].strip()
         numbers = [int(n) for n in _MARK.findall(sentence)]
-        plain = _MARK.sub("", sentence).strip()
+        plain = _MARK_GAP.sub("", sentence).strip()  # "committee [1]." -> "committee.", not "committee ."
         if not plain:
             continue
         if not numbers:

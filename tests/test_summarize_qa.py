@@ -156,6 +156,8 @@ def test_an_answer_that_says_something_is_unmentioned_elsewhere_is_checked(helpe
     fake.enqueue("The vote passed by 19 votes to 12 [1]. The salt marsh is not mentioned in the passages.")
     answer = helper.ask("What did the council decide?")
     assert answer.answered and len(answer.verdicts) == 2
+    # the checked sentence is shown without its marker and without the gap it leaves ("12 .")
+    assert answer.verdicts[0].text == "The vote passed by 19 votes to 12."
 
 
 def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
