@@ -110,6 +110,11 @@ def _date_range(since: str | None, until: str | None) -> tuple[int | None, int |
     return lo, hi
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 passage", "7 passages"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _cited(title: str, published: str) -> str:
     """How a citation names its source: "Title, 2025-08-07" (or "undated")."""
     return f"{title}, {display(published)}" if title else display(published)
@@ -196,7 +201,7 @@ def list_articles(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     if not infos:
         typer.echo("No articles stored yet: run `assistant ingest PATH`.")
     for info in infos:
-        typer.echo(f"{info.id}\t{display(info.published)}\t{info.passages} passages\t{info.title}")
+        typer.echo(f"{info.id}\t{display(info.published)}\t{_count(info.passages, 'passage')}\t{info.title}")
 
 
 @app.command()
@@ -204,7 +209,7 @@ def remove(article_id: Annotated[str, typer.Argument(help="Article id from `assi
     """Delete one article and its passages (also passages an interrupted ingest left without an article)."""
     result = State.assistant().remove(article_id, actor=cli_actor())
     if result.had_record:
-        typer.echo(f"removed {article_id} ({result.passages} passages)")
+        typer.echo(f"removed {article_id} ({_count(result.passages, 'passage')})")
     else:
         typer.echo(f"removed {result.passages} orphan passage(s) of {article_id} (left by an interrupted ingest; it had no article record)")
 

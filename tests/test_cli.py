@@ -38,6 +38,8 @@ def test_list_remove_and_failing_batch_exit_code(tmp_path):
     run("--data-dir", data, "ingest", "--quiet", str(EXAMPLES))
     listed = json.loads(run("--data-dir", data, "list", "--json").stdout)
     assert len(listed) == 4 and all(a["passages"] >= 1 for a in listed)
+    shown = run("--data-dir", data, "list").stdout
+    assert "\t1 passage\t" in shown and "\t1 passages\t" not in shown, shown
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"")
     proc = run("--data-dir", data, "ingest", "--quiet", str(bad), str(SEED), check=False)
