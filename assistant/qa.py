@@ -25,7 +25,9 @@ from assistant.verify import best_sentence, split_sentences, verify_citations
 # Below this cosine similarity, with no lexical match on the question's words, a passage is noise.
 MIN_DENSE = 0.30
 _MARK = re.compile(r"\[(\d+)\]")
-_MARK_GAP = re.compile(r"\s*\[\d+\]")
+# A marker with the space before it, so "committee [1]." reads "committee."; a space stays
+# between words ("the vote [1]passed" -> "the vote passed").
+_MARK_GAP = re.compile(r"(\s*)\[\d+\](?=(\w)?)")
 # An uncited answer sentence this close (token_set_ratio) to a passage sentence gets that citation.
 CITE_MIN_SCORE = 70
 
@@ -97,11 +99,14 @@ def _supporting_passage(sentence: str, passages: list[Passage]) -> int | None:
 
 # The model's refusal in other words ("The mayor of Tolland is not mentioned in the given
 # passages."): an answer that only says the excerpts lack it is the refusal, not a claim to verify.
+# Its free words hold one clause: no second sentence, citation, clause punctuation or joining word,
+# so "The plan was approved, though its cost is not stated in the text." is an answer, checked.
+_ONE_CLAUSE = r"(?:(?!\b(?:and|but|though|although|while|whereas|however|yet|except|because|since|so)\b)[^.\[,;:!?()—–\n])*"
 _REFUSAL = re.compile(
-    r"^[^.\[]*\b(?:is|are|was|were)\s+not\s+(?:mentioned|stated|given|provided|specified)\s+in\s+the\s+"
+    rf"^{_ONE_CLAUSE}\b(?:is|are|was|were)\s+not\s+(?:mentioned|stated|given|provided|specified)\s+in\s+the\s+"
     r"(?:given\s+|provided\s+)?(?:passages?|articles?|excerpts?|text)\s*\.?$"
     r"|^(?:the\s+)?(?:given\s+|provided\s+)?(?:passages?|articles?|excerpts?)\s+(?:do|does)\s+not\s+"
-    r"(?:mention|say|state|provide|specify|answer)\b[^.\[]*\.?$",
+    rf"(?:mention|say|state|provide|specify|answer)\b{_ONE_CLAUSE}\.?$",
     re.IGNORECASE,
 )
 
@@ -117,7 +122,7 @@ def build_answer(question: str, text: str, passages: list[Passage], model: str) 
     for start, end in split_sentences(text):
         sentence = text[start:end].strip()
         numbers = [int(n) for n in _MARK.findall(sentence)]
-        plain = _MARK_GAP.sub("", sentence).strip()  # "committee [1]." -> "committee.", not "committee ."
+        plain = _MARK_GAP.sub(lambda m: " " if m[1] and m[2] else "", sentence).strip()
         if not plain:
             continue
         if not numbers:

@@ -160,6 +160,26 @@ def test_an_answer_that_says_something_is_unmentioned_elsewhere_is_checked(helpe
     assert answer.verdicts[0].text == "The vote passed by 19 votes to 12."
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The council approved the harbour plan, though its cost is not stated in the text.",
+        "The passages do not mention the mayor by name but the council voted 19 to 12.",
+    ],
+)
+def test_a_one_sentence_answer_with_a_claim_besides_the_gap_is_not_taken_for_a_refusal(helper, fake, reply):
+    # a real statement joined to "X is not stated": it was swallowed as "The articles do not answer"
+    fake.enqueue(reply)
+    answer = helper.ask("What did the council decide?")
+    assert answer.answered and len(answer.verdicts) == 1, answer.answer
+
+
+def test_a_marker_between_words_leaves_one_space(helper, fake):
+    fake.enqueue("The vote [1]passed by 19 votes to 12 [1][2].")
+    answer = helper.ask("What did the council decide?")
+    assert answer.verdicts[0].text == "The vote passed by 19 votes to 12."
+
+
 def test_paraphrased_quote_is_realigned_and_repeats_dropped(helper, fake):
     fake.enqueue(
         _draft(
