@@ -263,6 +263,10 @@ def test_unknown_word_marker_is_no_name() -> None:
     r = check_claim("UNK met Donald Trump in Alaska on Friday.", evidence(SUMMIT))
     assert r.verdict != "contradicted", r.reason
     assert check_claim("Joe Biden met Donald Trump in Alaska on Friday.", evidence(SUMMIT)).verdict == "contradicted"
+    # a forename lost to UNK: NER's "UNK Putin" for the sentence's first word was a rival name
+    assert names_in("UNK Putin met Donald Trump in Alaska on Friday.") == ["Putin", "Donald Trump", "Alaska"]
+    r = check_claim("UNK Putin met Donald Trump in Alaska on Friday.", evidence(SUMMIT))
+    assert r.verdict != "contradicted", r.reason
 
 
 def test_claim_contradicted_by_place_and_day() -> None:

@@ -118,8 +118,8 @@ def names_in(sentence: str, use_ner: bool = True) -> list[str]:
     if not use_ner or not first or first.group(1).lower() in STOP:
         return names
     word = first.group(1)
-    if any(n.split()[0] == word for n in names):
-        return names
+    if word in _PLACEHOLDERS or any(n.split()[0] == word for n in names):
+        return names  # NER's "UNK Smith" would make the gap part of the name
     # NER only here: elsewhere capitalisation already finds names, and NER costs ~3 ms a sentence
     for ent in ner_names(text):
         if ent.split()[0] == word and name_tokens(ent):
