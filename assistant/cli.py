@@ -69,18 +69,23 @@ def _root(
 ) -> None:
     """Offline newsroom assistant: cited summaries, claim checks and typo flags."""
     settings = Settings()
+    # where a bad data dir came from: the option, the environment or (neither) the default ./data
+    where = " (the default)"
+    if data_dir is not None:
+        where = ""
+    elif "data_dir" in settings.model_fields_set:
+        where = " (from ASSISTANT_DATA_DIR)"
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    _check_data_dir(settings.data_dir, given=data_dir is not None)
+    _check_data_dir(settings.data_dir, where)
     State.settings = settings
     State._assistant = None
 
 
-def _check_data_dir(path: Path, given: bool) -> None:
+def _check_data_dir(path: Path, where: str) -> None:
     """A data dir that is (or lies under) a file is a usage error (exit 2), not a traceback at the first write."""
     blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
-        where = "" if given else " (from ASSISTANT_DATA_DIR)"
         raise typer.BadParameter(
             f"{path}{where} cannot be the data folder: {blocker} is a file; give a folder (it is created if missing)",
             param_hint="'--data-dir'",

@@ -163,6 +163,11 @@ def test_a_data_dir_that_is_a_file_is_a_usage_error_not_a_traceback(tmp_path):
         assert "Traceback" not in proc.stderr and "FileExistsError" not in proc.stderr, proc.stderr
         assert "Invalid value for '--data-dir'" in proc.stderr and f"{afile} is a file" in proc.stderr, proc.stderr
     assert afile.read_text() == "not a folder"
+    # the default ./data a file in the working folder: not blamed on ASSISTANT_DATA_DIR, which is unset
+    (tmp_path / "data").write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_DATA_DIR"}
+    proc = subprocess.run([str(BIN), "list"], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2 and "data (the default) cannot be the data folder" in proc.stderr, proc.stderr
 
 
 def test_check_and_summarize_file_errors_name_the_file(tmp_path):
