@@ -483,12 +483,15 @@ class Assistant:
         """Take a name out of the style book (accepted, house spelling or variant); says what went."""
         actor = actor or process_actor()
         require(actor, "edit_stylebook")
+        missing = BadInputError(
+            f"{name!r} is not in the style book", "Run `assistant stylebook show` to see its names; nothing was changed."
+        )
         if not StyleBook.load(self.settings.stylebook_path).remove(name):  # refused before the file is written
-            raise BadInputError(
-                f"{name!r} is not in the style book", "Run `assistant stylebook show` to see its names; nothing was changed."
-            )
+            raise missing
         with editing(self.settings.stylebook_path) as book:
             removed = book.remove(name)
+            if not removed:  # another editor removed it since: raising here leaves the file unsaved
+                raise missing
         self.audit.record(actor, "edit_stylebook", name, removed=removed)
         return removed
 

@@ -335,3 +335,29 @@ def test_the_app_reads_role_columns_of_the_auth_file(tmp_path, monkeypatch):
     access = launched["access"]
     assert access.authenticator.actor("ana").role == "admin" and access.authenticator.actor("ben").role == "viewer"
     assert [m.cls.__name__ for m in launched["app_kwargs"]["middleware"]] == ["LoginGuard", "UploadGuard", "ApiGuard", "RemoteFileGuard"]
+
+
+def test_a_style_book_name_removed_meanwhile_is_not_removed_twice(assistant, monkeypatch):
+    """Another editor removes the name between the check and the locked edit: 'not in the style
+    book', no audit entry of a removal of nothing, the file as the other editor left it."""
+    from assistant.stylebook import StyleBook
+
+    assistant.accept_spelling("Vandermolen", actor=EDITOR)
+    path = assistant.settings.stylebook_path
+    load = StyleBook.load.__func__
+    calls = []
+
+    def load_then_removed_by_another(cls, p):
+        book = load(cls, p)
+        if not calls:  # the first look: then the other editor's removal lands
+            calls.append(p)
+            other = load(cls, p)
+            other.remove("Vandermolen")
+            other.save(p)
+        return book
+
+    monkeypatch.setattr(StyleBook, "load", classmethod(load_then_removed_by_another))
+    with pytest.raises(BadInputError, match="not in the style book"):
+        assistant.remove_spelling("Vandermolen", actor=ADMIN)
+    assert load(StyleBook, path).to_data() == {"preferred": {}, "allow": []}
+    assert [e for e in assistant.audit.entries() if e.action == "edit_stylebook"] == []
