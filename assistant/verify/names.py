@@ -107,7 +107,7 @@ def capitalised_names(sentence: str) -> list[str]:
 def ner_names(sentence: str) -> tuple[str, ...]:
     """spaCy NER names of one sentence (NER only: the parser is not needed and costs most)."""
     doc = get_nlp("sm")(sentence, disable=["parser", "tagger", "lemmatizer", "attribute_ruler"])
-    return tuple(e.text for e in doc.ents if e.label_ in _NER_LABELS and not set(e.text.split()) <= _PLACEHOLDERS)
+    return tuple(e.text for e in doc.ents if e.label_ in _NER_LABELS)
 
 
 def names_in(sentence: str, use_ner: bool = True) -> list[str]:
