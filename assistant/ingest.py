@@ -414,7 +414,7 @@ _LINK = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 def is_link(value: object) -> bool:
     """Whether a command-line input is written as a link of any scheme (``ftp://…`` too): it goes to
     ``assistant.fetch``, which says which schemes it fetches, instead of being read as a path."""
-    return is_url(value) or bool(_LINK.match(str(value)))
+    return bool(_LINK.match(str(value)))  # http:// and https:// among them
 
 
 def expand_inputs(items: Iterable[Path | str], settings: IngestSettings | None = None) -> Iterator[Path | str]:
