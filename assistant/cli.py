@@ -70,13 +70,12 @@ def _root(
     """Offline newsroom assistant: cited summaries, claim checks and typo flags."""
     settings = Settings()
     # where a bad data dir came from: the option, the environment or (neither) the default ./data
-    where = " (the default)"
     if data_dir is not None:
-        where = ""
+        settings, where = settings.model_copy(update={"data_dir": data_dir}), ""
     elif "data_dir" in settings.model_fields_set:
         where = " (from ASSISTANT_DATA_DIR)"
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    else:
+        where = " (the default)"
     _check_data_dir(settings.data_dir, where)
     State.settings = settings
     State._assistant = None
