@@ -136,8 +136,8 @@ def fit(results: Path, floor: float | None = None) -> dict:
     t_ans, _bacc_ans, answered, refused = best_threshold(pos, neg, (len(said_no), pos_none), (neg_none, ctrl_no))
     yes = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "yes"]
     no = [i["output"]["choice"]["polarity_margin"] for i in q if i["input"]["gold"] == "no"]
-    no_right = sum(i["input"]["gold"] == "no" for i in said_no)
-    t_pol, _bacc_pol, yes_right, no_right = best_threshold(yes, no, (0, len(said_no) - no_right), (no_right, 0))
+    conflict_right = sum(i["input"]["gold"] == "no" for i in said_no)  # a conflict's "No" is right on a no-question
+    t_pol, _bacc_pol, yes_right, no_right = best_threshold(yes, no, (0, len(said_no) - conflict_right), (conflict_right, 0))
     return {
         "min_relevance": None if floor is None else round(floor, 4),
         "answer_threshold": round(t_ans, 4),
